@@ -1,0 +1,15 @@
+//! Pipeline YAML → validated model. Every mistake is reported with the file,
+//! line and column, the key path, the bad value and what would be accepted.
+//! Values may reference the environment as `${VAR}` or `${VAR:-default}`;
+//! secrets read that way are never printed.
+
+mod diagnostics;
+mod interpolate;
+mod load;
+pub mod model;
+mod spans;
+mod validate;
+
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use load::{load_file, load_str};
+pub use model::*;

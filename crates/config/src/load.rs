@@ -1,0 +1,226 @@
+//! Reading a pipeline file: interpolate, parse, deserialise each entry on its
+//! own (so one bad table does not hide the next), then validate references.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::interpolate::{Substitution, interpolate};
+use crate::model::{Lake, Pipeline, Source, Table};
+use crate::spans::Spans;
+use crate::validate::validate;
+
+/// Reads and validates a pipeline file, with `${VAR}` taken from the environment.
+pub fn load_file(path: &Path) -> Result<Pipeline, Diagnostics> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: format!("cannot read the pipeline file: {e}"),
+        }])
+    })?;
+    load_str(&file, &text, |k| std::env::var(k).ok())
+}
+
+/// Reads and validates pipeline text; `file` names it in errors.
+pub fn load_str(
+    file: &str,
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Pipeline, Diagnostics> {
+    let (text, subs, missing) = interpolate(text, env);
+    let mut ctx = Ctx { file, spans: Spans::parse(&text), subs, errors: Vec::new() };
+    for m in missing {
+        ctx.errors.push(Diagnostic {
+            file: file.to_string(),
+            line: m.line,
+            column: m.column,
+            path: String::new(),
+            message: format!(
+                "environment variable `{}` is not set and has no default; set it, or write `${{{}:-default}}`",
+                m.var, m.var
+            ),
+        });
+    }
+    let root: Value = match serde_yaml::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            ctx.push_at(line, column, "", format!("not valid YAML: {e}"));
+            return Err(Diagnostics(ctx.errors));
+        }
+    };
+    let pipeline = ctx.pipeline(root);
+    if let Some(p) = &pipeline {
+        validate(p, &mut |path, msg| ctx.push(path, msg));
+    }
+    match pipeline {
+        Some(p) if ctx.errors.is_empty() => Ok(p),
+        _ => {
+            ctx.errors.sort_by_key(|d| (d.line, d.column));
+            Err(Diagnostics(ctx.errors))
+        }
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    spans: Spans,
+    subs: Vec<Substitution>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, path: &str, message: String) {
+        let (line, column) = if message.starts_with("unknown key") {
+            self.spans.locate_key(path)
+        } else {
+            self.spans.locate(path)
+        };
+        self.push_at(line, column, path, message);
+    }
+
+    fn push_at(&mut self, line: usize, column: usize, path: &str, message: String) {
+        // A value that came from the environment may be a secret: do not echo it.
+        let message = match self.subs.iter().find(|s| s.line == line) {
+            Some(s) => format!("{} (the value comes from ${{{}}} and is not shown)", redact(&message), s.var),
+            None => message,
+        };
+        self.errors.push(Diagnostic {
+            file: self.file.to_string(),
+            line,
+            column,
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    fn pipeline(&mut self, root: Value) -> Option<Pipeline> {
+        let Value::Mapping(mut map) = root else {
+            self.push("", "the pipeline file must be a mapping with `pipeline`, `lake`, `sources` and `tables`".into());
+            return None;
+        };
+        let name = self.required::<String>(&mut map, "pipeline");
+        let lake = self.required::<Lake>(&mut map, "lake");
+        let sources = self.entries(&mut map, "sources", Self::source);
+        let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
+        for (k, _) in map {
+            let key = scalar_text(&k);
+            self.push(&key, format!("unknown key `{key}`; expected one of: pipeline, lake, sources, tables"));
+        }
+        Some(Pipeline { pipeline: name?, lake: lake?, sources: sources?, tables: tables? })
+    }
+
+    fn required<T: DeserializeOwned>(&mut self, map: &mut Mapping, key: &str) -> Option<T> {
+        match map.remove(key) {
+            Some(v) => self.de(key, v),
+            None => {
+                self.push("", format!("missing key `{key}`"));
+                None
+            }
+        }
+    }
+
+    /// A source: its `type` picks the struct the other keys are read into (done
+    /// here rather than by serde's internal tagging, which loses key paths).
+    fn source(&mut self, at: &str, v: Value) -> Option<Source> {
+        let Value::Mapping(mut m) = v else {
+            self.push(at, "a source must be a mapping with a `type`".into());
+            return None;
+        };
+        let ty = m.remove("type").map(|t| scalar_text(&t));
+        match ty.as_deref() {
+            Some("landing") => self.de(at, Value::Mapping(m)).map(Source::Landing),
+            Some(other) => {
+                self.push(&format!("{at}.type"), format!("unknown source type `{other}`; expected one of: {}", Source::TYPES.join(", ")));
+                None
+            }
+            None => {
+                self.push(at, format!("missing key `type`; expected one of: {}", Source::TYPES.join(", ")));
+                None
+            }
+        }
+    }
+
+    fn entries<T>(
+        &mut self,
+        map: &mut Mapping,
+        key: &str,
+        read: impl Fn(&mut Self, &str, Value) -> Option<T>,
+    ) -> Option<std::collections::BTreeMap<String, T>> {
+        let mut out = std::collections::BTreeMap::new();
+        let entries = match map.remove(key) {
+            None | Some(Value::Null) => return Some(out),
+            Some(Value::Mapping(m)) => m,
+            Some(_) => {
+                self.push(key, format!("`{key}` must be a mapping of names to definitions"));
+                return None;
+            }
+        };
+        let mut ok = true;
+        for (k, v) in entries {
+            let name = scalar_text(&k);
+            match read(self, &format!("{key}.{name}"), v) {
+                Some(t) => {
+                    out.insert(name, t);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn de<T: DeserializeOwned>(&mut self, prefix: &str, v: Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let path = if inner == "." || inner.is_empty() {
+                    prefix.to_string()
+                } else if inner.starts_with('[') {
+                    format!("{prefix}{inner}")
+                } else {
+                    format!("{prefix}.{inner}")
+                };
+                let message = friendly(&e.into_inner().to_string());
+                self.push(&path, message);
+                None
+            }
+        }
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// serde's messages, worded for a person editing YAML.
+fn friendly(msg: &str) -> String {
+    let msg = msg.replace("unknown field", "unknown key").replace("missing field", "missing key");
+    msg.replace("unknown variant", "unknown value")
+}
+
+/// Removes quoted values from a message.
+fn redact(msg: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in msg.chars() {
+        if c == '`' || c == '"' {
+            if !quoted {
+                out.push_str("<hidden>");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}

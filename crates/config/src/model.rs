@@ -1,0 +1,392 @@
+//! The pipeline model, as written in YAML. Closed enums, unknown keys rejected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A pipeline file (read key by key in `load`, so every mistake is reported).
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// A name shown in logs, status and metrics.
+    pub pipeline: String,
+    pub lake: Lake,
+    pub sources: BTreeMap<String, Source>,
+    pub tables: BTreeMap<String, Table>,
+}
+
+/// Where lake tables live: a local folder, or an `s3://`, `abfss://`, `gs://` URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lake {
+    pub root: String,
+    /// Object-store options (credentials, region, endpoint). Never printed.
+    #[serde(default)]
+    pub storage: BTreeMap<String, Secret>,
+}
+
+/// A value that must never reach a log line, an error or serialised output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// An input of the pipeline, chosen by its `type` key.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Files dropped in a folder.
+    Landing(Landing),
+}
+
+impl Source {
+    /// The accepted values of `type`.
+    pub const TYPES: [&'static str; 1] = ["landing"];
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landing {
+    /// The folder to watch.
+    pub path: String,
+    /// Which files, relative to `path` (`**` crosses folders). Names starting
+    /// with `_` or `.` (manifests, temporary files) are always skipped.
+    #[serde(default = "default_glob")]
+    pub glob: String,
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// For `format: json`: the array to turn into records (a dotted path).
+    #[serde(default)]
+    pub explode: Option<String>,
+    /// A record longer than this is quarantined instead of read.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: ByteSize,
+    /// A file is taken only when its size and modification time stayed the same
+    /// for this long (files still being written are left for the next scan).
+    #[serde(default = "default_settle")]
+    pub settle: Dur,
+    /// How often `--watch` looks for new files.
+    #[serde(default = "default_poll")]
+    pub poll: Dur,
+}
+
+fn default_glob() -> String {
+    "**/*".into()
+}
+fn default_max_record_bytes() -> ByteSize {
+    ByteSize(8 << 20)
+}
+fn default_settle() -> Dur {
+    Dur(Duration::from_millis(300))
+}
+fn default_poll() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// From the file name: `.ndjson`/`.jsonl`, `.csv`/`.tsv`, `.parquet`, `.avro`, `.json`.
+    #[default]
+    Auto,
+    Ndjson,
+    Csv,
+    Parquet,
+    Avro,
+    /// Whole JSON documents; with `explode`, one record per element of an array.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// From the file name: `.gz`, `.zst`; otherwise none.
+    #[default]
+    Auto,
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    #[serde(default = "yes")]
+    pub header: bool,
+    #[serde(default = "comma")]
+    pub delimiter: char,
+    #[serde(default = "dquote")]
+    pub quote: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self { header: true, delimiter: ',', quote: '"' }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn comma() -> char {
+    ','
+}
+fn dquote() -> char {
+    '"'
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    Bronze,
+    Silver,
+    Gold,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Bronze => "bronze",
+            Layer::Silver => "silver",
+            Layer::Gold => "gold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub layer: Layer,
+    /// The source (or, later, the upstream table) that feeds this table.
+    pub input: String,
+    /// The record's columns; when absent they are inferred from a sample.
+    #[serde(default)]
+    pub columns: Option<Vec<Column>>,
+    #[serde(default)]
+    pub partition_by: Vec<Partition>,
+    #[serde(default)]
+    pub write: WriteConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Data files are cut at about this size.
+    #[serde(default = "default_file_size")]
+    pub target_file_size: ByteSize,
+}
+
+fn default_file_size() -> ByteSize {
+    ByteSize(128 << 20)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// A record where this column is missing or null goes to quarantine.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The column types a pipeline may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ColumnType {
+    String,
+    Int,
+    Bigint,
+    Float,
+    Double,
+    Boolean,
+    /// Microseconds, UTC. Accepts ISO-8601 / RFC 3339 and `YYYY-MM-DD HH:MM:SS[.f]`.
+    Timestamp,
+    Date,
+    Decimal(u8, i8),
+}
+
+impl TryFrom<String> for ColumnType {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "string" | "text" | "varchar" => Self::String,
+            "int" | "integer" | "int32" => Self::Int,
+            "bigint" | "long" | "int64" => Self::Bigint,
+            "float" | "float32" | "real" => Self::Float,
+            "double" | "float64" => Self::Double,
+            "boolean" | "bool" => Self::Boolean,
+            "timestamp" => Self::Timestamp,
+            "date" => Self::Date,
+            _ => {
+                if let Some(args) = t.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) {
+                    let parsed = args.split_once(',').and_then(|(p, s)| {
+                        Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?))
+                    });
+                    if let Some((p, sc)) = parsed.filter(|(p, s)| (1..=38).contains(p) && *s >= 0 && *s as u8 <= *p) {
+                        return Ok(Self::Decimal(p, sc));
+                    }
+                }
+                return Err(format!(
+                    "unknown column type `{s}`; expected one of: string, int, bigint, float, double, \
+                     boolean, timestamp, date, decimal(P,S)"
+                ));
+            }
+        })
+    }
+}
+
+/// A partition column computed from a record column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// The partition column's name (added to the table).
+    pub column: String,
+    /// The record column it is computed from.
+    pub from: String,
+    #[serde(default)]
+    pub transform: PartitionTransform,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionTransform {
+    /// The value itself.
+    #[default]
+    Identity,
+    /// The UTC date of a timestamp (a `date` column).
+    Day,
+    /// The UTC month of a timestamp, as `YYYY-MM`.
+    Month,
+    /// The UTC year of a timestamp.
+    Year,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConfig {
+    #[serde(default)]
+    pub mode: WriteModeName,
+    #[serde(default)]
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub sequence: Option<String>,
+    #[serde(default)]
+    pub measures: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteModeName {
+    #[default]
+    Append,
+    InsertIfAbsent,
+    Upsert,
+    CounterMerge,
+}
+
+/// When a micro-batch is cut: whichever limit is reached first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Dur,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self { max_rows: default_max_rows(), max_bytes: default_max_bytes(), max_wait: default_max_wait() }
+    }
+}
+
+fn default_max_rows() -> usize {
+    2_000_000
+}
+fn default_max_bytes() -> ByteSize {
+    ByteSize(512 << 20)
+}
+fn default_max_wait() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+
+/// A size: a number of bytes or `64KiB`, `128MiB`, `1GiB` (also KB/MB/GB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SizeOrText")]
+pub struct ByteSize(pub u64);
+
+/// A duration: `500ms`, `5s`, `2m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SizeOrText")]
+pub struct Dur(pub Duration);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeOrText {
+    Int(u64),
+    Text(String),
+}
+
+impl TryFrom<SizeOrText> for ByteSize {
+    type Error = String;
+    fn try_from(v: SizeOrText) -> Result<Self, String> {
+        let text = match v {
+            SizeOrText::Int(n) => return Ok(ByteSize(n)),
+            SizeOrText::Text(t) => t,
+        };
+        let (num, unit) = split_unit(&text);
+        let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            _ => return Err(format!("`{text}` is not a size; write e.g. 65536, 64KiB, 128MiB or 1GiB")),
+        };
+        num.parse::<u64>()
+            .map(|n| ByteSize(n * mult))
+            .map_err(|_| format!("`{text}` is not a size; write e.g. 65536, 64KiB, 128MiB or 1GiB"))
+    }
+}
+
+impl TryFrom<SizeOrText> for Dur {
+    type Error = String;
+    fn try_from(v: SizeOrText) -> Result<Self, String> {
+        let text = match v {
+            SizeOrText::Int(n) => return Ok(Dur(Duration::from_secs(n))),
+            SizeOrText::Text(t) => t,
+        };
+        let bad = || format!("`{text}` is not a duration; write e.g. 500ms, 5s, 2m or 1h");
+        let (num, unit) = split_unit(&text);
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        Ok(Dur(match unit {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        }))
+    }
+}
+
+fn split_unit(text: &str) -> (&str, &str) {
+    let t = text.trim();
+    let at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    (t[..at].trim(), t[at..].trim())
+}

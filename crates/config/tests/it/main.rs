@@ -1,0 +1,99 @@
+//! Pipeline files as a user writes them, right and wrong.
+
+use ingesta_config::{ColumnType, Format, load_str};
+
+const GOOD: &str = r#"
+pipeline: farm
+lake:
+  root: ${LAKE:-./lake}
+  storage:
+    aws_secret_access_key: ${SECRET:-none}
+sources:
+  iot:
+    type: landing
+    path: ./landing/iot
+    format: ndjson
+    settle: 500ms
+tables:
+  iot_bronze:
+    layer: bronze
+    input: iot
+    columns:
+      - {name: device_id, type: string, required: true}
+      - {name: ts, type: timestamp, required: true}
+      - {name: temperature, type: "decimal(6,2)"}
+    partition_by:
+      - {column: event_date, from: ts, transform: day}
+    target_file_size: 64MiB
+"#;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "LAKE" => Some("/data/lake".into()),
+        "SECRET" => Some("hunter2".into()),
+        "PORT" => Some("not-a-number".into()),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_good_file_loads_with_defaults_and_env() {
+    let p = load_str("p.yaml", GOOD, env).unwrap();
+    assert_eq!(p.lake.root, "/data/lake");
+    let t = &p.tables["iot_bronze"];
+    assert_eq!(t.columns.as_ref().unwrap()[2].ty, ColumnType::Decimal(6, 2));
+    assert_eq!(t.target_file_size.0, 64 << 20);
+    let ingesta_config::Source::Landing(l) = &p.sources["iot"];
+    assert_eq!(l.format, Format::Ndjson);
+    assert_eq!(l.settle.0.as_millis(), 500);
+    // secrets never show in debug output
+    assert!(!format!("{p:?}").contains("hunter2"));
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_place() {
+    let bad = GOOD
+        .replace("format: ndjson", "format: xml")
+        .replace("type: timestamp, required", "type: timestamp, requird")
+        .replace("from: ts", "from: tss");
+    let errs = load_str("p.yaml", &bad, env).unwrap_err();
+    let text = errs.to_string();
+    assert_eq!(errs.0.len(), 2, "{text}");
+    // unknown format value, with the accepted ones
+    assert!(text.contains("p.yaml:11:13: sources.iot.format: unknown value `xml`"), "{text}");
+    assert!(text.contains("ndjson"), "{text}");
+    // the table's unknown key
+    assert!(text.contains("p.yaml:19:37: tables.iot_bronze.columns[1].requird: unknown key `requird`"), "{text}");
+}
+
+#[test]
+fn an_unknown_key_is_an_error() {
+    let bad = GOOD.replace("    settle: 500ms", "    settle: 500ms\n    colour: blue");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("p.yaml:13:5: sources.iot.colour: unknown key `colour`"), "{text}");
+}
+
+#[test]
+fn a_wrong_type_names_the_value_and_what_is_accepted() {
+    let bad = GOOD.replace("target_file_size: 64MiB", "target_file_size: lots");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("tables.iot_bronze.target_file_size"), "{text}");
+    assert!(text.contains("`lots` is not a size; write e.g. 65536, 64KiB"), "{text}");
+}
+
+#[test]
+fn a_missing_variable_is_reported_and_a_secret_is_never_echoed() {
+    let bad = GOOD.replace("${LAKE:-./lake}", "${LAKE_ROOT}").replace("64MiB", "${SECRET}");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("p.yaml:4:9: environment variable `LAKE_ROOT` is not set"), "{text}");
+    assert!(text.contains("comes from ${SECRET} and is not shown"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn semantic_mistakes_point_at_the_key() {
+    let bad = GOOD.replace("input: iot", "input: iott").replace("from: ts", "from: tss");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("tables.iot_bronze.input: unknown input `iott`; defined sources: iot"), "{text}");
+    assert!(text.contains("partition_by[0].from: unknown column `tss`"), "{text}");
+}

@@ -1,0 +1,13 @@
+//! Ingesta's core vocabulary, free of heavy dependencies: what travels through a
+//! pipeline (Arrow record batches with their input positions), the table contract
+//! every store honours, quarantined records, and error kinds that say what to do.
+
+pub mod error;
+pub mod position;
+pub mod quarantine;
+pub mod table;
+
+pub use error::{Error, ErrorKind, Result};
+pub use position::{FileKey, Progress};
+pub use quarantine::{QuarantineRecord, Reason};
+pub use table::{CommitRequest, CommitReceipt, TableStore, WriteMode};
