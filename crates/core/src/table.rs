@@ -1,7 +1,8 @@
-//! The table contract. Each store (the Delta lake now, PostgreSQL next) commits a
-//! batch of rows together with the input positions it covers, atomically, and
-//! tells what it has made durable. A store that cannot honour a write mode says
-//! so with a `Stop` error instead of approximating it.
+//! The table contract. Each store (the Delta lake now, PostgreSQL next) stages
+//! rows, then commits them together with the input positions they cover in one
+//! atomic step. Staged rows are only accepted; committed rows are durable, and
+//! only a commit moves a position forward. A store that cannot honour a write
+//! mode says so with a `Stop` error instead of approximating it.
 
 use arrow_array::RecordBatch;
 
@@ -20,18 +21,7 @@ pub enum WriteMode {
     CounterMerge { key: Vec<String>, measures: Vec<String> },
 }
 
-/// One atomic write: rows plus the positions (application id, version) of the
-/// inputs they came from.
-#[derive(Debug)]
-pub struct CommitRequest<'a> {
-    pub batches: Vec<RecordBatch>,
-    pub mode: &'a WriteMode,
-    pub positions: Vec<(String, i64)>,
-    /// Free-form facts recorded with the commit (batch id, counts).
-    pub info: Vec<(String, String)>,
-}
-
-/// What became durable.
+/// What a commit made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitReceipt {
     /// The store's version after the commit (Delta version, or a PostgreSQL sequence).
@@ -42,9 +32,24 @@ pub struct CommitReceipt {
 /// A table that commits rows together with input positions.
 #[allow(async_fn_in_trait)]
 pub trait TableStore {
-    /// The durable version recorded for an input, if any.
+    /// Rows accepted but not yet committed (open Parquet files, an open COPY).
+    type Staged;
+
+    /// The durable version recorded for an input (`app_id`), if any.
     async fn position(&self, app_id: &str) -> Result<Option<i64>>;
-    /// Writes rows and positions in one atomic step. Only after it returns may a
-    /// source consider the positions consumed.
-    async fn commit(&mut self, request: CommitRequest<'_>) -> Result<CommitReceipt>;
+
+    /// Starts a write in `mode`.
+    fn begin(&self, mode: &WriteMode) -> Result<Self::Staged>;
+
+    /// Accepts rows into a write; nothing is visible to readers yet.
+    async fn stage(&self, staged: &mut Self::Staged, batch: RecordBatch) -> Result<()>;
+
+    /// Makes the staged rows and the input positions `(app_id, version)`
+    /// durable in one atomic step; `info` is recorded with the commit.
+    async fn commit(
+        &mut self,
+        staged: Self::Staged,
+        positions: Vec<(String, i64)>,
+        info: Vec<(String, String)>,
+    ) -> Result<CommitReceipt>;
 }

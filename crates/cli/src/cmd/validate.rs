@@ -1,0 +1,26 @@
+//! `ingesta validate FILE`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    match ingesta_config::load_file(path) {
+        Ok(p) => {
+            println!(
+                "ok: pipeline `{}`: {} source{}, {} table{}, lake at {}",
+                p.pipeline,
+                p.sources.len(),
+                if p.sources.len() == 1 { "" } else { "s" },
+                p.tables.len(),
+                if p.tables.len() == 1 { "" } else { "s" },
+                p.lake.root
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!("{} mistake{} in {}", d.0.len(), if d.0.len() == 1 { "" } else { "s" }, path.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}

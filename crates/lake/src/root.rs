@@ -1,0 +1,91 @@
+//! The lake root and where each table lives under it: `<root>/<table>` for data,
+//! `<root>/_quarantine/<table>` for the records that could not be read.
+
+use std::collections::HashMap;
+
+use url::Url;
+
+use crate::LakeError;
+
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    storage: HashMap<String, String>,
+}
+
+impl Lake {
+    /// `root` is a local folder (created when missing) or an object-store URL.
+    pub fn new(root: &str, storage: HashMap<String, String>) -> Result<Self, LakeError> {
+        let err = |reason: String| LakeError::Root { root: root.to_string(), reason };
+        let url = if root.contains("://") {
+            register_cloud(root).map_err(err)?;
+            Url::parse(root).map_err(|e| err(e.to_string()))?
+        } else {
+            std::fs::create_dir_all(root).map_err(|e| err(format!("cannot create the folder: {e}")))?;
+            let abs = std::fs::canonicalize(root).map_err(|e| err(e.to_string()))?;
+            Url::from_directory_path(&abs).map_err(|_| err("not an absolute path".into()))?
+        };
+        let mut root = url;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Self { root, storage })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn storage(&self) -> &HashMap<String, String> {
+        &self.storage
+    }
+
+    pub fn table_url(&self, table: &str) -> Url {
+        self.root.join(&format!("{table}/")).expect("table names are URL-safe")
+    }
+
+    pub fn quarantine_url(&self, table: &str) -> Url {
+        self.root.join(&format!("_quarantine/{table}/")).expect("table names are URL-safe")
+    }
+}
+
+/// Makes the object store of `root`'s scheme available, or says how to get it.
+fn register_cloud(root: &str) -> Result<(), String> {
+    let scheme = root.split("://").next().unwrap_or_default();
+    let missing = |feature: &str| {
+        Err(format!(
+            "this build cannot reach `{scheme}://` lakes; build with `cargo build --release --features cloud` (or `{feature}`)"
+        ))
+    };
+    match scheme {
+        "file" => Ok(()),
+        "s3" | "s3a" => {
+            #[cfg(feature = "s3")]
+            {
+                deltalake::aws::register_handlers(None);
+                Ok(())
+            }
+            #[cfg(not(feature = "s3"))]
+            missing("s3")
+        }
+        "abfss" | "az" | "azure" => {
+            #[cfg(feature = "azure")]
+            {
+                deltalake::azure::register_handlers(None);
+                Ok(())
+            }
+            #[cfg(not(feature = "azure"))]
+            missing("azure")
+        }
+        "gs" => {
+            #[cfg(feature = "gcs")]
+            {
+                deltalake::gcp::register_handlers(None);
+                Ok(())
+            }
+            #[cfg(not(feature = "gcs"))]
+            missing("gcs")
+        }
+        other => Err(format!("unsupported scheme `{other}://`; expected a folder, s3://, abfss:// or gs://")),
+    }
+}

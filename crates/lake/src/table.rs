@@ -1,0 +1,206 @@
+//! One Delta table: created on first use with its schema and partitioning,
+//! appended to with input positions as `txn` actions in the same commit.
+
+use std::collections::HashMap;
+
+use arrow_schema::Schema;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use arrow_array::RecordBatch;
+use ingesta_core::{CommitReceipt, TableStore, WriteMode};
+use url::Url;
+
+use crate::{Lake, LakeError};
+
+/// Facts about a table's current version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub version: i64,
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+pub struct LakeTable {
+    name: String,
+    table: DeltaTable,
+    target_file_size: u64,
+}
+
+impl LakeTable {
+    /// Opens the table at `url`, or `None` when there is none yet.
+    pub async fn open(lake: &Lake, name: &str, url: &Url) -> Result<Option<Self>, LakeError> {
+        let mut table = DeltaTableBuilder::from_url(url.clone())
+            .map_err(|e| LakeError::delta(name, e))?
+            .with_storage_options(lake.storage().clone())
+            .build()
+            .map_err(|e| LakeError::delta(name, e))?;
+        if !table.verify_deltatable_existence().await.map_err(|e| LakeError::delta(name, e))? {
+            return Ok(None);
+        }
+        table.load().await.map_err(|e| LakeError::delta(name, e))?;
+        Ok(Some(Self { name: name.to_string(), table, target_file_size: 128 << 20 }))
+    }
+
+    /// Opens the table, creating it with `schema` and `partitions` when absent.
+    pub async fn open_or_create(
+        lake: &Lake,
+        name: &str,
+        url: &Url,
+        schema: &Schema,
+        partitions: &[String],
+        description: &str,
+    ) -> Result<Self, LakeError> {
+        if let Some(t) = Self::open(lake, name, url).await? {
+            return Ok(t);
+        }
+        let kernel: StructType = schema.try_into_kernel().map_err(|e| LakeError::delta(name, e.into()))?;
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|e| LakeError::Root {
+                root: path.display().to_string(),
+                reason: format!("cannot create the table folder: {e}"),
+            })?;
+        }
+        let table = DeltaTableBuilder::from_url(url.clone())
+            .map_err(|e| LakeError::delta(name, e))?
+            .with_storage_options(lake.storage().clone())
+            .build()
+            .map_err(|e| LakeError::delta(name, e))?;
+        let created = table
+            .create()
+            .with_table_name(name)
+            .with_comment(description)
+            .with_columns(kernel.fields().cloned())
+            .with_partition_columns(partitions.to_vec())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(Self { name: name.to_string(), table: created, target_file_size: 128 << 20 })
+    }
+
+    pub fn with_target_file_size(mut self, bytes: u64) -> Self {
+        self.target_file_size = bytes;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's columns as Arrow types.
+    pub fn arrow_schema(&self) -> Result<Schema, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
+        let schema = snapshot.schema();
+        schema.as_ref().try_into_arrow().map_err(|e| LakeError::delta(&self.name, e.into()))
+    }
+
+    pub fn partition_columns(&self) -> Vec<String> {
+        self.table.snapshot().map(|s| s.metadata().partition_columns().to_vec()).unwrap_or_default()
+    }
+
+    /// Reloads the table to its latest version (another process may have committed).
+    pub async fn refresh(&mut self) -> Result<(), LakeError> {
+        self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))
+    }
+
+    pub fn stats(&self) -> Result<TableStats, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
+        let mut s = TableStats { version: snapshot.version() as i64, ..Default::default() };
+        for f in snapshot.log_data().iter() {
+            s.files += 1;
+            s.rows += f.num_records().unwrap_or(0) as u64;
+            s.bytes += f.size() as u64;
+        }
+        Ok(s)
+    }
+
+    /// URIs of the table's current data files (for readers and tests).
+    pub fn file_uris(&self) -> Result<Vec<String>, LakeError> {
+        Ok(self.table.get_file_uris().map_err(|e| LakeError::delta(&self.name, e))?.collect())
+    }
+}
+
+/// Rows written to Parquet files of a table but not yet in its log.
+pub struct Staged {
+    writer: Option<RecordBatchWriter>,
+    rows: u64,
+}
+
+impl TableStore for LakeTable {
+    type Staged = Staged;
+
+    async fn position(&self, app_id: &str) -> ingesta_core::Result<Option<i64>> {
+        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
+        let v = snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| LakeError::delta(&self.name, e))?;
+        Ok(v)
+    }
+
+    fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
+        if *mode != WriteMode::Append {
+            return Err(LakeError::Unsupported {
+                table: self.name.clone(),
+                reason: format!("write mode {mode:?} is not available on the lake yet; use append"),
+            }
+            .into());
+        }
+        Ok(Staged { writer: None, rows: 0 })
+    }
+
+    async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let err = |e| LakeError::delta(&self.name, e);
+        let writer = match &mut staged.writer {
+            Some(w) => w,
+            None => staged.writer.insert(
+                RecordBatchWriter::for_table(&self.table)
+                    .map_err(err)?
+                    .with_target_file_size(self.target_file_size),
+            ),
+        };
+        staged.rows += batch.num_rows() as u64;
+        writer.write(batch).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        staged: Staged,
+        positions: Vec<(String, i64)>,
+        info: Vec<(String, String)>,
+    ) -> ingesta_core::Result<CommitReceipt> {
+        let name = self.name.clone();
+        let err = |e| LakeError::delta(&name, e);
+        let actions: Vec<Action> = match staged.writer {
+            Some(mut w) => w.flush().await.map_err(err)?.into_iter().map(Action::Add).collect(),
+            None => Vec::new(),
+        };
+        let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
+        let info: HashMap<String, serde_json::Value> =
+            info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let snapshot = self.table.snapshot().map_err(err)?;
+        let partitions = snapshot.metadata().partition_columns().to_vec();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: (!partitions.is_empty()).then_some(partitions),
+            predicate: None,
+        };
+        let props = CommitProperties::default().with_application_transactions(txns).with_metadata(info);
+        let finalized = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(err)?;
+        let version = finalized.version();
+        self.table.state = Some(finalized.snapshot());
+        Ok(CommitReceipt { version: version as i64, rows: staged.rows })
+    }
+}

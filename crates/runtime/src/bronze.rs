@@ -1,0 +1,182 @@
+//! A bronze table fed by a landing source: which files are new (by the
+//! positions recorded in the table), the table's columns (declared, stored, or
+//! inferred once), and the tables themselves (data and quarantine).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_schema::SchemaRef;
+use ingesta_config::{Landing as LandingConfig, Table};
+use ingesta_core::{Error, Progress as Pos, TableStore};
+use ingesta_lake::{Lake, LakeTable, quarantine_schema};
+use ingesta_sources::schema::RecordSchema;
+use ingesta_sources::{FileInfo, Landing};
+
+use crate::enrich::bronze_schema;
+use crate::microbatch;
+use crate::report::{Progress, TableReport};
+
+pub struct BronzeTask {
+    name: String,
+    cfg: Table,
+    landing: Arc<Landing>,
+    lake: Lake,
+    tables: Option<Tables>,
+    /// Files known to be fully committed (saves a log lookup per scan).
+    done: HashSet<String>,
+}
+
+/// The opened tables and the columns they hold.
+pub(crate) struct Tables {
+    pub bronze: LakeTable,
+    pub quarantine: LakeTable,
+    pub record: Arc<RecordSchema>,
+    pub schema: SchemaRef,
+}
+
+/// A file to read, and from where.
+pub(crate) struct Work {
+    pub file: FileInfo,
+    pub skip_until: i64,
+    pub quarantined_until: i64,
+}
+
+impl BronzeTask {
+    pub fn new(lake: Lake, name: &str, cfg: &Table, source: &str, landing: &LandingConfig) -> Result<Self, Error> {
+        let landing = Landing::new(source, landing).map_err(Error::stop)?;
+        Ok(Self {
+            name: name.to_string(),
+            cfg: cfg.clone(),
+            landing: Arc::new(landing),
+            lake,
+            tables: None,
+            done: HashSet::new(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads every new file of the source into the table.
+    pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        let started = Instant::now();
+        let mut report = TableReport { table: self.name.clone(), ..Default::default() };
+        let landing = self.landing.clone();
+        let scan = tokio::task::spawn_blocking(move || landing.scan())
+            .await
+            .map_err(|e| Error::stop(e.to_string()))?
+            .map_err(|e| Error::retry(format!("table `{}`: {e}", self.name)))?;
+        report.unsettled = scan.unsettled;
+        self.open_existing().await?;
+        let mut work = Vec::new();
+        for file in scan.ready {
+            let id = file.key.app_id();
+            if self.done.contains(&id) {
+                continue;
+            }
+            let (b, q) = match &self.tables {
+                Some(t) => (t.bronze.position(&id).await?, t.quarantine.position(&id).await?),
+                None => (None, None),
+            };
+            let b = b.map(Pos::decode).unwrap_or_default();
+            if b.done {
+                self.done.insert(id);
+                continue;
+            }
+            let q = q.map(Pos::decode).unwrap_or_default();
+            work.push(Work { file, skip_until: b.last, quarantined_until: q.last });
+        }
+        if !work.is_empty() {
+            self.ensure_tables(&work[0].file).await?;
+            let tables = self.tables.as_mut().expect("ensured");
+            let done = microbatch::run(tables, &self.landing, &self.cfg, work, progress, &mut report).await?;
+            self.done.extend(done);
+            progress.done();
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    async fn open_existing(&mut self) -> Result<(), Error> {
+        if let Some(t) = &mut self.tables {
+            t.bronze.refresh().await?;
+            t.quarantine.refresh().await?;
+            return Ok(());
+        }
+        let url = self.lake.table_url(&self.name);
+        let Some(bronze) = LakeTable::open(&self.lake, &self.name, &url).await? else {
+            return Ok(());
+        };
+        let record = self.record_schema_of(&bronze)?;
+        self.tables = Some(self.finish_open(bronze, record).await?);
+        Ok(())
+    }
+
+    /// Creates the tables on first use, inferring columns from `sample` if none are declared.
+    async fn ensure_tables(&mut self, sample: &FileInfo) -> Result<(), Error> {
+        if self.tables.is_some() {
+            return Ok(());
+        }
+        let record = match &self.cfg.columns {
+            Some(cols) => RecordSchema::from_columns(cols),
+            None => {
+                let landing = self.landing.clone();
+                let sample = sample.clone();
+                let inferred = tokio::task::spawn_blocking(move || landing.infer(&sample))
+                    .await
+                    .map_err(|e| Error::stop(e.to_string()))?;
+                let r = inferred.map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
+                tracing::info!(table = %self.name, columns = ?r.schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>(), "inferred columns");
+                r
+            }
+        };
+        let schema = bronze_schema(&record, &self.cfg.partition_by);
+        let parts: Vec<String> = self.cfg.partition_by.iter().map(|p| p.column.clone()).collect();
+        let url = self.lake.table_url(&self.name);
+        let desc = format!("bronze table fed by source `{}`", self.landing.name);
+        let bronze = LakeTable::open_or_create(&self.lake, &self.name, &url, &schema, &parts, &desc).await?;
+        self.tables = Some(self.finish_open(bronze, record).await?);
+        Ok(())
+    }
+
+    async fn finish_open(&self, bronze: LakeTable, record: RecordSchema) -> Result<Tables, Error> {
+        let qurl = self.lake.quarantine_url(&self.name);
+        let qname = format!("{}__quarantine", self.name);
+        let desc = format!("records of `{}` that could not be read", self.name);
+        let quarantine = LakeTable::open_or_create(&self.lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
+        let schema = bronze_schema(&record, &self.cfg.partition_by);
+        let bronze = bronze.with_target_file_size(self.cfg.target_file_size.0);
+        Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
+    }
+
+    /// The record columns of an existing table; they must match declared ones.
+    fn record_schema_of(&self, bronze: &LakeTable) -> Result<RecordSchema, Error> {
+        let stored = bronze.arrow_schema()?;
+        let parts = bronze.partition_columns();
+        let fields: Vec<_> = stored
+            .fields()
+            .iter()
+            .filter(|f| !f.name().starts_with('_') && !parts.contains(f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let from_table = RecordSchema::from_arrow(&arrow_schema::Schema::new(fields));
+        let Some(cols) = &self.cfg.columns else {
+            return Ok(from_table);
+        };
+        let declared = RecordSchema::from_columns(cols);
+        let sig = |s: &RecordSchema| {
+            s.schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
+        };
+        if sig(&declared) != sig(&from_table) {
+            return Err(Error::stop(format!(
+                "table `{}` exists with columns ({}) but the pipeline declares ({}); changing a table's columns is not supported yet: write to a new table or remove the old one",
+                self.name,
+                sig(&from_table),
+                sig(&declared)
+            )));
+        }
+        Ok(declared)
+    }
+}

@@ -1,0 +1,84 @@
+//! Ingestion metadata and partition values added to a chunk's rows.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use chrono::{DateTime, Datelike};
+use ingesta_config::{Partition, PartitionTransform};
+use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, SOURCE, RecordSchema, utc_micros};
+
+/// The columns of a bronze table: the record's, the metadata, the partitions.
+pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaRef {
+    let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(INGESTED_AT, utc_micros(), true));
+    fields.push(Field::new(SOURCE, DataType::Utf8, true));
+    fields.push(Field::new(POSITION, DataType::Int64, true));
+    fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
+    for p in partitions {
+        let from = record.schema.field_with_name(&p.from).map(|f| f.data_type().clone()).unwrap_or(DataType::Utf8);
+        fields.push(Field::new(&p.column, partition_type(p.transform, &from), true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+fn partition_type(t: PartitionTransform, from: &DataType) -> DataType {
+    match t {
+        PartitionTransform::Identity => from.clone(),
+        PartitionTransform::Day => DataType::Date32,
+        PartitionTransform::Month => DataType::Utf8,
+        PartitionTransform::Year => DataType::Int32,
+    }
+}
+
+/// A chunk's rows with what the worker can add: source, positions, partitions.
+pub struct Enriched {
+    pub rows: RecordBatch,
+    pub source: ArrayRef,
+    pub positions: ArrayRef,
+    pub partitions: Vec<ArrayRef>,
+}
+
+pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[Partition]) -> Enriched {
+    let n = rows.num_rows();
+    let parts = partitions
+        .iter()
+        .map(|p| {
+            let col = rows.column_by_name(&p.from).expect("partition source is a record column").clone();
+            partition_values(&col, p.transform)
+        })
+        .collect();
+    Enriched {
+        source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(source, n))),
+        positions: Arc::new(Int64Array::from(positions.to_vec())),
+        partitions: parts,
+        rows,
+    }
+}
+
+fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {
+    let micros = || col.as_primitive::<TimestampMicrosecondType>().iter();
+    let at = |v: i64| DateTime::from_timestamp_micros(v).unwrap_or_default();
+    match t {
+        PartitionTransform::Identity => col.clone(),
+        PartitionTransform::Day => arrow_cast::cast(col, &DataType::Date32).expect("timestamp to date"),
+        PartitionTransform::Month => {
+            Arc::new(micros().map(|v| v.map(|v| at(v).format("%Y-%m").to_string())).collect::<StringArray>())
+        }
+        PartitionTransform::Year => Arc::new(micros().map(|v| v.map(|v| at(v).year())).collect::<Int32Array>()),
+    }
+}
+
+/// The final batch in the table's column order.
+pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &str) -> RecordBatch {
+    let n = e.rows.num_rows();
+    let mut cols: Vec<ArrayRef> = e.rows.columns().to_vec();
+    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![ingested_at; n]).with_timezone("UTC")));
+    cols.push(e.source.clone());
+    cols.push(e.positions.clone());
+    cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(batch_id, n))));
+    cols.extend(e.partitions.iter().cloned());
+    RecordBatch::try_new(schema.clone(), cols).expect("columns follow the bronze schema")
+}

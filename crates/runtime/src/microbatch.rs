@@ -1,0 +1,218 @@
+//! Cutting the chunks that workers read into micro-batches and committing each
+//! with the positions of the files it covers: quarantine first, then the table,
+//! so a crash between the two never loses a bad record nor duplicates a good one.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ingesta_config::{Partition, Table};
+use ingesta_core::{Error, Progress as Pos, QuarantineRecord, Reason, TableStore, WriteMode};
+use ingesta_lake::{Staged, quarantine_batch};
+use ingesta_sources::decode::{Chunk, ReadCtx, Stopped};
+use ingesta_sources::Landing;
+use ingesta_sources::schema::RecordSchema;
+use tokio::sync::mpsc;
+
+use crate::bronze::{Tables, Work};
+use crate::enrich::{Enriched, assemble, enrich};
+use crate::report::{Progress, TableReport};
+
+/// Rows per chunk a worker hands over.
+const CHUNK_ROWS: usize = 128 * 1024;
+
+enum Msg {
+    Chunk { app_id: String, enriched: Enriched, quarantine: Vec<QuarantineRecord>, last: i64, done: bool, bytes: u64 },
+    Failed { path: String, error: String },
+}
+
+/// One micro-batch being gathered.
+struct Pending {
+    staged: Staged,
+    quarantine: Vec<QuarantineRecord>,
+    positions: BTreeMap<String, Pos>,
+    rows: u64,
+    bytes: u64,
+    files_done: Vec<String>,
+    started: Instant,
+    batch_id: String,
+    ingested_at: i64,
+}
+
+/// Reads `work` on worker threads and commits it; returns the files completed.
+pub(crate) async fn run(
+    t: &mut Tables,
+    landing: &Arc<Landing>,
+    cfg: &Table,
+    work: Vec<Work>,
+    progress: &Progress,
+    report: &mut TableReport,
+) -> Result<Vec<String>, Error> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(work.len()).max(1);
+    let queue = Arc::new(Mutex::new(VecDeque::from(work)));
+    let chunk_rows = cfg.batch.max_rows.min(CHUNK_ROWS);
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let (tx, queue, landing, record) = (tx.clone(), queue.clone(), landing.clone(), t.record.clone());
+            let partitions = cfg.partition_by.clone();
+            std::thread::spawn(move || worker(&landing, &record, &partitions, chunk_rows, &queue, &tx))
+        })
+        .collect();
+    drop(tx);
+
+    let started = Instant::now();
+    let mut completed = Vec::new();
+    let mut pending: Option<Pending> = None;
+    loop {
+        let msg = match &pending {
+            None => rx.recv().await,
+            Some(p) => {
+                let left = cfg.batch.max_wait.0.saturating_sub(p.started.elapsed());
+                match tokio::time::timeout(left, rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        commit(t, pending.take().expect("pending"), report, &mut completed).await?;
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(msg) = msg else { break };
+        match msg {
+            Msg::Failed { path, error } => {
+                tracing::warn!(table = %report.table, file = %path, %error, "cannot open file; it will be tried again");
+                report.failed.push((path, error));
+            }
+            Msg::Chunk { app_id, enriched, quarantine, last, done, bytes } => {
+                let p = match &mut pending {
+                    Some(p) => p,
+                    None => pending.insert(Pending {
+                        staged: t.bronze.begin(&WriteMode::Append)?,
+                        quarantine: Vec::new(),
+                        positions: BTreeMap::new(),
+                        rows: 0,
+                        bytes: 0,
+                        files_done: Vec::new(),
+                        started: Instant::now(),
+                        batch_id: uuid::Uuid::new_v4().to_string(),
+                        ingested_at: chrono::Utc::now().timestamp_micros(),
+                    }),
+                };
+                let batch = assemble(&t.schema, &enriched, p.ingested_at, &p.batch_id);
+                p.rows += batch.num_rows() as u64;
+                p.bytes += bytes;
+                t.bronze.stage(&mut p.staged, batch).await?;
+                p.quarantine.extend(quarantine);
+                p.positions.insert(app_id.clone(), Pos { last, done });
+                if done {
+                    p.files_done.push(app_id);
+                }
+                progress.show(
+                    &report.table,
+                    report.rows + p.rows,
+                    report.quarantined + p.quarantine.len() as u64,
+                    report.bytes + p.bytes,
+                    started,
+                );
+                if p.rows >= cfg.batch.max_rows as u64 || p.bytes >= cfg.batch.max_bytes.0 {
+                    commit(t, pending.take().expect("pending"), report, &mut completed).await?;
+                }
+            }
+        }
+    }
+    if let Some(p) = pending.take() {
+        commit(t, p, report, &mut completed).await?;
+    }
+    for h in handles {
+        h.join().map_err(|_| Error::stop("a reader thread panicked"))?;
+    }
+    Ok(completed)
+}
+
+async fn commit(t: &mut Tables, p: Pending, report: &mut TableReport, completed: &mut Vec<String>) -> Result<(), Error> {
+    let positions: Vec<(String, i64)> = p.positions.iter().map(|(id, pos)| (id.clone(), pos.encode())).collect();
+    let info = vec![
+        ("ingesta.batch_id".to_string(), p.batch_id.clone()),
+        ("ingesta.rows".to_string(), p.rows.to_string()),
+        ("ingesta.quarantined".to_string(), p.quarantine.len().to_string()),
+    ];
+    if !p.quarantine.is_empty() {
+        let mut staged = t.quarantine.begin(&WriteMode::Append)?;
+        let batch = quarantine_batch(&p.quarantine, p.ingested_at, &p.batch_id);
+        t.quarantine.stage(&mut staged, batch).await?;
+        t.quarantine.commit(staged, positions.clone(), info.clone()).await?;
+    }
+    let receipt = t.bronze.commit(p.staged, positions, info).await?;
+    tracing::debug!(table = %report.table, version = receipt.version, rows = p.rows, quarantined = p.quarantine.len(), "committed");
+    report.rows += p.rows;
+    report.quarantined += p.quarantine.len() as u64;
+    report.bytes += p.bytes;
+    report.files += p.files_done.len() as u64;
+    report.commits += 1;
+    completed.extend(p.files_done);
+    Ok(())
+}
+
+fn worker(
+    landing: &Landing,
+    record: &RecordSchema,
+    partitions: &[Partition],
+    chunk_rows: usize,
+    queue: &Mutex<VecDeque<Work>>,
+    tx: &mpsc::Sender<Msg>,
+) {
+    loop {
+        let Some(w) = queue.lock().expect("queue").pop_front() else { return };
+        let app_id = w.file.key.app_id();
+        let path = w.file.key.path.clone();
+        let mut emit = |c: Chunk| {
+            let enriched = enrich(c.rows, &path, &c.positions, partitions);
+            let msg = Msg::Chunk { app_id: app_id.clone(), enriched, quarantine: c.quarantine, last: c.last, done: c.done, bytes: c.bytes };
+            tx.blocking_send(msg).map_err(|_| Stopped)
+        };
+        if let Some(problem) = &w.file.problem {
+            if emit(unreadable(&w, record, problem)).is_err() {
+                return;
+            }
+            continue;
+        }
+        let ctx = ReadCtx {
+            source: &path,
+            schema: record,
+            skip_until: w.skip_until,
+            quarantined_until: w.quarantined_until,
+            chunk_rows,
+            max_record_bytes: landing.config.max_record_bytes.0 as usize,
+        };
+        match landing.read(&w.file, &ctx, &mut emit) {
+            Ok(Ok(())) => {}
+            Ok(Err(Stopped)) => return,
+            Err(e) => {
+                let msg = Msg::Failed { path: path.clone(), error: e.to_string() };
+                if tx.blocking_send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A file that cannot be read at all (unknown format): one quarantine record.
+fn unreadable(w: &Work, record: &RecordSchema, problem: &str) -> Chunk {
+    let q = (w.quarantined_until < 1).then(|| QuarantineRecord {
+        source: w.file.key.path.clone(),
+        position: 1,
+        reason: Reason::File,
+        error: problem.to_string(),
+        raw: Vec::new(),
+    });
+    Chunk {
+        rows: arrow_array::RecordBatch::new_empty(record.schema.clone()),
+        positions: Vec::new(),
+        quarantine: q.into_iter().collect(),
+        last: 1,
+        done: true,
+        bytes: 0,
+    }
+}

@@ -1,0 +1,98 @@
+//! What a run did, per table, and live progress for a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default)]
+pub struct TableReport {
+    pub table: String,
+    pub files: u64,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    pub commits: u64,
+    pub elapsed: Duration,
+    /// Files left for a later scan: still being written.
+    pub unsettled: Vec<String>,
+    /// Files that could not be opened (path, why); tried again next run.
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub tables: Vec<TableReport>,
+}
+
+impl RunReport {
+    /// Adds a later pass of the same tables (watch mode).
+    pub fn merge(&mut self, other: RunReport) {
+        for t in other.tables {
+            match self.tables.iter_mut().find(|x| x.table == t.table) {
+                Some(x) => {
+                    x.files += t.files;
+                    x.rows += t.rows;
+                    x.quarantined += t.quarantined;
+                    x.bytes += t.bytes;
+                    x.commits += t.commits;
+                    x.elapsed += t.elapsed;
+                    x.unsettled = t.unsettled;
+                    x.failed = t.failed;
+                }
+                None => self.tables.push(t),
+            }
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+    pub fn quarantined(&self) -> u64 {
+        self.tables.iter().map(|t| t.quarantined).sum()
+    }
+    pub fn bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.bytes).sum()
+    }
+}
+
+/// A one-line live counter on a terminal; silent otherwise.
+pub struct Progress {
+    enabled: bool,
+    state: Mutex<(Instant, Instant)>,
+}
+
+impl Progress {
+    pub fn new(enabled: bool) -> Self {
+        let now = Instant::now();
+        Self { enabled: enabled && std::io::stdout().is_terminal(), state: Mutex::new((now, now)) }
+    }
+
+    /// Shows the running totals of `table`, at most a few times a second.
+    pub fn show(&self, table: &str, rows: u64, quarantined: u64, bytes: u64, since: Instant) {
+        if !self.enabled {
+            return;
+        }
+        let mut s = self.state.lock().expect("progress lock");
+        if s.1.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        s.1 = Instant::now();
+        let secs = since.elapsed().as_secs_f64().max(1e-3);
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "\r\x1b[2K  {table}: {rows} rows, {quarantined} quarantined, {:.1} MB/s, {:.0} rows/s",
+            bytes as f64 / 1e6 / secs,
+            rows as f64 / secs
+        );
+        let _ = out.flush();
+    }
+
+    /// Clears the live line.
+    pub fn done(&self) {
+        if self.enabled {
+            print!("\r\x1b[2K");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}

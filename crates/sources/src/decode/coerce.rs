@@ -1,0 +1,144 @@
+//! Converting parsed columns (text, or a format's own types) to the table's
+//! declared types, row by row: a value that does not convert, or a required
+//! value that is missing, sends only its row to quarantine.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use arrow_cast::display::ArrayFormatter;
+use arrow_cast::{CastOptions, cast_with_options};
+use arrow_schema::DataType;
+use ingesta_core::Reason;
+
+use super::excerpt;
+use crate::schema::RecordSchema;
+
+pub struct Typed {
+    /// The rows that converted, typed as the table's columns.
+    pub rows: RecordBatch,
+    /// Per input row: kept or not.
+    pub keep: Vec<bool>,
+    /// The first problem of every dropped row.
+    pub problems: Vec<(usize, (Reason, String))>,
+}
+
+pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
+    let n = input.num_rows();
+    let mut problem: Vec<Option<(Reason, String)>> = vec![None; n];
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.schema.fields().len());
+    let opts = CastOptions { safe: true, ..Default::default() };
+    for (i, field) in target.schema.fields().iter().enumerate() {
+        let src = match input.schema().index_of(field.name()) {
+            Ok(idx) => input.column(idx).clone(),
+            Err(_) => new_null_array(&DataType::Utf8, n),
+        };
+        let src = blank_to_null(src, field.data_type());
+        let out = if src.data_type() == field.data_type() {
+            src.clone()
+        } else {
+            match cast_with_options(&src, field.data_type(), &opts) {
+                Ok(a) => a,
+                Err(e) => {
+                    // a cast that is not supported at all fails every row
+                    for p in problem.iter_mut().filter(|p| p.is_none()) {
+                        *p = Some((Reason::Type, format!("column `{}`: {e}", field.name())));
+                    }
+                    new_null_array(field.data_type(), n)
+                }
+            }
+        };
+        if out.null_count() > src.null_count() {
+            let fmt = ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok();
+            for row in 0..n {
+                if problem[row].is_none() && src.is_valid(row) && out.is_null(row) {
+                    let value = fmt.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
+                    problem[row] = Some((
+                        Reason::Type,
+                        format!("column `{}`: cannot read `{}` as {}", field.name(), excerpt(&value), type_name(field.data_type())),
+                    ));
+                }
+            }
+        }
+        if target.required[i] && out.null_count() > 0 {
+            for row in 0..n {
+                if problem[row].is_none() && out.is_null(row) {
+                    problem[row] = Some((Reason::Missing, format!("required column `{}` is missing or null", field.name())));
+                }
+            }
+        }
+        columns.push(out);
+    }
+    let keep: Vec<bool> = problem.iter().map(Option::is_none).collect();
+    let all = RecordBatch::try_new(target.schema.clone(), columns).expect("columns follow the target schema");
+    let rows = if keep.iter().all(|k| *k) {
+        all
+    } else {
+        arrow_select::filter::filter_record_batch(&all, &BooleanArray::from(keep.clone())).expect("same length")
+    };
+    let problems = problem.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
+    Typed { rows, keep, problems }
+}
+
+/// Text cells that are empty or blank mean "no value" for non-text columns.
+fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
+    if *target == DataType::Utf8 || *src.data_type() != DataType::Utf8 {
+        return src;
+    }
+    let s = src.as_string::<i32>();
+    if !s.iter().any(|v| v.is_some_and(|v| v.trim().is_empty())) {
+        return src;
+    }
+    let blank = BooleanArray::from_iter(s.iter().map(|v| Some(v.is_some_and(|v| v.trim().is_empty()))));
+    arrow_select::nullif::nullif(&src, &blank).map(Arc::from).unwrap_or(src)
+}
+
+fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean (true/false)".into(),
+        DataType::Timestamp(..) => "timestamp (ISO-8601, e.g. 2026-11-01T08:30:00Z)".into(),
+        DataType::Date32 => "date (YYYY-MM-DD)".into(),
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::StringArray;
+    use arrow_schema::{Field, Schema};
+    use ingesta_config::{Column, ColumnType};
+
+    fn col(name: &str, ty: ColumnType, required: bool) -> Column {
+        Column { name: name.into(), ty, required }
+    }
+
+    #[test]
+    fn bad_values_and_missing_required_values_drop_only_their_rows() {
+        let target = RecordSchema::from_columns(&[
+            col("ts", ColumnType::Timestamp, true),
+            col("temperature", ColumnType::Double, false),
+        ]);
+        let text = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("ts", DataType::Utf8, true), Field::new("temperature", DataType::Utf8, true)])),
+            vec![
+                Arc::new(StringArray::from(vec![Some("2026-11-01T00:00:01.5Z"), None, Some("2026-11-01 02:00:00"), Some("2026-11-01T03:00:00Z")])),
+                Arc::new(StringArray::from(vec![Some("12.5"), Some("1"), Some("N/A"), Some("")])),
+            ],
+        )
+        .unwrap();
+        let t = coerce(&text, &target);
+        assert_eq!(t.keep, vec![true, false, false, true]);
+        assert_eq!(t.rows.num_rows(), 2);
+        assert_eq!(t.problems[0].1.0, Reason::Missing);
+        assert_eq!(t.problems[1].1.0, Reason::Type);
+        assert!(t.problems[1].1.1.contains("cannot read `N/A` as double"), "{}", t.problems[1].1.1);
+        // a blank number is a null, not an error
+        assert!(t.rows.column(1).is_null(1));
+    }
+}

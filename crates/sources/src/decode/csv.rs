@@ -1,0 +1,111 @@
+//! CSV with a header (or columns by order), a delimiter and a quote character.
+//! Every file column is read as text first; a record with the wrong number of
+//! fields or invalid UTF-8 is quarantined. Positions count data records from 1.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use ingesta_core::Reason;
+
+use super::{Chunk, Collector, ReadCtx, Stopped};
+
+pub struct CsvFormat {
+    pub header: bool,
+    pub delimiter: u8,
+    pub quote: u8,
+}
+
+pub fn read_csv(
+    reader: &mut dyn BufRead,
+    format: &CsvFormat,
+    ctx: &ReadCtx,
+    emit: &mut dyn FnMut(Chunk) -> Result<(), Stopped>,
+) -> Result<(), Stopped> {
+    let mut col = Collector::new(ctx, emit);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(format.delimiter)
+        .quote(format.quote)
+        .from_reader(reader);
+    let mut record = csv::ByteRecord::new();
+    let names: Vec<String> = if format.header {
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect(),
+            Ok(false) => return col.finish(None), // an empty file
+            Err(e) => return col.finish(Some(format!("cannot read the header: {e}"))),
+        }
+    } else {
+        ctx.schema.schema.fields().iter().map(|f| f.name().clone()).collect()
+    };
+    let schema: SchemaRef = Arc::new(Schema::new(
+        names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
+    ));
+    let mut builders: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
+    let mut positions: Vec<i64> = Vec::new();
+    let mut position: i64 = 0;
+    let text_of = |builders: &mut Vec<StringBuilder>| {
+        let cols: Vec<ArrayRef> = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        RecordBatch::try_new(schema.clone(), cols).expect("text columns")
+    };
+    let raw_of = |batch: &RecordBatch, row: usize| -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new().delimiter(format.delimiter).quote(format.quote).from_writer(Vec::new());
+        let fields: Vec<&str> = batch.columns().iter().map(|c| c.as_string::<i32>().value(row)).collect();
+        let _ = w.write_record(&fields);
+        let mut out = w.into_inner().unwrap_or_default();
+        out.pop();
+        out
+    };
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let batch = text_of(&mut builders);
+                col.flush(&batch, &positions, &|r| raw_of(&batch, r), false)?;
+                return col.finish(Some(format!("cannot read past record {position}: {e}")));
+            }
+        }
+        position += 1;
+        if col.skipped(position) {
+            continue;
+        }
+        let bytes = record.as_slice().len() + record.len();
+        col.bytes += bytes as u64;
+        let joined = || record.iter().collect::<Vec<_>>().join(&format.delimiter);
+        if record.len() != names.len() {
+            let msg = format!("expected {} fields, found {}", names.len(), record.len());
+            col.bad(position, Reason::Parse, msg, &joined());
+            continue;
+        }
+        if bytes > ctx.max_record_bytes {
+            let msg = format!("record is {bytes} bytes, longer than max_record_bytes ({}); kept its first bytes", ctx.max_record_bytes);
+            col.bad(position, Reason::TooLarge, msg, &joined());
+            continue;
+        }
+        if let Err(e) = std::str::from_utf8(record.as_slice()) {
+            let msg = format!("invalid UTF-8 at byte {} of the record's fields", e.valid_up_to());
+            col.bad(position, Reason::Parse, msg, &joined());
+            continue;
+        }
+        for (b, f) in builders.iter_mut().zip(record.iter()) {
+            if f.is_empty() {
+                b.append_null();
+            } else {
+                b.append_value(std::str::from_utf8(f).expect("checked above"));
+            }
+        }
+        positions.push(position);
+        if positions.len() >= ctx.chunk_rows {
+            let batch = text_of(&mut builders);
+            col.flush(&batch, &positions, &|r| raw_of(&batch, r), false)?;
+            positions.clear();
+        }
+    }
+    let batch = text_of(&mut builders);
+    col.flush(&batch, &positions, &|r| raw_of(&batch, r), true)
+}

@@ -1,0 +1,143 @@
+//! Reading one input into typed record batches. Every format first produces its
+//! records as text (or its own types, for Parquet), then `coerce` converts them
+//! to the table's columns; what fails goes to quarantine, never stops the file.
+
+mod avro;
+mod coerce;
+pub(crate) mod csv;
+mod json_doc;
+mod ndjson;
+mod parquet;
+
+use arrow_array::RecordBatch;
+use ingesta_core::{QuarantineRecord, Reason};
+
+use crate::schema::RecordSchema;
+
+pub use self::avro::read_avro;
+pub use self::csv::read_csv;
+pub use self::json_doc::{read_json_doc, records as json_records};
+pub use self::ndjson::read_ndjson;
+pub use self::parquet::read_parquet;
+
+/// A piece of one input, ready to commit: the typed good rows with their
+/// positions, the quarantined records, and how far the input is covered.
+#[derive(Debug)]
+pub struct Chunk {
+    pub rows: RecordBatch,
+    pub positions: Vec<i64>,
+    pub quarantine: Vec<QuarantineRecord>,
+    /// Every record up to this position has been read (kept or quarantined).
+    pub last: i64,
+    /// The input is read to its end.
+    pub done: bool,
+    /// Bytes of input (after decompression) this chunk covers.
+    pub bytes: u64,
+}
+
+/// The reader was asked to stop (the pipeline is shutting down).
+#[derive(Debug)]
+pub struct Stopped;
+
+/// What a reader needs to know about the input it reads.
+pub struct ReadCtx<'a> {
+    /// The input's name in `_source` and quarantine (path relative to the source folder).
+    pub source: &'a str,
+    pub schema: &'a RecordSchema,
+    /// Records at or before this position are already in the table: skip them.
+    pub skip_until: i64,
+    /// Bad records at or before this position are already quarantined.
+    pub quarantined_until: i64,
+    /// Records per chunk.
+    pub chunk_rows: usize,
+    pub max_record_bytes: usize,
+}
+
+/// Collects one chunk's records and hands finished chunks to `emit`.
+pub(crate) struct Collector<'a, 'e> {
+    pub ctx: &'a ReadCtx<'a>,
+    emit: &'e mut dyn FnMut(Chunk) -> Result<(), Stopped>,
+    pub bad: Vec<QuarantineRecord>,
+    pub last: i64,
+    pub bytes: u64,
+}
+
+impl<'a, 'e> Collector<'a, 'e> {
+    pub fn new(ctx: &'a ReadCtx<'a>, emit: &'e mut dyn FnMut(Chunk) -> Result<(), Stopped>) -> Self {
+        Self { ctx, emit, bad: Vec::new(), last: ctx.skip_until, bytes: 0 }
+    }
+
+    /// True when the record at `position` was committed by an earlier run.
+    pub fn skipped(&self, position: i64) -> bool {
+        position <= self.ctx.skip_until
+    }
+
+    pub fn bad(&mut self, position: i64, reason: Reason, error: String, raw: &[u8]) {
+        self.last = self.last.max(position);
+        if position <= self.ctx.quarantined_until {
+            return;
+        }
+        let keep = raw.len().min(self.ctx.max_record_bytes);
+        self.bad.push(QuarantineRecord {
+            source: self.ctx.source.to_string(),
+            position,
+            reason,
+            error,
+            raw: raw[..keep].to_vec(),
+        });
+    }
+
+    /// Types `text` (rows at `positions`), moves rows that fail to quarantine
+    /// (their raw form from `raw`), and emits a chunk.
+    pub fn flush(
+        &mut self,
+        text: &RecordBatch,
+        positions: &[i64],
+        raw: &dyn Fn(usize) -> Vec<u8>,
+        done: bool,
+    ) -> Result<(), Stopped> {
+        let typed = coerce::coerce(text, self.ctx.schema);
+        let mut kept = Vec::with_capacity(positions.len());
+        for (row, problem) in typed.problems {
+            let p = positions[row];
+            self.bad(p, problem.0, problem.1, &raw(row));
+        }
+        for (i, k) in typed.keep.iter().enumerate() {
+            if *k {
+                kept.push(positions[i]);
+            }
+        }
+        if let Some(p) = positions.last() {
+            self.last = self.last.max(*p);
+        }
+        let chunk = Chunk {
+            rows: typed.rows,
+            positions: kept,
+            quarantine: std::mem::take(&mut self.bad),
+            last: self.last,
+            done,
+            bytes: std::mem::take(&mut self.bytes),
+        };
+        (self.emit)(chunk)
+    }
+
+    /// Ends the input, optionally with a file-level error at the next position.
+    pub fn finish(&mut self, file_error: Option<String>) -> Result<(), Stopped> {
+        if let Some(e) = file_error {
+            let p = self.last + 1;
+            self.bad(p, Reason::File, e, b"");
+        }
+        let empty = RecordBatch::new_empty(self.ctx.schema.schema.clone());
+        self.flush(&empty, &[], &|_| Vec::new(), true)
+    }
+}
+
+/// Cuts `text` to a readable excerpt for an error message.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(MAX).collect::<String>())
+    }
+}

@@ -1,0 +1,87 @@
+//! Listing the landing folder twice, `settle` apart, and keeping the files that
+//! did not change in between.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use ingesta_config::{Compression, Format};
+use ingesta_core::FileKey;
+
+use super::{FileInfo, Landing, Scan};
+
+pub fn scan(src: &Landing) -> std::io::Result<Scan> {
+    if !src.root.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("landing folder `{}` of source `{}` does not exist", src.root.display(), src.name),
+        ));
+    }
+    let first = list(src)?;
+    if !src.config.settle.0.is_zero() {
+        std::thread::sleep(src.config.settle.0);
+    }
+    let second: HashMap<String, (u64, i64)> = list(src)?.into_iter().collect();
+    let mut out = Scan::default();
+    for (rel, stat) in first {
+        match second.get(&rel) {
+            Some(now) if *now == stat => {}
+            Some(_) => {
+                out.unsettled.push(rel);
+                continue;
+            }
+            None => continue,
+        }
+        let (format, compression, problem) = match src.detect(&rel) {
+            Ok((f, c)) => (f, c, None),
+            Err(why) => (Format::Auto, Compression::None, Some(why)),
+        };
+        out.ready.push(FileInfo {
+            key: FileKey { source: src.name.clone(), path: rel.clone(), size: stat.0, mtime_ms: stat.1 },
+            path: src.root.join(&rel),
+            format,
+            compression,
+            problem,
+        });
+    }
+    out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+    Ok(out)
+}
+
+/// (relative path, (size, mtime ms)) of every matching file.
+fn list(src: &Landing) -> std::io::Result<Vec<(String, (u64, i64))>> {
+    let mut out = Vec::new();
+    walk(&src.root, &src.root, src, &mut out)?;
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, src: &Landing, out: &mut Vec<(String, (u64, i64))>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) => continue, // removed while we looked
+        };
+        if meta.is_dir() {
+            walk(root, &path, src, out)?;
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        if !src.glob.is_match(&rel) {
+            continue;
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        out.push((rel, (meta.len(), mtime)));
+    }
+    Ok(())
+}

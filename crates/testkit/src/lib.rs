@@ -1,0 +1,1 @@
+//! test kit (filled below)
