@@ -2,6 +2,11 @@
 
 mod cmd;
 
+/// mimalloc: the readers allocate and free large buffers per chunk; the system
+/// allocator returns them to the kernel each time and pays page faults.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -53,7 +53,12 @@ pub fn interpolate(
                     out.push_str(&value);
                     subs.push(Substitution { line: line_no, var: var.to_string() });
                 }
-                None => missing.push(MissingVar { line: line_no, column: col, var: var.to_string() }),
+                None => {
+                    // keep the reference so the value stays a string and no
+                    // follow-on error hides the real one
+                    out.push_str(&tail[..=end]);
+                    missing.push(MissingVar { line: line_no, column: col, var: var.to_string() });
+                }
             }
             col += tail[..=end].chars().count();
             rest = &tail[end + 1..];

@@ -13,7 +13,7 @@ use crate::out::{Out, io};
 use crate::{FileEntry, FileFormat, GenerateError, Manifest, Options};
 
 /// 2026-11-01T00:00:00Z in milliseconds.
-const START_MS: i64 = 1_761_955_200_000;
+const START_MS: i64 = 1_793_491_200_000;
 const SPAN_MS: i64 = 7 * 86_400_000;
 const DEVICES: u64 = 5000;
 const FARMS: u64 = 200;

@@ -69,6 +69,7 @@ impl BronzeTask {
             .map_err(|e| Error::stop(e.to_string()))?
             .map_err(|e| Error::retry(format!("table `{}`: {e}", self.name)))?;
         report.unsettled = scan.unsettled;
+        report.failed = scan.unreadable;
         self.open_existing().await?;
         let mut work = Vec::new();
         for file in scan.ready {

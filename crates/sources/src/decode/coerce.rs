@@ -36,6 +36,8 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
         let src = blank_to_null(src, field.data_type());
         let out = if src.data_type() == field.data_type() {
             src.clone()
+        } else if *src.data_type() == DataType::Utf8 && *field.data_type() == crate::schema::utc_micros() {
+            super::timestamp::parse_utc_micros(&src)
         } else {
             match cast_with_options(&src, field.data_type(), &opts) {
                 Ok(a) => a,
@@ -86,10 +88,11 @@ fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
         return src;
     }
     let s = src.as_string::<i32>();
-    if !s.iter().any(|v| v.is_some_and(|v| v.trim().is_empty())) {
+    let is_blank = |v: Option<&str>| v.is_some_and(|v| v.bytes().all(|b| b.is_ascii_whitespace()));
+    if !s.iter().any(is_blank) {
         return src;
     }
-    let blank = BooleanArray::from_iter(s.iter().map(|v| Some(v.is_some_and(|v| v.trim().is_empty()))));
+    let blank = BooleanArray::from_iter(s.iter().map(|v| Some(is_blank(v))));
     arrow_select::nullif::nullif(&src, &blank).map(Arc::from).unwrap_or(src)
 }
 

@@ -45,11 +45,14 @@ pub fn read_csv(
     let schema: SchemaRef = Arc::new(Schema::new(
         names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
     ));
-    let mut builders: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
+    let cap = ctx.chunk_rows.min(1 << 16);
+    let fresh = || names.iter().map(|_| StringBuilder::with_capacity(cap, cap * 16)).collect::<Vec<_>>();
+    let mut builders: Vec<StringBuilder> = fresh();
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
     let text_of = |builders: &mut Vec<StringBuilder>| {
         let cols: Vec<ArrayRef> = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        *builders = fresh();
         RecordBatch::try_new(schema.clone(), cols).expect("text columns")
     };
     let raw_of = |batch: &RecordBatch, row: usize| -> Vec<u8> {
@@ -87,16 +90,19 @@ pub fn read_csv(
             col.bad(position, Reason::TooLarge, msg, &joined());
             continue;
         }
-        if let Err(e) = std::str::from_utf8(record.as_slice()) {
-            let msg = format!("invalid UTF-8 at byte {} of the record's fields", e.valid_up_to());
-            col.bad(position, Reason::Parse, msg, &joined());
-            continue;
-        }
-        for (b, f) in builders.iter_mut().zip(record.iter()) {
-            if f.is_empty() {
-                b.append_null();
-            } else {
-                b.append_value(std::str::from_utf8(f).expect("checked above"));
+        let text = match std::str::from_utf8(record.as_slice()) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("invalid UTF-8 at byte {} of the record's fields", e.valid_up_to());
+                col.bad(position, Reason::Parse, msg, &joined());
+                continue;
+            }
+        };
+        // fields split at ASCII delimiters, so each range is on a char boundary
+        for (i, b) in builders.iter_mut().enumerate() {
+            match record.range(i).map(|r| &text[r]) {
+                Some("") | None => b.append_null(),
+                Some(f) => b.append_value(f),
             }
         }
         positions.push(position);

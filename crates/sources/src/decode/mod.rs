@@ -8,6 +8,7 @@ pub(crate) mod csv;
 mod json_doc;
 mod ndjson;
 mod parquet;
+mod timestamp;
 
 use arrow_array::RecordBatch;
 use ingesta_core::{QuarantineRecord, Reason};

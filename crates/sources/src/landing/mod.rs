@@ -130,4 +130,6 @@ pub struct Scan {
     pub ready: Vec<FileInfo>,
     /// Files whose size or time changed during the scan: still being written.
     pub unsettled: Vec<String>,
+    /// Entries that could not be looked at (path, why): tried again next scan.
+    pub unreadable: Vec<(String, String)>,
 }

@@ -17,12 +17,12 @@ pub fn scan(src: &Landing) -> std::io::Result<Scan> {
             format!("landing folder `{}` of source `{}` does not exist", src.root.display(), src.name),
         ));
     }
-    let first = list(src)?;
+    let mut out = Scan::default();
+    let first = list(src, &mut out.unreadable)?;
     if !src.config.settle.0.is_zero() {
         std::thread::sleep(src.config.settle.0);
     }
-    let second: HashMap<String, (u64, i64)> = list(src)?.into_iter().collect();
-    let mut out = Scan::default();
+    let second: HashMap<String, (u64, i64)> = list(src, &mut Vec::new())?.into_iter().collect();
     for (rel, stat) in first {
         match second.get(&rel) {
             Some(now) if *now == stat => {}
@@ -48,15 +48,33 @@ pub fn scan(src: &Landing) -> std::io::Result<Scan> {
     Ok(out)
 }
 
-/// (relative path, (size, mtime ms)) of every matching file.
-fn list(src: &Landing) -> std::io::Result<Vec<(String, (u64, i64))>> {
+type Listing = Vec<(String, (u64, i64))>;
+
+/// (relative path, (size, mtime ms)) of every matching file; entries that
+/// cannot be looked at go to `unreadable` with the reason.
+fn list(src: &Landing, unreadable: &mut Vec<(String, String)>) -> std::io::Result<Listing> {
     let mut out = Vec::new();
-    walk(&src.root, &src.root, src, &mut out)?;
+    walk(&src.root, &src.root, src, &mut out, unreadable)?;
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, src: &Landing, out: &mut Vec<(String, (u64, i64))>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    src: &Landing,
+    out: &mut Listing,
+    unreadable: &mut Vec<(String, String)>,
+) -> std::io::Result<()> {
+    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if dir == root => return Err(e),
+        Err(e) => {
+            unreadable.push((rel_of(dir), format!("cannot list the folder: {e}")));
+            return Ok(());
+        }
+    };
+    for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -64,15 +82,20 @@ fn walk(root: &Path, dir: &Path, src: &Landing, out: &mut Vec<(String, (u64, i64
             continue;
         }
         let path = entry.path();
+        let rel = rel_of(&path);
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
-            Err(_) => continue, // removed while we looked
+            Err(e) => {
+                if entry.file_type().is_ok_and(|t| t.is_symlink()) && src.glob.is_match(&rel) {
+                    unreadable.push((rel, format!("cannot read the file: {e} (a link to a missing file?)")));
+                }
+                continue; // otherwise removed while we looked
+            }
         };
         if meta.is_dir() {
-            walk(root, &path, src, out)?;
+            walk(root, &path, src, out, unreadable)?;
             continue;
         }
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
         if !src.glob.is_match(&rel) {
             continue;
         }
