@@ -16,7 +16,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INGESTA_LOG").unwrap_or_else(|_| "warn,deltalake_core::writer::stats=error".into()),
+            tracing_subscriber::EnvFilter::try_from_env("INGESTA_LOG")
+                .unwrap_or_else(|_| "warn,deltalake_core::writer::stats=error".into()),
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

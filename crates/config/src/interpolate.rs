@@ -31,9 +31,9 @@ pub fn interpolate(
             out.push_str(&rest[..at]);
             col += rest[..at].chars().count();
             let tail = &rest[at..];
-            if tail.starts_with("$${") {
+            if let Some(after) = tail.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &tail[3..];
+                rest = after;
                 col += 3;
                 continue;
             }
@@ -78,8 +78,7 @@ mod tests {
 
     #[test]
     fn substitutes_defaults_and_escapes() {
-        let (out, subs, missing) =
-            interpolate("a: ${HOME_DIR}/lake\nb: ${NOPE:-./x}\nc: $${LIT} $5\n", env);
+        let (out, subs, missing) = interpolate("a: ${HOME_DIR}/lake\nb: ${NOPE:-./x}\nc: $${LIT} $5\n", env);
         assert_eq!(out, "a: /home/x/lake\nb: ./x\nc: ${LIT} $5\n");
         assert_eq!(subs.len(), 2);
         assert!(missing.is_empty());

@@ -28,11 +28,7 @@ pub fn load_file(path: &Path) -> Result<Pipeline, Diagnostics> {
 }
 
 /// Reads and validates pipeline text; `file` names it in errors.
-pub fn load_str(
-    file: &str,
-    text: &str,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Pipeline, Diagnostics> {
+pub fn load_str(file: &str, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Pipeline, Diagnostics> {
     let (text, subs, missing) = interpolate(text, env);
     let mut ctx = Ctx { file, spans: Spans::parse(&text), subs, errors: Vec::new() };
     for m in missing {
@@ -77,11 +73,8 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn push(&mut self, path: &str, message: String) {
-        let (line, column) = if message.starts_with("unknown key") {
-            self.spans.locate_key(path)
-        } else {
-            self.spans.locate(path)
-        };
+        let (line, column) =
+            if message.starts_with("unknown key") { self.spans.locate_key(path) } else { self.spans.locate(path) };
         self.push_at(line, column, path, message);
     }
 
@@ -91,13 +84,7 @@ impl Ctx<'_> {
             Some(s) => format!("{} (the value comes from ${{{}}} and is not shown)", redact(&message), s.var),
             None => message,
         };
-        self.errors.push(Diagnostic {
-            file: self.file.to_string(),
-            line,
-            column,
-            path: path.to_string(),
-            message,
-        });
+        self.errors.push(Diagnostic { file: self.file.to_string(), line, column, path: path.to_string(), message });
     }
 
     fn pipeline(&mut self, root: Value) -> Option<Pipeline> {
@@ -137,7 +124,10 @@ impl Ctx<'_> {
         match ty.as_deref() {
             Some("landing") => self.de(at, Value::Mapping(m)).map(Source::Landing),
             Some(other) => {
-                self.push(&format!("{at}.type"), format!("unknown source type `{other}`; expected one of: {}", Source::TYPES.join(", ")));
+                self.push(
+                    &format!("{at}.type"),
+                    format!("unknown source type `{other}`; expected one of: {}", Source::TYPES.join(", ")),
+                );
                 None
             }
             None => {

@@ -234,9 +234,9 @@ impl TryFrom<String> for ColumnType {
             "date" => Self::Date,
             _ => {
                 if let Some(args) = t.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')')) {
-                    let parsed = args.split_once(',').and_then(|(p, s)| {
-                        Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?))
-                    });
+                    let parsed = args
+                        .split_once(',')
+                        .and_then(|(p, s)| Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?)));
                     if let Some((p, sc)) = parsed.filter(|(p, s)| (1..=38).contains(p) && *s >= 0 && *s as u8 <= *p) {
                         return Ok(Self::Decimal(p, sc));
                     }

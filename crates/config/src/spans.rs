@@ -58,10 +58,8 @@ impl Walker {
     fn next_value_path(&mut self, mark: Marker) -> Option<String> {
         let frame = self.stack.last_mut()?;
         match frame {
-            Frame::Map { path, key } => match key.take() {
-                Some(k) => Some(join(path, &k)),
-                None => None, // this node is a key
-            },
+            // a key's own node has no path yet
+            Frame::Map { path, key } => key.take().map(|k| join(path, &k)),
             Frame::Seq { path, index } => {
                 let p = format!("{path}[{index}]");
                 *index += 1;
@@ -80,11 +78,7 @@ impl MarkedEventReceiver for Walker {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let path = if self.stack.is_empty() {
-                    Some(String::new())
-                } else {
-                    self.next_value_path(mark)
-                };
+                let path = if self.stack.is_empty() { Some(String::new()) } else { self.next_value_path(mark) };
                 let path = path.unwrap_or_default();
                 self.stack.push(if matches!(ev, Event::MappingStart(..)) {
                     Frame::Map { path, key: None }

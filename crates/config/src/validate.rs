@@ -10,7 +10,10 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     if root.is_empty() {
         err("lake.root", "the lake root is empty; give a folder or an s3://, abfss://, gs:// URL".into());
     } else if root.contains("://") && !SCHEMES.iter().any(|s| root.starts_with(s)) {
-        err("lake.root", format!("unsupported URL `{root}`; expected a local folder or one of: {}", SCHEMES.join(", ")));
+        err(
+            "lake.root",
+            format!("unsupported URL `{root}`; expected a local folder or one of: {}", SCHEMES.join(", ")),
+        );
     }
     for (name, source) in &p.sources {
         let Source::Landing(l) = source;
@@ -35,10 +38,16 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             let known: Vec<&str> = p.sources.keys().map(String::as_str).collect();
             err(&format!("{at}.input"), format!("unknown input `{}`; defined sources: {}", t.input, list(&known)));
         } else if let Some(other) = fed.insert(t.input.as_str(), name.as_str()) {
-            err(&format!("{at}.input"), format!("source `{}` already feeds table `{other}`; a source feeds one table", t.input));
+            err(
+                &format!("{at}.input"),
+                format!("source `{}` already feeds table `{other}`; a source feeds one table", t.input),
+            );
         }
         if t.layer != Layer::Bronze {
-            err(&format!("{at}.layer"), format!("layer `{}` is not available yet: tables read from sources are `bronze`", t.layer.as_str()));
+            err(
+                &format!("{at}.layer"),
+                format!("layer `{}` is not available yet: tables read from sources are `bronze`", t.layer.as_str()),
+            );
         }
         if t.write.mode != WriteModeName::Append {
             err(&format!("{at}.write.mode"), "bronze tables are append-only; expected `append`".into());
@@ -50,7 +59,10 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in columns.iter().enumerate() {
             if c.name.starts_with('_') {
-                err(&format!("{at}.columns[{i}].name"), format!("column `{}`: names starting with `_` are kept for ingestion metadata", c.name));
+                err(
+                    &format!("{at}.columns[{i}].name"),
+                    format!("column `{}`: names starting with `_` are kept for ingestion metadata", c.name),
+                );
             }
             if !seen.insert(c.name.as_str()) {
                 err(&format!("{at}.columns[{i}].name"), format!("column `{}` is declared twice", c.name));
@@ -68,12 +80,19 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
                     err(&format!("{pat}.from"), format!("unknown column `{}`; columns: {}", part.from, list(&names)));
                 }
                 Some(c) if part.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
-                    err(&format!("{pat}.transform"), format!("`{:?}` needs a timestamp column, `{}` is {:?}", part.transform, c.name, c.ty).to_lowercase());
+                    err(
+                        &format!("{pat}.transform"),
+                        format!("`{:?}` needs a timestamp column, `{}` is {:?}", part.transform, c.name, c.ty)
+                            .to_lowercase(),
+                    );
                 }
                 Some(_) => {}
             }
             if columns.iter().any(|c| c.name == part.column) {
-                err(&format!("{pat}.column"), format!("`{}` is already a record column; pick another name", part.column));
+                err(
+                    &format!("{pat}.column"),
+                    format!("`{}` is already a record column; pick another name", part.column),
+                );
             }
         }
     }

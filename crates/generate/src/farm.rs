@@ -21,7 +21,10 @@ const PRODUCTS: u64 = 200;
 const WAREHOUSES: u64 = 5;
 
 fn ts(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(START_MS + ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    DateTime::<Utc>::from_timestamp_millis(START_MS + ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 fn farm_of(device: u64, seed: u64) -> u64 {
@@ -48,7 +51,8 @@ pub fn iot(opts: &Options) -> Result<Manifest, GenerateError> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     for fi in 0..opts.files {
         let n = share(opts.rows, opts.files, fi);
-        let (w0, w1) = (SPAN_MS * i64::from(fi) / i64::from(opts.files), SPAN_MS * i64::from(fi + 1) / i64::from(opts.files));
+        let (w0, w1) =
+            (SPAN_MS * i64::from(fi) / i64::from(opts.files), SPAN_MS * i64::from(fi + 1) / i64::from(opts.files));
         let step = if n > 0 { (w1 - w0) as f64 / n as f64 } else { 0.0 };
         let name = format!("readings-{fi:05}.{ext}");
         let mut out = Out::create(&opts.out.join(&name))?;
@@ -65,7 +69,13 @@ pub fn iot(opts: &Options) -> Result<Manifest, GenerateError> {
             let soil = 0.05 + 0.55 * rng.random::<f64>();
             let batt = rng.random_range(0..=100);
             let s = rng.random::<f64>();
-            let status = if s < 0.90 { "ok" } else if s < 0.98 { "warn" } else { "fail" };
+            let status = if s < 0.90 {
+                "ok"
+            } else if s < 0.98 {
+                "warn"
+            } else {
+                "fail"
+            };
             let m_roll = rng.random::<f64>();
             let (temp_text, ts_text) = if m_roll < opts.malformed_rate / 2.0 {
                 bad += 1;
@@ -193,7 +203,8 @@ fn write_sales_parquet(path: &std::path::Path, rows: &[SaleRow]) -> Result<u64, 
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| GenerateError::Invalid(e.to_string()))?;
     let file = std::fs::File::create(path).map_err(|e| io(path, e))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(|e| GenerateError::Invalid(e.to_string()))?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(|e| GenerateError::Invalid(e.to_string()))?;
     w.write(&batch).map_err(|e| GenerateError::Invalid(e.to_string()))?;
     w.close().map_err(|e| GenerateError::Invalid(e.to_string()))?;
     Ok(std::fs::metadata(path).map_err(|e| io(path, e))?.len())
@@ -234,7 +245,8 @@ pub fn weather(opts: &Options) -> Result<Manifest, GenerateError> {
 /// The four datasets under `iot/`, `inventory/`, `sales/`, `weather/`.
 pub fn all(opts: &Options) -> Result<Manifest, GenerateError> {
     let mut m = manifest("farm", opts, "mixed");
-    let parts: [(&str, fn(&Options) -> Result<Manifest, GenerateError>, u64, u32, Option<FileFormat>); 4] = [
+    type Gen = fn(&Options) -> Result<Manifest, GenerateError>;
+    let parts: [(&str, Gen, u64, u32, Option<FileFormat>); 4] = [
         ("iot", iot, opts.rows, opts.files, Some(FileFormat::Ndjson)),
         ("inventory", inventory, (opts.rows / 50).max(7), 7, None),
         ("sales", sales, (opts.rows / 20).max(4), (opts.files / 2).max(1), Some(FileFormat::Csv)),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -10,7 +11,6 @@ use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use arrow_array::RecordBatch;
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
@@ -161,9 +161,7 @@ impl TableStore for LakeTable {
         let writer = match &mut staged.writer {
             Some(w) => w,
             None => staged.writer.insert(
-                RecordBatchWriter::for_table(&self.table)
-                    .map_err(err)?
-                    .with_target_file_size(self.target_file_size),
+                RecordBatchWriter::for_table(&self.table).map_err(err)?.with_target_file_size(self.target_file_size),
             ),
         };
         staged.rows += batch.num_rows() as u64;

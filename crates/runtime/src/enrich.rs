@@ -8,7 +8,7 @@ use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, Ti
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
-use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, SOURCE, RecordSchema, utc_micros};
+use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, RecordSchema, SOURCE, utc_micros};
 
 /// The columns of a bronze table: the record's, the metadata, the partitions.
 pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaRef {

@@ -53,12 +53,7 @@ pub async fn run_watch(
 ) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut tasks = tasks(p, &lake)?;
-    let poll = p
-        .sources
-        .values()
-        .map(|Source::Landing(l)| l.poll.0)
-        .min()
-        .unwrap_or(Duration::from_secs(5));
+    let poll = p.sources.values().map(|Source::Landing(l)| l.poll.0).min().unwrap_or(Duration::from_secs(5));
     let mut total = RunReport::default();
     tokio::pin!(stop);
     loop {

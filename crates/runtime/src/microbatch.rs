@@ -9,8 +9,8 @@ use std::time::Instant;
 use ingesta_config::{Partition, Table};
 use ingesta_core::{Error, Progress as Pos, QuarantineRecord, Reason, TableStore, WriteMode};
 use ingesta_lake::{Staged, quarantine_batch};
-use ingesta_sources::decode::{Chunk, ReadCtx, Stopped};
 use ingesta_sources::Landing;
+use ingesta_sources::decode::{Chunk, ReadCtx, Stopped};
 use ingesta_sources::schema::RecordSchema;
 use tokio::sync::mpsc;
 
@@ -130,7 +130,12 @@ pub(crate) async fn run(
     Ok(completed)
 }
 
-async fn commit(t: &mut Tables, p: Pending, report: &mut TableReport, completed: &mut Vec<String>) -> Result<(), Error> {
+async fn commit(
+    t: &mut Tables,
+    p: Pending,
+    report: &mut TableReport,
+    completed: &mut Vec<String>,
+) -> Result<(), Error> {
     let positions: Vec<(String, i64)> = p.positions.iter().map(|(id, pos)| (id.clone(), pos.encode())).collect();
     let info = vec![
         ("ingesta.batch_id".to_string(), p.batch_id.clone()),
@@ -168,7 +173,14 @@ fn worker(
         let path = w.file.key.path.clone();
         let mut emit = |c: Chunk| {
             let enriched = enrich(c.rows, &path, &c.positions, partitions);
-            let msg = Msg::Chunk { app_id: app_id.clone(), enriched, quarantine: c.quarantine, last: c.last, done: c.done, bytes: c.bytes };
+            let msg = Msg::Chunk {
+                app_id: app_id.clone(),
+                enriched,
+                quarantine: c.quarantine,
+                last: c.last,
+                done: c.done,
+                bytes: c.bytes,
+            };
             tx.blocking_send(msg).map_err(|_| Stopped)
         };
         if let Some(problem) = &w.file.problem {

@@ -107,10 +107,7 @@ pub fn text(b: &[u8]) -> String {
 /// fails and says how to get one.
 pub fn python() -> PathBuf {
     let py = std::env::var_os("INGESTA_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&py)
-        .args(["-c", "import deltalake, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new(&py).args(["-c", "import deltalake, pyarrow"]).output().is_ok_and(|o| o.status.success());
     assert!(
         ok,
         "this test reads the lake with Python's `deltalake` and `pyarrow`, which {} cannot import.\n\

@@ -37,7 +37,14 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     println!("1. generating farm data (seed {}) into {}", a.seed, landing.display());
     let t = Instant::now();
-    let opts = Options { seed: a.seed, rows: a.rows, files: a.files, out: landing.clone(), format: None, malformed_rate: 0.001 };
+    let opts = Options {
+        seed: a.seed,
+        rows: a.rows,
+        files: a.files,
+        out: landing.clone(),
+        format: None,
+        malformed_rate: 0.001,
+    };
     let manifest = ingesta_generate::generate(Kind::Farm, &opts)?;
     println!(
         "   {} records in {} files, {:.0} MB, {} malformed on purpose ({:.1}s)",
@@ -77,8 +84,15 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let ok = reconcile(&pipeline, &report, &manifest);
 
     println!("\nThe lake is at {}", lake_abs.display());
-    println!("  bronze tables: {}/<table>/   quarantine: {}/_quarantine/<table>/", lake_abs.display(), lake_abs.display());
-    println!("  any Delta reader opens them, e.g. python -c \"import deltalake; print(deltalake.DeltaTable('{}/iot_bronze').to_pyarrow_table().num_rows)\"", lake_abs.display());
+    println!(
+        "  bronze tables: {}/<table>/   quarantine: {}/_quarantine/<table>/",
+        lake_abs.display(),
+        lake_abs.display()
+    );
+    println!(
+        "  any Delta reader opens them, e.g. python -c \"import deltalake; print(deltalake.DeltaTable('{}/iot_bronze').to_pyarrow_table().num_rows)\"",
+        lake_abs.display()
+    );
     println!(
         "  status:  INGESTA_LANDING={} INGESTA_LAKE={} ingesta status examples/farm-iot/ingesta.yaml",
         landing_abs.display(),

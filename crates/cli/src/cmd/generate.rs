@@ -41,7 +41,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&a.malformed_rate) {
         bail!("--malformed-rate must be between 0 and 1");
     }
-    let opts = Options { seed: a.seed, rows: a.rows, files: a.files, out: a.out.clone(), format, malformed_rate: a.malformed_rate };
+    let opts = Options {
+        seed: a.seed,
+        rows: a.rows,
+        files: a.files,
+        out: a.out.clone(),
+        format,
+        malformed_rate: a.malformed_rate,
+    };
     let m = ingesta_generate::generate(kind, &opts).with_context(|| format!("generating {}", a.kind))?;
     println!(
         "wrote {} records ({} malformed on purpose) in {} files, {:.1} MB, to {} (manifest: _manifest.json)",

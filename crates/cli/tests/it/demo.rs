@@ -16,7 +16,12 @@ fn demo_lake_opens_in_python_deltalake_with_the_manifest_counts() {
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
 
     let lake = dir.join("lake");
-    for (table, dataset) in [("iot_bronze", "iot"), ("inventory_bronze", "inventory"), ("sales_bronze", "sales"), ("weather_bronze", "weather")] {
+    for (table, dataset) in [
+        ("iot_bronze", "iot"),
+        ("inventory_bronze", "inventory"),
+        ("sales_bronze", "sales"),
+        ("weather_bronze", "weather"),
+    ] {
         let m = manifest(&dir.join("landing").join(dataset));
         let bronze = read_delta(&lake.join(table), &["_source", "_position"], None);
         let quarantine = read_delta(&lake.join("_quarantine").join(table), &["source", "position"], None);
@@ -29,7 +34,8 @@ fn demo_lake_opens_in_python_deltalake_with_the_manifest_counts() {
     }
 
     // `status --json` reports the same numbers
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/farm-iot/ingesta.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/farm-iot/ingesta.yaml")).unwrap();
     std::fs::write(ws.pipeline(), yaml).unwrap();
     let out = ws
         .command(&["status", ws.pipeline().to_str().unwrap(), "--json"])

@@ -10,7 +10,18 @@ use crate::{iot_pipeline, workspace};
 #[test]
 fn a_second_run_ingests_nothing() {
     let ws = workspace();
-    let out = ws.ingesta(&["generate", "iot", "--rows", "3000", "--files", "3", "--out", ws.landing().to_str().unwrap(), "--malformed-rate", "0.02"]);
+    let out = ws.ingesta(&[
+        "generate",
+        "iot",
+        "--rows",
+        "3000",
+        "--files",
+        "3",
+        "--out",
+        ws.landing().to_str().unwrap(),
+        "--malformed-rate",
+        "0.02",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     ws.write_pipeline(&iot_pipeline("", 1000));
     let first = ws.run_once();
@@ -38,7 +49,18 @@ impl Rng {
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let ws = workspace();
-    let out = ws.ingesta(&["generate", "iot", "--rows", "60000", "--files", "24", "--out", ws.landing().to_str().unwrap(), "--malformed-rate", "0.01"]);
+    let out = ws.ingesta(&[
+        "generate",
+        "iot",
+        "--rows",
+        "60000",
+        "--files",
+        "24",
+        "--out",
+        ws.landing().to_str().unwrap(),
+        "--malformed-rate",
+        "0.01",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // small micro-batches: many commits to land a kill between
     ws.write_pipeline(&iot_pipeline("", 1500));

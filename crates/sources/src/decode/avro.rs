@@ -73,7 +73,9 @@ fn to_json(v: Value) -> Result<Json, String> {
         Value::BigDecimal(d) => Json::String(d.to_string()),
         Value::Union(_, inner) => to_json(*inner)?,
         Value::Array(items) => Json::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
-        Value::Map(m) => Json::Object(m.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<Map<_, _>, String>>()?),
+        Value::Map(m) => {
+            Json::Object(m.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<Map<_, _>, String>>()?)
+        }
         Value::Record(fields) => {
             Json::Object(fields.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<Map<_, _>, String>>()?)
         }

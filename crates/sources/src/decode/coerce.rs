@@ -2,8 +2,6 @@
 //! declared types, row by row: a value that does not convert, or a required
 //! value that is missing, sends only its row to quarantine.
 
-use std::sync::Arc;
-
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use arrow_cast::display::ArrayFormatter;
@@ -52,20 +50,25 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
         };
         if out.null_count() > src.null_count() {
             let fmt = ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok();
-            for row in 0..n {
-                if problem[row].is_none() && src.is_valid(row) && out.is_null(row) {
+            for (row, p) in problem.iter_mut().enumerate() {
+                if p.is_none() && src.is_valid(row) && out.is_null(row) {
                     let value = fmt.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
-                    problem[row] = Some((
+                    *p = Some((
                         Reason::Type,
-                        format!("column `{}`: cannot read `{}` as {}", field.name(), excerpt(&value), type_name(field.data_type())),
+                        format!(
+                            "column `{}`: cannot read `{}` as {}",
+                            field.name(),
+                            excerpt(&value),
+                            type_name(field.data_type())
+                        ),
                     ));
                 }
             }
         }
         if target.required[i] && out.null_count() > 0 {
-            for row in 0..n {
-                if problem[row].is_none() && out.is_null(row) {
-                    problem[row] = Some((Reason::Missing, format!("required column `{}` is missing or null", field.name())));
+            for (row, p) in problem.iter_mut().enumerate() {
+                if p.is_none() && out.is_null(row) {
+                    *p = Some((Reason::Missing, format!("required column `{}` is missing or null", field.name())));
                 }
             }
         }
@@ -93,7 +96,7 @@ fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
         return src;
     }
     let blank = BooleanArray::from_iter(s.iter().map(|v| Some(is_blank(v))));
-    arrow_select::nullif::nullif(&src, &blank).map(Arc::from).unwrap_or(src)
+    arrow_select::nullif::nullif(&src, &blank).unwrap_or(src)
 }
 
 fn type_name(t: &DataType) -> String {
@@ -112,6 +115,8 @@ fn type_name(t: &DataType) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use arrow_array::StringArray;
     use arrow_schema::{Field, Schema};
@@ -128,9 +133,17 @@ mod tests {
             col("temperature", ColumnType::Double, false),
         ]);
         let text = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("ts", DataType::Utf8, true), Field::new("temperature", DataType::Utf8, true)])),
+            Arc::new(Schema::new(vec![
+                Field::new("ts", DataType::Utf8, true),
+                Field::new("temperature", DataType::Utf8, true),
+            ])),
             vec![
-                Arc::new(StringArray::from(vec![Some("2026-11-01T00:00:01.5Z"), None, Some("2026-11-01 02:00:00"), Some("2026-11-01T03:00:00Z")])),
+                Arc::new(StringArray::from(vec![
+                    Some("2026-11-01T00:00:01.5Z"),
+                    None,
+                    Some("2026-11-01 02:00:00"),
+                    Some("2026-11-01T03:00:00Z"),
+                ])),
                 Arc::new(StringArray::from(vec![Some("12.5"), Some("1"), Some("N/A"), Some("")])),
             ],
         )

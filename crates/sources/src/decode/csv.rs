@@ -42,9 +42,8 @@ pub fn read_csv(
     } else {
         ctx.schema.schema.fields().iter().map(|f| f.name().clone()).collect()
     };
-    let schema: SchemaRef = Arc::new(Schema::new(
-        names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>(),
-    ));
+    let schema: SchemaRef =
+        Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
     let cap = ctx.chunk_rows.min(1 << 16);
     let fresh = || names.iter().map(|_| StringBuilder::with_capacity(cap, cap * 16)).collect::<Vec<_>>();
     let mut builders: Vec<StringBuilder> = fresh();
@@ -86,7 +85,10 @@ pub fn read_csv(
             continue;
         }
         if bytes > ctx.max_record_bytes {
-            let msg = format!("record is {bytes} bytes, longer than max_record_bytes ({}); kept its first bytes", ctx.max_record_bytes);
+            let msg = format!(
+                "record is {bytes} bytes, longer than max_record_bytes ({}); kept its first bytes",
+                ctx.max_record_bytes
+            );
             col.bad(position, Reason::TooLarge, msg, &joined());
             continue;
         }

@@ -43,7 +43,10 @@ pub fn read_ndjson(
             continue;
         }
         if too_long {
-            let msg = format!("line is {len} bytes, longer than max_record_bytes ({}); kept its first bytes", ctx.max_record_bytes);
+            let msg = format!(
+                "line is {len} bytes, longer than max_record_bytes ({}); kept its first bytes",
+                ctx.max_record_bytes
+            );
             let raw = line.to_vec();
             lines.buf.truncate(start);
             col.bad(line_no, Reason::TooLarge, msg, &raw);
@@ -54,11 +57,7 @@ pub fn read_ndjson(
             lines.flush(&mut col, false)?;
         }
     }
-    if lines.len() > 0 {
-        lines.flush(&mut col, true)
-    } else {
-        col.finish(None)
-    }
+    if lines.len() > 0 { lines.flush(&mut col, true) } else { col.finish(None) }
 }
 
 /// Appends one line (without its end of line) to `buf`, keeping at most `max`

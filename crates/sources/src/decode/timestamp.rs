@@ -14,7 +14,8 @@ pub fn parse_utc_micros(text: &ArrayRef) -> ArrayRef {
 }
 
 pub fn parse(v: &str) -> Option<i64> {
-    fast(v.as_bytes()).or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
+    fast(v.as_bytes())
+        .or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
@@ -30,7 +31,13 @@ fn digits(b: &[u8]) -> Option<i64> {
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+00:00]`, UTC only.
 fn fast(b: &[u8]) -> Option<i64> {
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);

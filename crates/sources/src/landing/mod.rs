@@ -67,7 +67,8 @@ impl Landing {
         let c = &self.config;
         Ok(match file.format {
             Format::Csv => {
-                let fmt = CsvFormat { header: c.csv.header, delimiter: c.csv.delimiter as u8, quote: c.csv.quote as u8 };
+                let fmt =
+                    CsvFormat { header: c.csv.header, delimiter: c.csv.delimiter as u8, quote: c.csv.quote as u8 };
                 decode::read_csv(&mut reader, &fmt, ctx, emit)
             }
             Format::Avro => decode::read_avro(&mut reader, ctx, emit),
@@ -80,7 +81,9 @@ impl Landing {
     pub(crate) fn open_text(&self, file: &FileInfo) -> std::io::Result<Box<dyn BufRead>> {
         let f = File::open(&file.path)?;
         Ok(match file.compression {
-            Compression::Gzip => Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::new(f)))),
+            Compression::Gzip => {
+                Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::new(f))))
+            }
             Compression::Zstd => Box::new(BufReader::with_capacity(1 << 20, zstd::stream::read::Decoder::new(f)?)),
             Compression::None | Compression::Auto => Box::new(BufReader::with_capacity(1 << 20, f)),
         })
@@ -118,7 +121,9 @@ impl Landing {
             f => f,
         };
         if format == Format::Parquet && compression != Compression::None {
-            return Err(format!("`{rel}`: Parquet files carry their own compression; an outer .gz/.zst is not supported"));
+            return Err(format!(
+                "`{rel}`: Parquet files carry their own compression; an outer .gz/.zst is not supported"
+            ));
         }
         Ok((format, compression))
     }

@@ -99,11 +99,8 @@ fn walk(
         if !src.glob.is_match(&rel) {
             continue;
         }
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as i64);
+        let mtime =
+            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64);
         out.push((rel, (meta.len(), mtime)));
     }
     Ok(())

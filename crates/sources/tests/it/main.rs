@@ -1,0 +1,199 @@
+//! Each format read from a real landing folder: typing, positions, quarantine.
+
+use std::io::Write;
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMicrosecondType};
+use ingesta_config::{Column, ColumnType};
+use ingesta_core::Reason;
+use ingesta_sources::Landing;
+use ingesta_sources::decode::{Chunk, ReadCtx};
+use ingesta_sources::schema::RecordSchema;
+
+fn landing(dir: &std::path::Path, extra: &str) -> Landing {
+    let yaml = format!("path: {}\nsettle: 0ms\n{extra}", dir.display());
+    let cfg: ingesta_config::Landing = serde_yaml::from_str(&yaml).unwrap();
+    Landing::new("src", &cfg).unwrap()
+}
+
+fn schema() -> RecordSchema {
+    RecordSchema::from_columns(&[
+        Column { name: "id".into(), ty: ColumnType::String, required: true },
+        Column { name: "ts".into(), ty: ColumnType::Timestamp, required: true },
+        Column { name: "qty".into(), ty: ColumnType::Int, required: false },
+    ])
+}
+
+/// Reads every ready file; returns good rows, their positions, quarantined records.
+fn read_all(
+    l: &Landing,
+    schema: &RecordSchema,
+    skip_until: i64,
+) -> (Vec<RecordBatch>, Vec<i64>, Vec<ingesta_core::QuarantineRecord>) {
+    let scan = l.scan().unwrap();
+    let (mut rows, mut positions, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    for f in &scan.ready {
+        let ctx = ReadCtx {
+            source: &f.key.path,
+            schema,
+            skip_until,
+            quarantined_until: skip_until,
+            chunk_rows: 2,
+            max_record_bytes: 1 << 20,
+        };
+        let mut chunks: Vec<Chunk> = Vec::new();
+        l.read(f, &ctx, &mut |c| {
+            chunks.push(c);
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(chunks.last().unwrap().done, "the last chunk of {} says done", f.key.path);
+        for c in chunks {
+            rows.push(c.rows);
+            positions.extend(c.positions);
+            bad.extend(c.quarantine);
+        }
+    }
+    (rows, positions, bad)
+}
+
+fn total(rows: &[RecordBatch]) -> usize {
+    rows.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[test]
+fn csv_with_quotes_other_delimiters_and_wrong_field_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "qty;id;ts\n1;\"a;1\";2026-11-01 10:00:00\n2;b\n3;c;2026-11-01T10:00:01Z\nx;d;2026-11-01T10:00:02Z\n",
+    )
+    .unwrap();
+    let l = landing(dir.path(), "csv: {delimiter: \";\"}");
+    let (rows, positions, bad) = read_all(&l, &schema(), 0);
+    assert_eq!(total(&rows), 2);
+    assert_eq!(positions, vec![1, 3]);
+    let ids: Vec<&str> =
+        rows.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().collect::<Vec<_>>()).collect();
+    assert_eq!(ids, ["a;1", "c"], "columns are matched by header name, quotes honoured");
+    assert_eq!(bad.len(), 2);
+    assert_eq!((bad[0].position, bad[0].reason), (2, Reason::Parse));
+    assert!(bad[0].error.contains("expected 3 fields, found 2"));
+    assert_eq!((bad[1].position, bad[1].reason), (4, Reason::Type));
+    assert!(bad[1].error.contains("column `qty`: cannot read `x` as int"), "{}", bad[1].error);
+    assert_eq!(String::from_utf8_lossy(&bad[1].raw), "x;d;2026-11-01T10:00:02Z");
+}
+
+#[test]
+fn ndjson_compressed_with_zstd_and_resumed_from_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String =
+        (1..=5).map(|i| format!("{{\"id\":\"r{i}\",\"ts\":\"2026-11-01T00:00:0{i}Z\",\"qty\":\"{i}\"}}\n")).collect();
+    let z = zstd_bytes(text.as_bytes());
+    std::fs::write(dir.path().join("a.ndjson.zst"), z).unwrap();
+    let l = landing(dir.path(), "");
+    let (rows, positions, bad) = read_all(&l, &schema(), 2);
+    assert!(bad.is_empty());
+    assert_eq!(positions, vec![3, 4, 5], "records up to the committed position are skipped");
+    let qty: Vec<i32> = rows.iter().flat_map(|b| b.column(2).as_primitive::<Int32Type>().values().to_vec()).collect();
+    assert_eq!(qty, [3, 4, 5], "numbers written as strings are converted");
+}
+
+fn zstd_bytes(b: &[u8]) -> Vec<u8> {
+    let mut e = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn json_documents_are_exploded_with_parent_values() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.json"),
+        r#"{"station": "ws-1", "observations": [{"ts": "2026-11-01T00:00:00Z", "temp_c": 1.5}, {"ts": "bad", "temp_c": 2}]}"#,
+    )
+    .unwrap();
+    let l = landing(dir.path(), "format: json\nexplode: observations");
+    let s = RecordSchema::from_columns(&[
+        Column { name: "station".into(), ty: ColumnType::String, required: true },
+        Column { name: "ts".into(), ty: ColumnType::Timestamp, required: true },
+        Column { name: "temp_c".into(), ty: ColumnType::Double, required: false },
+    ]);
+    let (rows, positions, bad) = read_all(&l, &s, 0);
+    assert_eq!(positions, vec![1]);
+    assert_eq!(rows.iter().find(|b| b.num_rows() > 0).unwrap().column(0).as_string::<i32>().value(0), "ws-1");
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].position, 2);
+    assert!(String::from_utf8_lossy(&bad[0].raw).contains("\"station\":\"ws-1\""));
+}
+
+#[test]
+fn parquet_keeps_its_types_and_avro_timestamps_arrive_as_timestamps() {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+    let dir = tempfile::tempdir().unwrap();
+    // Parquet with a millisecond timestamp and a bigint quantity
+    let ps = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("qty", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        ps.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["p1", "p2"])),
+            Arc::new(TimestampMillisecondArray::from(vec![1_793_491_200_000, 1_793_491_200_001]).with_timezone("UTC")),
+            Arc::new(Int64Array::from(vec![7, 5_000_000_000])),
+        ],
+    )
+    .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(dir.path().join("a.parquet")).unwrap(), ps, None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    // Avro container file with timestamp-millis
+    let avro_schema = apache_avro::Schema::parse_str(
+        r#"{"type":"record","name":"sale","fields":[{"name":"id","type":"string"},{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"qty","type":"int"}]}"#,
+    )
+    .unwrap();
+    let mut aw = apache_avro::Writer::new(&avro_schema, Vec::new());
+    let mut rec = apache_avro::types::Record::new(&avro_schema).unwrap();
+    rec.put("id", "a1");
+    rec.put("ts", apache_avro::types::Value::TimestampMillis(1_793_491_200_000));
+    rec.put("qty", 3);
+    aw.append(rec).unwrap();
+    std::fs::write(dir.path().join("b.avro"), aw.into_inner().unwrap()).unwrap();
+
+    let l = landing(dir.path(), "");
+    let (rows, positions, bad) = read_all(&l, &schema(), 0);
+    assert_eq!(positions, vec![1, 1], "row 1 of each file");
+    assert_eq!(bad.len(), 1, "5e9 does not fit an int: {bad:?}");
+    assert_eq!(bad[0].reason, Reason::Type);
+    assert!(String::from_utf8_lossy(&bad[0].raw).contains("\"id\":\"p2\""), "a bad Parquet row is kept as JSON");
+    let ts: Vec<i64> =
+        rows.iter().flat_map(|b| b.column(1).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect();
+    assert_eq!(ts, [1_793_491_200_000_000, 1_793_491_200_000_000]);
+}
+
+#[test]
+fn columns_are_inferred_from_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "id,ts,qty,price\na,2026-11-01T00:00:00Z,1,2.5\nb,2026-11-01T00:00:01Z,2,3\n",
+    )
+    .unwrap();
+    let l = landing(dir.path(), "");
+    let file = &l.scan().unwrap().ready[0];
+    let s = l.infer(file).unwrap().schema;
+    let got: Vec<String> = s.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+    assert_eq!(got, ["id Utf8", "ts Timestamp(µs, \"UTC\")", "qty Int64", "price Float64"]);
+    assert!(s.fields().iter().all(|f| f.is_nullable()), "inferred columns are never required");
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command. Makes (once) a Python virtualenv with the outside readers
+# the tests check the lake with (deltalake, pyarrow), then runs every test of
+# the workspace. Extra arguments go to `cargo test`.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -p ingesta # one crate
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${INGESTA_VENV:-$PWD/.venv}"
+if ! "$venv/bin/python" -c "import deltalake, pyarrow" 2>/dev/null; then
+  echo "scripts/test.sh: creating the test virtualenv in $venv (deltalake, pyarrow)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+fi
+export INGESTA_TEST_PYTHON="$venv/bin/python"
+
+cargo test --workspace "$@"
