@@ -40,6 +40,9 @@ pub(crate) struct Work {
     pub file: FileInfo,
     pub skip_until: i64,
     pub quarantined_until: i64,
+    /// The quarantine table's recorded version for this file: the floor of
+    /// what the next quarantine commit may record (positions never go back).
+    pub quarantine_version: i64,
 }
 
 impl BronzeTask {
@@ -86,8 +89,8 @@ impl BronzeTask {
                 self.done.insert(id);
                 continue;
             }
-            let q = q.map(Pos::decode).unwrap_or_default();
-            work.push(Work { file, skip_until: b.last, quarantined_until: q.last });
+            let q = q.unwrap_or_default();
+            work.push(Work { file, skip_until: b.last, quarantined_until: Pos::decode(q).last, quarantine_version: q });
         }
         if !work.is_empty() {
             self.ensure_tables(&work[0].file).await?;

@@ -22,8 +22,20 @@ use crate::report::{Progress, TableReport};
 const CHUNK_ROWS: usize = 128 * 1024;
 
 enum Msg {
-    Chunk { app_id: String, enriched: Enriched, quarantine: Vec<QuarantineRecord>, last: i64, done: bool, bytes: u64 },
-    Failed { path: String, error: String },
+    Chunk {
+        app_id: String,
+        enriched: Enriched,
+        quarantine: Vec<QuarantineRecord>,
+        last: i64,
+        done: bool,
+        bytes: u64,
+        /// The quarantine table's version for the file when the run started.
+        quarantine_floor: i64,
+    },
+    Failed {
+        path: String,
+        error: String,
+    },
 }
 
 /// One micro-batch being gathered.
@@ -31,6 +43,10 @@ struct Pending {
     staged: Staged,
     quarantine: Vec<QuarantineRecord>,
     positions: BTreeMap<String, Pos>,
+    /// Per file: what the quarantine commit records, never below what the
+    /// quarantine table already holds (an earlier run may have got further
+    /// there before it stopped).
+    quarantine_positions: BTreeMap<String, i64>,
     rows: u64,
     bytes: u64,
     files_done: Vec<String>,
@@ -84,13 +100,14 @@ pub(crate) async fn run(
                 tracing::warn!(table = %report.table, file = %path, %error, "cannot open file; it will be tried again");
                 report.failed.push((path, error));
             }
-            Msg::Chunk { app_id, enriched, quarantine, last, done, bytes } => {
+            Msg::Chunk { app_id, enriched, quarantine, last, done, bytes, quarantine_floor } => {
                 let p = match &mut pending {
                     Some(p) => p,
                     None => pending.insert(Pending {
                         staged: t.bronze.begin(&WriteMode::Append)?,
                         quarantine: Vec::new(),
                         positions: BTreeMap::new(),
+                        quarantine_positions: BTreeMap::new(),
                         rows: 0,
                         bytes: 0,
                         files_done: Vec::new(),
@@ -104,7 +121,9 @@ pub(crate) async fn run(
                 p.bytes += bytes;
                 t.bronze.stage(&mut p.staged, batch).await?;
                 p.quarantine.extend(quarantine);
-                p.positions.insert(app_id.clone(), Pos { last, done });
+                let pos = Pos { last, done };
+                p.positions.insert(app_id.clone(), pos);
+                p.quarantine_positions.insert(app_id.clone(), pos.encode().max(quarantine_floor));
                 if done {
                     p.files_done.push(app_id);
                 }
@@ -146,7 +165,8 @@ async fn commit(
         let mut staged = t.quarantine.begin(&WriteMode::Append)?;
         let batch = quarantine_batch(&p.quarantine, p.ingested_at, &p.batch_id);
         t.quarantine.stage(&mut staged, batch).await?;
-        t.quarantine.commit(staged, positions.clone(), info.clone()).await?;
+        let qpositions = p.quarantine_positions.into_iter().collect();
+        t.quarantine.commit(staged, qpositions, info.clone()).await?;
     }
     let receipt = t.bronze.commit(p.staged, positions, info).await?;
     tracing::debug!(table = %report.table, version = receipt.version, rows = p.rows, quarantined = p.quarantine.len(), "committed");
@@ -180,6 +200,7 @@ fn worker(
                 last: c.last,
                 done: c.done,
                 bytes: c.bytes,
+                quarantine_floor: w.quarantine_version,
             };
             tx.blocking_send(msg).map_err(|_| Stopped)
         };

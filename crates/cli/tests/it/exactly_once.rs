@@ -46,43 +46,45 @@ impl Rng {
     }
 }
 
+/// Generates IoT files into `landing/<sub>` and returns (valid, malformed).
+fn generate(ws: &ingesta_testkit::Workspace, sub: &str, seed: u64, rows: u64, files: u32) -> (u64, u64) {
+    let out = ws.landing().join(sub);
+    let (seed, rows, files) = (seed.to_string(), rows.to_string(), files.to_string());
+    let args = ["generate", "iot", "--seed", &seed, "--rows", &rows, "--files", &files, "--malformed-rate", "0.01"];
+    let res = ws.ingesta(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let m = manifest(&out);
+    (m["valid_rows"].as_u64().unwrap(), m["malformed"].as_u64().unwrap())
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let ws = workspace();
-    let out = ws.ingesta(&[
-        "generate",
-        "iot",
-        "--rows",
-        "60000",
-        "--files",
-        "24",
-        "--out",
-        ws.landing().to_str().unwrap(),
-        "--malformed-rate",
-        "0.01",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    // small micro-batches: many commits to land a kill between
+    // small micro-batches: many commits for a kill to land between
     ws.write_pipeline(&iot_pipeline("", 1500));
+    let (mut valid, mut malformed) = generate(&ws, "first", 1, 60_000, 24);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     let mut rng = Rng(seed);
-    let mut killed = 0;
-    for trial in 0..12 {
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 10 {
+        trials += 1;
+        assert!(trials <= 30, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        // new files arrive between runs, as in a landing folder
+        let (v, m) = generate(&ws, &format!("more-{trials}"), 100 + trials, 4_000, 2);
+        valid += v;
+        malformed += m;
         let mut child = ws.spawn_run();
-        let after = Duration::from_millis(30 + rng.next(700));
-        if kill_after(&mut child, after) {
-            killed += 1;
-        }
-        eprintln!("trial {trial}: killed after {after:?} (seed {seed})");
+        let after = Duration::from_millis(30 + rng.next(400));
+        let was_killed = kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
     }
-    assert!(killed >= 10, "only {killed} runs were killed mid-way; the kill window is too late (seed {seed})");
     let last = ws.run_once();
-    let m = manifest(&ws.landing());
     let bronze = read_delta(&ws.lake().join("iot_bronze"), &["_source", "_position"], None);
     let quarantine = read_delta(&ws.lake().join("_quarantine/iot_bronze"), &["source", "position"], None);
     assert_eq!(bronze.distinct_keys, bronze.rows, "a row was written twice (seed {seed})");
     assert_eq!(quarantine.distinct_keys, quarantine.rows, "a bad record was quarantined twice (seed {seed})");
-    assert_eq!(bronze.rows, m["valid_rows"].as_u64().unwrap(), "bronze rows (seed {seed}); last run: {last}");
-    assert_eq!(quarantine.rows, m["malformed"].as_u64().unwrap(), "quarantined rows (seed {seed})");
+    assert_eq!(bronze.rows, valid, "bronze rows (seed {seed}); last run: {last}");
+    assert_eq!(quarantine.rows, malformed, "quarantined rows (seed {seed})");
     assert_eq!(ws.run_once()["tables"][0]["rows"], 0, "a run after recovery ingests nothing");
 }
