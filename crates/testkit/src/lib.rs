@@ -145,7 +145,8 @@ if group and t.num_rows:
     cols = group.split(",")
     for row in t.group_by(cols).aggregate([([], "count_all")]).to_pylist():
         out["groups"]["|".join(str(row[c]) for c in cols)] = row["count_all"]
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+import os; os._exit(0)  # some pyarrow builds abort in interpreter teardown
 "#;
     let keys_json = serde_json::to_string(keys).expect("keys");
     let out = Command::new(python())
