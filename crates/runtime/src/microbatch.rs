@@ -72,7 +72,10 @@ pub(crate) async fn run(
         .map(|_| {
             let (tx, queue, landing, record) = (tx.clone(), queue.clone(), landing.clone(), t.record.clone());
             let partitions = cfg.partition_by.clone();
-            std::thread::spawn(move || worker(&landing, &record, &partitions, chunk_rows, &queue, &tx))
+            std::thread::Builder::new()
+                .name("ingesta-reader".into())
+                .spawn(move || worker(&landing, &record, &partitions, chunk_rows, &queue, &tx))
+                .expect("a reader thread starts")
         })
         .collect();
     drop(tx);
