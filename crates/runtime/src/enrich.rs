@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{ArrayRef, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
@@ -63,7 +63,10 @@ fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {
     let at = |v: i64| DateTime::from_timestamp_micros(v).unwrap_or_default();
     match t {
         PartitionTransform::Identity => col.clone(),
-        PartitionTransform::Day => arrow_cast::cast(col, &DataType::Date32).expect("timestamp to date"),
+        // the UTC day, by arithmetic (arrow's cast goes through time zone tables)
+        PartitionTransform::Day => {
+            Arc::new(micros().map(|v| v.map(|v| v.div_euclid(86_400_000_000) as i32)).collect::<Date32Array>())
+        }
         PartitionTransform::Month => {
             Arc::new(micros().map(|v| v.map(|v| at(v).format("%Y-%m").to_string())).collect::<StringArray>())
         }
@@ -81,4 +84,25 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
     cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(batch_id, n))));
     cols.extend(e.partitions.iter().cloned());
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the bronze schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_partitions_are_utc_dates_also_before_1970() {
+        let ts: ArrayRef = Arc::new(
+            TimestampMicrosecondArray::from(vec![
+                Some(1_793_491_200_000_000 - 1),
+                Some(1_793_491_200_000_000),
+                Some(-1),
+                None,
+            ])
+            .with_timezone("UTC"),
+        );
+        let days = partition_values(&ts, PartitionTransform::Day);
+        let expected = arrow_cast::cast(&ts, &DataType::Date32).unwrap();
+        assert_eq!(days.as_ref(), expected.as_ref());
+    }
 }

@@ -1,9 +1,10 @@
-//! Newline-delimited JSON. Lines are gathered into blocks and decoded by
-//! arrow-json in one pass; a block with a bad line is decoded again line by
-//! line so that only the bad lines go to quarantine. Blank lines are not
-//! records; positions are line numbers.
+//! Newline-delimited JSON. The file is read in blocks straight into one
+//! buffer; the complete lines of a block are decoded by arrow-json in place,
+//! in one call, and only a block with a bad line is decoded again line by line
+//! so that just the bad lines go to quarantine. Blank lines are not records;
+//! positions are line numbers.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use arrow_array::RecordBatch;
 use arrow_json::ReaderBuilder;
@@ -12,7 +13,7 @@ use ingesta_core::Reason;
 
 use super::{Chunk, Collector, ReadCtx, Stopped};
 
-/// Bytes of JSON text gathered before a block is decoded.
+/// Bytes read per block.
 const BLOCK_BYTES: usize = 8 << 20;
 
 pub fn read_ndjson(
@@ -21,156 +22,223 @@ pub fn read_ndjson(
     emit: &mut dyn FnMut(Chunk) -> Result<(), Stopped>,
 ) -> Result<(), Stopped> {
     let mut col = Collector::new(ctx, emit);
-    let mut lines = JsonLines::new(ctx.schema.as_text());
+    let schema = ctx.schema.as_text();
+    let mut block: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (1 << 16));
+    let mut lines = Lines::default();
     let mut line_no: i64 = 0;
+    // the line being dropped because it is longer than max_record_bytes
+    let mut discarding = false;
     loop {
-        let start = lines.buf.len();
-        let read = read_line(reader, &mut lines.buf, ctx.max_record_bytes);
-        let (len, too_long) = match read {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(e) => {
-                lines.buf.truncate(start);
-                lines.flush(&mut col, false)?;
-                return col.finish(Some(format!("cannot read past line {line_no}: {e}")));
+        let before = block.len();
+        // on an error, what was read before it is in `block` (read_to_end's contract)
+        let (eof, error) = match (&mut *reader).take(BLOCK_BYTES as u64).read_to_end(&mut block) {
+            Ok(n) => (n == 0, None),
+            Err(e) => (false, Some(e)),
+        };
+        col.bytes += (block.len() - before) as u64;
+        // complete lines end at the last newline, or at the end of the input
+        let end = if eof { block.len() } else { memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1) };
+        let mut at = 0;
+        while at < end {
+            let nl = memchr::memchr(b'\n', &block[at..end]).map_or(end, |i| at + i);
+            let line_end = if nl > at && block[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let line = &block[at..line_end];
+            if discarding {
+                discarding = false; // the tail of a line already reported
+            } else {
+                line_no += 1;
+                if col.skipped(line_no) || line.iter().all(u8::is_ascii_whitespace) {
+                    lines.contiguous = false;
+                } else if line.len() > ctx.max_record_bytes {
+                    col.bad(line_no, Reason::TooLarge, too_long(Some(line.len()), ctx), line);
+                    lines.contiguous = false;
+                } else {
+                    lines.add(at, line_end, line_no);
+                }
             }
-        };
-        line_no += 1;
-        col.bytes += len as u64;
-        let line = &lines.buf[start..];
-        if col.skipped(line_no) || line.iter().all(u8::is_ascii_whitespace) {
-            lines.buf.truncate(start);
-            continue;
+            at = nl + 1;
         }
-        if too_long {
-            let msg = format!(
-                "line is {len} bytes, longer than max_record_bytes ({}); kept its first bytes",
-                ctx.max_record_bytes
-            );
-            let raw = line.to_vec();
-            lines.buf.truncate(start);
-            col.bad(line_no, Reason::TooLarge, msg, &raw);
-            continue;
+        lines.emit(&schema, &block, &mut col, ctx.chunk_rows, eof)?;
+        if let Some(e) = error {
+            // the cut line and everything after it: one file-level record
+            return col.finish(Some(format!("cannot read past line {line_no}: {e}")));
         }
-        lines.end_line(start, line_no);
-        if lines.len() >= ctx.chunk_rows || lines.buf.len() >= BLOCK_BYTES {
-            lines.flush(&mut col, false)?;
+        if eof {
+            return Ok(());
+        }
+        block.drain(..end.min(block.len()));
+        if block.len() > ctx.max_record_bytes {
+            // an unfinished line already longer than the limit: report it once, drop the rest
+            if !discarding {
+                line_no += 1;
+                if !col.skipped(line_no) {
+                    col.bad(line_no, Reason::TooLarge, too_long(None, ctx), &block);
+                }
+                discarding = true;
+            }
+            block.clear();
         }
     }
-    if lines.len() > 0 { lines.flush(&mut col, true) } else { col.finish(None) }
 }
 
-/// Appends one line (without its end of line) to `buf`, keeping at most `max`
-/// bytes of it. Returns the line's full length and whether it was cut, or
-/// `None` at the end of input.
-fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Option<(usize, bool)>> {
-    let start = buf.len();
-    let mut len = 0usize;
-    let mut any = false;
-    loop {
-        let avail = r.fill_buf()?;
-        if avail.is_empty() {
-            break;
-        }
-        any = true;
-        let (take, found) = match memchr::memchr(b'\n', avail) {
-            Some(i) => (i, true),
-            None => (avail.len(), false),
-        };
-        let room = max.saturating_sub(len);
-        buf.extend_from_slice(&avail[..take.min(room)]);
-        len += take;
-        r.consume(take + usize::from(found));
-        if found {
-            break;
-        }
+fn too_long(len: Option<usize>, ctx: &ReadCtx) -> String {
+    let max = ctx.max_record_bytes;
+    match len {
+        Some(n) => format!("line is {n} bytes, longer than max_record_bytes ({max}); kept its first bytes"),
+        None => format!("line is longer than max_record_bytes ({max}); kept its first bytes"),
     }
-    if !any {
-        return Ok(None);
-    }
-    if buf.last() == Some(&b'\r') && buf.len() > start {
-        buf.pop();
-        len -= 1;
-    }
-    Ok(Some((len, len > max)))
 }
 
-/// JSON records, one per line, waiting to be decoded together.
+/// The lines of a block to decode.
+#[derive(Default)]
+struct Lines {
+    spans: Vec<(usize, usize)>,
+    positions: Vec<i64>,
+    /// No line between the first and the last span was left out, so the
+    /// block's bytes between them can be decoded as they are.
+    contiguous: bool,
+}
+
+impl Lines {
+    fn add(&mut self, start: usize, end: usize, position: i64) {
+        if self.spans.is_empty() {
+            self.contiguous = true;
+        }
+        self.spans.push((start, end));
+        self.positions.push(position);
+    }
+
+    /// Emits the gathered lines in chunks of at most `chunk_rows`.
+    fn emit(
+        &mut self,
+        schema: &SchemaRef,
+        block: &[u8],
+        col: &mut Collector,
+        chunk_rows: usize,
+        eof: bool,
+    ) -> Result<(), Stopped> {
+        if self.spans.is_empty() {
+            self.contiguous = false;
+            return if eof { col.finish(None) } else { Ok(()) };
+        }
+        let n = self.spans.len();
+        let mut compact = JsonLines::new(schema.clone());
+        for (i, (spans, positions)) in self.spans.chunks(chunk_rows).zip(self.positions.chunks(chunk_rows)).enumerate()
+        {
+            let done = eof && (i + 1) * chunk_rows >= n;
+            if self.contiguous {
+                let range = (spans[0].0, spans[spans.len() - 1].1);
+                decode_and_emit(schema, block, range, spans, positions, col, done)?;
+            } else {
+                for (&(a, b), &p) in spans.iter().zip(positions) {
+                    compact.push(&block[a..b], p);
+                }
+                compact.flush(col, done)?;
+            }
+        }
+        self.spans.clear();
+        self.positions.clear();
+        self.contiguous = false;
+        Ok(())
+    }
+}
+
+/// JSON records, one per line, gathered into their own buffer (Avro records
+/// and exploded documents are read this way).
 pub(crate) struct JsonLines {
     schema: SchemaRef,
-    pub buf: Vec<u8>,
+    buf: Vec<u8>,
     spans: Vec<(usize, usize)>,
     positions: Vec<i64>,
 }
 
 impl JsonLines {
     pub fn new(schema: SchemaRef) -> Self {
-        Self { schema, buf: Vec::with_capacity(BLOCK_BYTES + (1 << 16)), spans: Vec::new(), positions: Vec::new() }
+        Self { schema, buf: Vec::new(), spans: Vec::new(), positions: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
-    /// Marks `buf[start..]` as the record at `position`.
-    pub fn end_line(&mut self, start: usize, position: i64) {
+    pub fn push(&mut self, line: &[u8], position: i64) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(line);
         self.spans.push((start, self.buf.len()));
         self.positions.push(position);
         self.buf.push(b'\n');
     }
 
-    pub fn push(&mut self, line: &[u8], position: i64) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(line);
-        self.end_line(start, position);
-    }
-
     /// Decodes the gathered lines and emits them as a chunk.
     pub fn flush(&mut self, col: &mut Collector, done: bool) -> Result<(), Stopped> {
-        let (batch, rows) = self.decode(col);
-        let positions: Vec<i64> = rows.iter().map(|&i| self.positions[i]).collect();
-        let raw = |row: usize| {
-            let (s, e) = self.spans[rows[row]];
-            self.buf[s..e].to_vec()
-        };
-        let result = col.flush(&batch, &positions, &raw, done);
+        let range = (0, self.buf.len());
+        let result = decode_and_emit(&self.schema, &self.buf, range, &self.spans, &self.positions, col, done);
         self.buf.clear();
         self.spans.clear();
         self.positions.clear();
         result
     }
+}
 
-    /// The decoded text columns and, per decoded row, its line index.
-    fn decode(&self, col: &mut Collector) -> (RecordBatch, Vec<usize>) {
-        let n = self.spans.len();
-        if std::str::from_utf8(&self.buf).is_ok()
-            && let Ok(batch) = decode_json(&self.schema, &self.buf, n)
-            && batch.num_rows() == n
-        {
-            return (batch, (0..n).collect());
-        }
-        // Slow path: find the bad lines one by one.
-        let mut good = Vec::new();
-        let mut rows = Vec::new();
-        for (i, &(s, e)) in self.spans.iter().enumerate() {
-            let line = &self.buf[s..e];
-            let error = match std::str::from_utf8(line) {
-                Err(u) => format!("invalid UTF-8 at byte {} of the line", u.valid_up_to()),
-                Ok(_) => match decode_json(&self.schema, line, 1) {
-                    Ok(b) if b.num_rows() == 1 => {
-                        good.push(b);
-                        rows.push(i);
-                        continue;
-                    }
-                    Ok(b) => format!("expected one JSON object on the line, found {}", b.num_rows()),
-                    Err(e) => format!("invalid JSON: {e}"),
-                },
-            };
-            col.bad(self.positions[i], Reason::Parse, error, line);
-        }
-        let batch = arrow_select::concat::concat_batches(&self.schema, &good).expect("same schema");
-        (batch, rows)
+/// Decodes `data[range]`, which holds exactly the lines at `spans`, and emits
+/// a chunk; a line that does not decode goes to quarantine.
+fn decode_and_emit(
+    schema: &SchemaRef,
+    data: &[u8],
+    range: (usize, usize),
+    spans: &[(usize, usize)],
+    positions: &[i64],
+    col: &mut Collector,
+    done: bool,
+) -> Result<(), Stopped> {
+    let n = spans.len();
+    let text = &data[range.0..range.1];
+    let fast = if n > 0 && std::str::from_utf8(text).is_ok() {
+        decode_json(schema, text, n).ok().filter(|b| b.num_rows() == n)
+    } else {
+        None
+    };
+    let (batch, rows) = match fast {
+        Some(b) => (b, (0..n).collect::<Vec<_>>()),
+        None => decode_each(schema, data, spans, positions, col),
+    };
+    let kept: Vec<i64> = rows.iter().map(|&i| positions[i]).collect();
+    let raw = |row: usize| {
+        let (s, e) = spans[rows[row]];
+        data[s..e].to_vec()
+    };
+    col.flush(&batch, &kept, &raw, done)
+}
+
+/// The slow path: each line on its own; bad lines to quarantine. Returns the
+/// decoded rows and, per row, its index in `spans`.
+fn decode_each(
+    schema: &SchemaRef,
+    data: &[u8],
+    spans: &[(usize, usize)],
+    positions: &[i64],
+    col: &mut Collector,
+) -> (RecordBatch, Vec<usize>) {
+    let mut good = Vec::new();
+    let mut rows = Vec::new();
+    for (i, &(s, e)) in spans.iter().enumerate() {
+        let line = &data[s..e];
+        let error = match std::str::from_utf8(line) {
+            Err(u) => format!("invalid UTF-8 at byte {} of the line", u.valid_up_to()),
+            Ok(_) => match decode_json(schema, line, 1) {
+                Ok(b) if b.num_rows() == 1 => {
+                    good.push(b);
+                    rows.push(i);
+                    continue;
+                }
+                Ok(b) => format!("expected one JSON object on the line, found {}", b.num_rows()),
+                Err(e) => format!("invalid JSON: {e}"),
+            },
+        };
+        col.bad(positions[i], Reason::Parse, error, line);
     }
+    let batch = arrow_select::concat::concat_batches(schema, &good).expect("same schema");
+    (batch, rows)
 }
 
 fn decode_json(schema: &SchemaRef, bytes: &[u8], rows: usize) -> Result<RecordBatch, arrow_schema::ArrowError> {

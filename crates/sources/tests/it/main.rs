@@ -197,3 +197,36 @@ fn columns_are_inferred_from_a_sample() {
     assert_eq!(got, ["id Utf8", "ts Timestamp(µs, \"UTC\")", "qty Int64", "price Float64"]);
     assert!(s.fields().iter().all(|f| f.is_nullable()), "inferred columns are never required");
 }
+
+#[test]
+fn a_line_longer_than_a_read_block_is_quarantined_once_and_positions_stay_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = |i: i64| format!("{{\"id\":\"r{i}\",\"ts\":\"2026-11-01T00:00:00Z\"}}\n");
+    let huge = format!("{{\"id\":\"{}\"}}\n", "x".repeat(9 << 20)); // more than one 8 MiB block
+    std::fs::write(dir.path().join("a.ndjson"), format!("{}{huge}{}\n{}", good(1), good(3), good(5))).unwrap();
+    let l = landing(dir.path(), "");
+    let s = schema();
+    let file = &l.scan().unwrap().ready[0];
+    let ctx = ReadCtx {
+        source: "a.ndjson",
+        schema: &s,
+        skip_until: 0,
+        quarantined_until: 0,
+        chunk_rows: 100,
+        max_record_bytes: 1 << 20,
+    };
+    let mut chunks = Vec::new();
+    l.read(file, &ctx, &mut |c| {
+        chunks.push(c);
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
+    let bad: Vec<_> = chunks.iter().flat_map(|c| c.quarantine.clone()).collect();
+    assert_eq!(positions, vec![1, 3, 5], "the blank line 4 is no record");
+    assert_eq!(bad.len(), 1);
+    assert_eq!((bad[0].position, bad[0].reason), (2, Reason::TooLarge));
+    assert_eq!(bad[0].raw.len(), 1 << 20, "the first max_record_bytes are kept");
+    assert!(chunks.last().unwrap().done);
+}
