@@ -10,7 +10,7 @@ mod report;
 use std::time::Duration;
 
 use ingesta_config::{Pipeline, Source};
-use ingesta_core::Error;
+use ingesta_core::{Error, ErrorKind};
 use ingesta_lake::Lake;
 
 pub use bronze::BronzeTask;
@@ -58,8 +58,14 @@ pub async fn run_watch(
     tokio::pin!(stop);
     loop {
         for task in &mut tasks {
-            let r = task.run_once(progress).await?;
-            total.merge(RunReport { tables: vec![r] });
+            match task.run_once(progress).await {
+                Ok(r) => total.merge(RunReport { tables: vec![r] }),
+                // a passing fault (a folder briefly gone, a commit conflict): next poll
+                Err(e) if e.kind == ErrorKind::Retry => {
+                    tracing::warn!(table = task.name(), error = %e, "will try again at the next poll");
+                }
+                Err(e) => return Err(e),
+            }
         }
         tokio::select! {
             _ = &mut stop => return Ok(total),

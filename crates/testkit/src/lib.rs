@@ -84,6 +84,33 @@ impl Workspace {
     }
 }
 
+/// Starts `ingesta run PIPELINE --watch --json`, its summary on a pipe.
+pub fn spawn_watch(ws: &Workspace) -> Child {
+    ws.command(&["run", ws.pipeline().to_str().expect("utf-8 path"), "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ingesta starts")
+}
+
+/// Sends SIGINT (Ctrl-C) to a child.
+pub fn interrupt(child: &Child) {
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "cannot send SIGINT to {}", child.id());
+}
+
+/// Waits until `check` holds, at most `limit`.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 /// Sends SIGKILL to a child after `after` (unless it ended before); true when killed.
 pub fn kill_after(child: &mut Child, after: Duration) -> bool {
     let deadline = std::time::Instant::now() + after;

@@ -5,6 +5,7 @@ mod bad_input;
 mod demo;
 mod exactly_once;
 mod validate;
+mod watch;
 
 use ingesta_testkit::Workspace;
 

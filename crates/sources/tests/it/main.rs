@@ -7,9 +7,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use ingesta_config::{Column, ColumnType};
 use ingesta_core::Reason;
-use ingesta_sources::Landing;
 use ingesta_sources::decode::{Chunk, ReadCtx};
 use ingesta_sources::schema::RecordSchema;
+use ingesta_sources::{FileInfo, Landing};
 
 fn landing(dir: &std::path::Path, extra: &str) -> Landing {
     let yaml = format!("path: {}\nsettle: 0ms\n{extra}", dir.display());
@@ -23,6 +23,19 @@ fn schema() -> RecordSchema {
         Column { name: "ts".into(), ty: ColumnType::Timestamp, required: true },
         Column { name: "qty".into(), ty: ColumnType::Int, required: false },
     ])
+}
+
+/// Reads one file to its end; the last chunk must say `done`.
+fn read_chunks(l: &Landing, f: &FileInfo, ctx: &ReadCtx) -> Vec<Chunk> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    l.read(f, ctx, &mut |c| {
+        chunks.push(c);
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(chunks.last().unwrap().done, "the last chunk of {} says done", f.key.path);
+    chunks
 }
 
 /// Reads every ready file; returns good rows, their positions, quarantined records.
@@ -42,15 +55,7 @@ fn read_all(
             chunk_rows: 2,
             max_record_bytes: 1 << 20,
         };
-        let mut chunks: Vec<Chunk> = Vec::new();
-        l.read(f, &ctx, &mut |c| {
-            chunks.push(c);
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
-        assert!(chunks.last().unwrap().done, "the last chunk of {} says done", f.key.path);
-        for c in chunks {
+        for c in read_chunks(l, f, &ctx) {
             rows.push(c.rows);
             positions.extend(c.positions);
             bad.extend(c.quarantine);
@@ -215,18 +220,11 @@ fn a_line_longer_than_a_read_block_is_quarantined_once_and_positions_stay_right(
         chunk_rows: 100,
         max_record_bytes: 1 << 20,
     };
-    let mut chunks = Vec::new();
-    l.read(file, &ctx, &mut |c| {
-        chunks.push(c);
-        Ok(())
-    })
-    .unwrap()
-    .unwrap();
+    let chunks = read_chunks(&l, file, &ctx);
     let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
     let bad: Vec<_> = chunks.iter().flat_map(|c| c.quarantine.clone()).collect();
     assert_eq!(positions, vec![1, 3, 5], "the blank line 4 is no record");
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].position, bad[0].reason), (2, Reason::TooLarge));
     assert_eq!(bad[0].raw.len(), 1 << 20, "the first max_record_bytes are kept");
-    assert!(chunks.last().unwrap().done);
 }
