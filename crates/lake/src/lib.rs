@@ -4,6 +4,7 @@
 //! and a restart resumes exactly where the last commit ended.
 
 mod error;
+mod ledger;
 mod quarantine;
 mod root;
 mod table;

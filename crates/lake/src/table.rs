@@ -118,6 +118,18 @@ impl LakeTable {
         Ok(s)
     }
 
+    /// Every input position recorded in the table (`app_id -> version`), read
+    /// in one pass; `None` when the log's layout asks for per-input lookups.
+    pub async fn positions(&self) -> Result<Option<HashMap<String, i64>>, LakeError> {
+        let version = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?.version() as i64;
+        crate::ledger::transactions(&self.table, version).await.map_err(|e| LakeError::delta(&self.name, e))
+    }
+
+    /// The underlying delta-rs table (for maintenance: checkpoints, vacuum).
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
     /// URIs of the table's current data files (for readers and tests).
     pub fn file_uris(&self) -> Result<Vec<String>, LakeError> {
         Ok(self.table.get_file_uris().map_err(|e| LakeError::delta(&self.name, e))?.collect())

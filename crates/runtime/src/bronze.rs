@@ -74,6 +74,13 @@ impl BronzeTask {
         report.unsettled = scan.unsettled;
         report.failed = scan.unreadable;
         self.open_existing().await?;
+        // every position of both tables in one pass (per-file lookups replay the log)
+        let (all_b, all_q) = match &self.tables {
+            Some(t) if scan.ready.iter().any(|f| !self.done.contains(&f.key.app_id())) => {
+                (t.bronze.positions().await?, t.quarantine.positions().await?)
+            }
+            _ => (None, None),
+        };
         let mut work = Vec::new();
         for file in scan.ready {
             let id = file.key.app_id();
@@ -81,7 +88,16 @@ impl BronzeTask {
                 continue;
             }
             let (b, q) = match &self.tables {
-                Some(t) => (t.bronze.position(&id).await?, t.quarantine.position(&id).await?),
+                Some(t) => (
+                    match &all_b {
+                        Some(m) => m.get(&id).copied(),
+                        None => t.bronze.position(&id).await?,
+                    },
+                    match &all_q {
+                        Some(m) => m.get(&id).copied(),
+                        None => t.quarantine.position(&id).await?,
+                    },
+                ),
                 None => (None, None),
             };
             let b = b.map(Pos::decode).unwrap_or_default();

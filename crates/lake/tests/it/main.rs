@@ -72,3 +72,46 @@ fn object_store_roots_say_how_to_enable_them() {
     let e = Lake::new("ftp://host/lake", Default::default()).expect_err("unsupported");
     assert!(e.to_string().contains("unsupported scheme"), "{e}");
 }
+
+#[tokio::test]
+async fn all_positions_in_one_pass_agree_with_delta_rs_before_and_after_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    let ids: Vec<String> = (0..30).map(|i| format!("ingesta/landing/src/f{i}.ndjson@1:2")).collect();
+    for round in 1..4 {
+        commit_round(&mut t, &ids, round).await;
+    }
+    check_positions(&t, &ids).await;
+    // a checkpoint, then more commits on top of it
+    deltalake::checkpoints::create_checkpoint(t.delta(), None).await.unwrap();
+    for round in 4..7 {
+        commit_round(&mut t, &ids, round).await;
+    }
+    check_positions(&t, &ids).await;
+    let reopened = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().unwrap();
+    check_positions(&reopened, &ids).await;
+}
+
+/// Commits positions (round * 10) for every (round + 1)-th input.
+async fn commit_round(t: &mut LakeTable, ids: &[String], round: i64) {
+    let positions: Vec<(String, i64)> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (*i as i64) % (round + 1) == 0)
+        .map(|(_, id)| (id.clone(), round * 10))
+        .collect();
+    let s = t.begin(&WriteMode::Append).unwrap();
+    t.commit(s, positions, vec![]).await.unwrap();
+}
+
+async fn check_positions(t: &LakeTable, ids: &[String]) {
+    let all = t.positions().await.unwrap().expect("the classic layout is read");
+    let mut known = 0;
+    for id in ids {
+        let one = t.position(id).await.unwrap();
+        known += usize::from(one.is_some());
+        assert_eq!(all.get(id).copied(), one, "{id}");
+    }
+    assert_eq!(all.len(), known, "no other ids");
+}
