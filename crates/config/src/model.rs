@@ -58,8 +58,12 @@ impl Source {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Landing {
-    /// The folder to watch.
+    /// The folder to watch: a local path, or a `file://`, `s3://`, `abfss://`,
+    /// `gs://` prefix (object stores need a build with `--features cloud`).
     pub path: String,
+    /// Object-store options for a URL `path` (credentials, region). Never printed.
+    #[serde(default)]
+    pub storage: BTreeMap<String, Secret>,
     /// Which files, relative to `path` (`**` crosses folders). Names starting
     /// with `_` or `.` (manifests, temporary files) are always skipped.
     #[serde(default = "default_glob")]

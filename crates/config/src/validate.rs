@@ -18,6 +18,13 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     for (name, source) in &p.sources {
         let Source::Landing(l) = source;
         let at = format!("sources.{name}");
+        let path = l.path.trim();
+        if path.contains("://") && !SCHEMES.iter().any(|s| path.starts_with(s)) {
+            err(
+                &format!("{at}.path"),
+                format!("unsupported URL `{path}`; expected a local folder or one of: {}", SCHEMES.join(", ")),
+            );
+        }
         if let Err(e) = globset::Glob::new(&l.glob) {
             err(&format!("{at}.glob"), format!("invalid glob `{}`: {e}", l.glob));
         }

@@ -21,9 +21,7 @@ impl Landing {
     pub fn infer(&self, file: &FileInfo) -> Result<RecordSchema, String> {
         let err = |e: &dyn std::fmt::Display| format!("cannot infer columns from `{}`: {e}", file.key.path);
         if file.format == Format::Parquet {
-            let f = std::fs::File::open(&file.path).map_err(|e| err(&e))?;
-            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(&e))?;
-            return Ok(RecordSchema::from_arrow(b.schema()));
+            return self.parquet_schema(file).map(|s| RecordSchema::from_arrow(&s)).map_err(|e| err(&e));
         }
         let mut reader = self.open_text(file).map_err(|e| err(&e))?;
         let records: Vec<Value> = match file.format {

@@ -88,3 +88,19 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(quarantine.rows, malformed, "quarantined rows (seed {seed})");
     assert_eq!(ws.run_once()["tables"][0]["rows"], 0, "a run after recovery ingests nothing");
 }
+
+#[test]
+fn an_object_store_prefix_is_ingested_exactly_once() {
+    let ws = workspace();
+    generate(&ws, "day1", 5, 3000, 3);
+    // the landing folder as a file:// URL goes through object_store, like s3://
+    ws.write_pipeline(&iot_pipeline("", 1000).replace("path: \"{landing}\"", "path: \"file://{landing}\""));
+    let first = ws.run_once();
+    let m = manifest(&ws.landing().join("day1"));
+    assert_eq!(first["tables"][0]["rows"], m["valid_rows"], "{first}");
+    assert_eq!(first["tables"][0]["quarantined"], m["malformed"]);
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 0);
+    let bronze = read_delta(&ws.lake().join("iot_bronze"), &["_source", "_position"], Some("_source"));
+    assert_eq!(bronze.distinct_keys, bronze.rows);
+    assert!(bronze.groups.keys().all(|k| k.starts_with("day1/readings-")), "{:?}", bronze.groups);
+}

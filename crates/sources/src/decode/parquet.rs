@@ -2,15 +2,14 @@
 //! table's columns. Positions are row numbers from 1; a quarantined row keeps
 //! its values as a JSON object.
 
-use std::fs::File;
-
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 
 use super::{Chunk, Collector, ReadCtx, Stopped};
 
-pub fn read_parquet(
-    file: File,
+pub fn read_parquet<R: ChunkReader + 'static>(
+    file: R,
     ctx: &ReadCtx,
     emit: &mut dyn FnMut(Chunk) -> Result<(), Stopped>,
 ) -> Result<(), Stopped> {

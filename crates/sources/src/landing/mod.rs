@@ -3,6 +3,7 @@
 //! file whose size or time changes while we look is still being written and is
 //! left for the next scan.
 
+mod remote;
 mod scan;
 
 use std::fs::File;
@@ -25,13 +26,18 @@ pub struct FileInfo {
     /// Why the file cannot be read at all (its format cannot be told): it is
     /// recorded in quarantine instead of read.
     pub problem: Option<String>,
+    /// For a file in an object store: its listing entry (`path` is unused then).
+    pub object: Option<object_store::ObjectMeta>,
 }
 
 /// A configured landing source.
 #[derive(Debug, Clone)]
 pub struct Landing {
     pub name: String,
+    /// The local folder (when `path` is not a URL).
     pub root: PathBuf,
+    /// The object-store prefix (when `path` is a URL).
+    remote: Option<remote::Remote>,
     pub config: ingesta_config::Landing,
     glob: globset::GlobMatcher,
 }
@@ -43,7 +49,13 @@ impl Landing {
             .build()
             .map_err(|e| format!("source `{name}`: invalid glob `{}`: {e}", config.glob))?
             .compile_matcher();
-        Ok(Self { name: name.to_string(), root: PathBuf::from(&config.path), config: config.clone(), glob })
+        let remote = if config.path.contains("://") {
+            let options = config.storage.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
+            Some(remote::Remote::new(&config.path, options).map_err(|e| format!("source `{name}`: {e}"))?)
+        } else {
+            None
+        };
+        Ok(Self { name: name.to_string(), root: PathBuf::from(&config.path), remote, config: config.clone(), glob })
     }
 
     /// The files ready to read, in path order, and the ones still being written.
@@ -61,7 +73,10 @@ impl Landing {
         emit: &mut dyn FnMut(Chunk) -> Result<(), Stopped>,
     ) -> Result<Result<(), Stopped>, std::io::Error> {
         if file.format == Format::Parquet {
-            return Ok(decode::read_parquet(File::open(&file.path)?, ctx, emit));
+            return Ok(match (&self.remote, &file.object) {
+                (Some(r), Some(meta)) => decode::read_parquet(r.fetch(meta)?, ctx, emit),
+                _ => decode::read_parquet(File::open(&file.path)?, ctx, emit),
+            });
         }
         let mut reader = self.open_text(file)?;
         let c = &self.config;
@@ -79,14 +94,32 @@ impl Landing {
 
     /// The file's bytes, decompressed, buffered.
     pub(crate) fn open_text(&self, file: &FileInfo) -> std::io::Result<Box<dyn BufRead>> {
-        let f = File::open(&file.path)?;
+        let raw: Box<dyn BufRead + Send> = match (&self.remote, &file.object) {
+            (Some(r), Some(meta)) => r.open(meta),
+            _ => Box::new(BufReader::with_capacity(1 << 20, File::open(&file.path)?)),
+        };
         Ok(match file.compression {
-            Compression::Gzip => {
-                Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::new(f))))
+            Compression::Gzip => Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(raw))),
+            Compression::Zstd => {
+                Box::new(BufReader::with_capacity(1 << 20, zstd::stream::read::Decoder::with_buffer(raw)?))
             }
-            Compression::Zstd => Box::new(BufReader::with_capacity(1 << 20, zstd::stream::read::Decoder::new(f)?)),
-            Compression::None | Compression::Auto => Box::new(BufReader::with_capacity(1 << 20, f)),
+            Compression::None | Compression::Auto => raw,
         })
+    }
+
+    /// A Parquet file's schema, from its footer.
+    pub(crate) fn parquet_schema(&self, file: &FileInfo) -> Result<arrow_schema::SchemaRef, String> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder as B;
+        let schema = match (&self.remote, &file.object) {
+            (Some(r), Some(meta)) => B::try_new(r.fetch(meta).map_err(|e| e.to_string())?).map(|b| b.schema().clone()),
+            _ => B::try_new(File::open(&file.path).map_err(|e| e.to_string())?).map(|b| b.schema().clone()),
+        };
+        schema.map_err(|e| e.to_string())
+    }
+
+    /// Where the source reads from, for messages.
+    pub fn location(&self) -> String {
+        self.remote.as_ref().map_or_else(|| self.root.display().to_string(), |r| r.url.clone())
     }
 
     /// Format and compression of a file from its name, where the config says `auto`.

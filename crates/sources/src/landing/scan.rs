@@ -11,6 +11,9 @@ use ingesta_core::FileKey;
 use super::{FileInfo, Landing, Scan};
 
 pub fn scan(src: &Landing) -> std::io::Result<Scan> {
+    if let Some(remote) = &src.remote {
+        return scan_remote(src, remote);
+    }
     if !src.root.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -42,6 +45,7 @@ pub fn scan(src: &Landing) -> std::io::Result<Scan> {
             format,
             compression,
             problem,
+            object: None,
         });
     }
     out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
@@ -104,4 +108,48 @@ fn walk(
         out.push((rel, (meta.len(), mtime)));
     }
     Ok(())
+}
+
+/// The same for an object-store prefix: two listings `settle` apart; a file
+/// is ready when its size, time and etag did not change.
+fn scan_remote(src: &Landing, remote: &super::remote::Remote) -> std::io::Result<Scan> {
+    let wanted = |rel: &str| {
+        !rel.split('/').any(|part| part.starts_with('_') || part.starts_with('.')) && src.glob.is_match(rel)
+    };
+    let first: Vec<_> = remote.list()?.into_iter().filter(|(rel, _)| wanted(rel)).collect();
+    if !src.config.settle.0.is_zero() {
+        std::thread::sleep(src.config.settle.0);
+    }
+    let second: HashMap<String, object_store::ObjectMeta> = remote.list()?.into_iter().collect();
+    let mut out = Scan::default();
+    for (rel, meta) in first {
+        match second.get(&rel) {
+            Some(now)
+                if now.size == meta.size && now.last_modified == meta.last_modified && now.e_tag == meta.e_tag => {}
+            Some(_) => {
+                out.unsettled.push(rel);
+                continue;
+            }
+            None => continue,
+        }
+        let (format, compression, problem) = match src.detect(&rel) {
+            Ok((f, c)) => (f, c, None),
+            Err(why) => (Format::Auto, Compression::None, Some(why)),
+        };
+        out.ready.push(FileInfo {
+            key: FileKey {
+                source: src.name.clone(),
+                path: rel.clone(),
+                size: meta.size,
+                mtime_ms: meta.last_modified.timestamp_millis(),
+            },
+            path: std::path::PathBuf::from(&rel),
+            format,
+            compression,
+            problem,
+            object: Some(meta),
+        });
+    }
+    out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+    Ok(out)
 }

@@ -12,7 +12,11 @@ use ingesta_sources::schema::RecordSchema;
 use ingesta_sources::{FileInfo, Landing};
 
 fn landing(dir: &std::path::Path, extra: &str) -> Landing {
-    let yaml = format!("path: {}\nsettle: 0ms\n{extra}", dir.display());
+    landing_at(&dir.display().to_string(), extra)
+}
+
+fn landing_at(path: &str, extra: &str) -> Landing {
+    let yaml = format!("path: {path}\nsettle: 0ms\n{extra}");
     let cfg: ingesta_config::Landing = serde_yaml::from_str(&yaml).unwrap();
     Landing::new("src", &cfg).unwrap()
 }
@@ -227,4 +231,41 @@ fn a_line_longer_than_a_read_block_is_quarantined_once_and_positions_stay_right(
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].position, bad[0].reason), (2, Reason::TooLarge));
     assert_eq!(bad[0].raw.len(), 1 << 20, "the first max_record_bytes are kept");
+}
+
+#[test]
+fn an_object_store_prefix_is_listed_and_streamed_like_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    let text: String = (1..=3).map(|i| format!("{{\"id\":\"r{i}\",\"ts\":\"2026-11-01T00:00:0{i}Z\"}}\n")).collect();
+    std::fs::write(dir.path().join("a.ndjson"), &text).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("sub/b.ndjson.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.path().join("_manifest.json"), "{}").unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _inside = rt.enter();
+    let url = format!("file://{}", dir.path().display());
+    let l = landing_at(&url, "");
+    let scan = l.scan().unwrap();
+    let names: Vec<&str> = scan.ready.iter().map(|f| f.key.path.as_str()).collect();
+    assert_eq!(names, ["a.ndjson", "sub/b.ndjson.gz"], "`_` files are skipped, folders crossed");
+    assert!(scan.ready.iter().all(|f| f.object.is_some() && f.key.mtime_ms > 0));
+    let (rows, positions, bad) = read_all(&l, &schema(), 0);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(total(&rows), 6);
+    assert_eq!(positions, vec![1, 2, 3, 1, 2, 3]);
+}
+
+#[test]
+fn an_object_store_url_without_its_feature_says_how_to_get_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _inside = rt.enter();
+    let cfg: ingesta_config::Landing = serde_yaml::from_str("path: s3://bucket/landing").unwrap();
+    match Landing::new("src", &cfg) {
+        Err(e) if !cfg!(feature = "cloud") => assert!(e.contains("--features cloud"), "{e}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => {}
+    }
 }
