@@ -52,11 +52,6 @@ impl Lake {
 /// Makes the object store of `root`'s scheme available, or says how to get it.
 fn register_cloud(root: &str) -> Result<(), String> {
     let scheme = root.split("://").next().unwrap_or_default();
-    let missing = |feature: &str| {
-        Err(format!(
-            "this build cannot reach `{scheme}://` lakes; build with `cargo build --release --features cloud` (or `{feature}`)"
-        ))
-    };
     match scheme {
         "file" => Ok(()),
         "s3" | "s3a" => {
@@ -66,7 +61,7 @@ fn register_cloud(root: &str) -> Result<(), String> {
                 Ok(())
             }
             #[cfg(not(feature = "s3"))]
-            missing("s3")
+            missing(scheme, "s3")
         }
         "abfss" | "az" | "azure" => {
             #[cfg(feature = "azure")]
@@ -75,7 +70,7 @@ fn register_cloud(root: &str) -> Result<(), String> {
                 Ok(())
             }
             #[cfg(not(feature = "azure"))]
-            missing("azure")
+            missing(scheme, "azure")
         }
         "gs" => {
             #[cfg(feature = "gcs")]
@@ -84,8 +79,15 @@ fn register_cloud(root: &str) -> Result<(), String> {
                 Ok(())
             }
             #[cfg(not(feature = "gcs"))]
-            missing("gcs")
+            missing(scheme, "gcs")
         }
         other => Err(format!("unsupported scheme `{other}://`; expected a folder, s3://, abfss:// or gs://")),
     }
+}
+
+#[cfg_attr(all(feature = "s3", feature = "azure", feature = "gcs"), allow(dead_code))]
+fn missing(scheme: &str, feature: &str) -> Result<(), String> {
+    Err(format!(
+        "this build cannot reach `{scheme}://` lakes; build with `cargo build --release --features cloud` (or `{feature}`)"
+    ))
 }
