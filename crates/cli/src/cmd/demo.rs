@@ -93,8 +93,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         "  any Delta reader opens them, e.g. python -c \"import deltalake; print(deltalake.DeltaTable('{}/iot_bronze').to_pyarrow_table().num_rows)\"",
         lake_abs.display()
     );
+    let exe = std::env::current_exe().map_or("ingesta".into(), |p| p.display().to_string());
     println!(
-        "  status:  INGESTA_LANDING={} INGESTA_LAKE={} ingesta status examples/farm-iot/ingesta.yaml",
+        "  status:  INGESTA_LANDING={} INGESTA_LAKE={} {exe} status examples/farm-iot/ingesta.yaml",
         landing_abs.display(),
         lake_abs.display()
     );
