@@ -35,12 +35,20 @@ pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<BronzeTask>, Error> {
         .collect()
 }
 
-/// Runs every table once over what its source holds now.
+/// Runs every table once over what its source holds now. A table that fails
+/// does not stop the others: its report carries the error.
 pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut report = RunReport::default();
     for mut task in tasks(p, &lake)? {
-        report.tables.push(task.run_once(progress).await?);
+        let table = match task.run_once(progress).await {
+            Ok(r) => r,
+            Err(e) => {
+                progress.done();
+                TableReport { table: task.name().to_string(), error: Some(e.message), ..Default::default() }
+            }
+        };
+        report.tables.push(table);
     }
     Ok(report)
 }

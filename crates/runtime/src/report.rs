@@ -17,6 +17,8 @@ pub struct TableReport {
     pub unsettled: Vec<String>,
     /// Files that could not be opened (path, why); tried again next run.
     pub failed: Vec<(String, String)>,
+    /// Why the table stopped, when it did (the other tables still ran).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,11 @@ impl RunReport {
                 None => self.tables.push(t),
             }
         }
+    }
+
+    /// The tables that stopped with an error.
+    pub fn errors(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tables.iter().filter_map(|t| t.error.as_deref().map(|e| (t.table.as_str(), e)))
     }
 
     pub fn rows(&self) -> u64 {

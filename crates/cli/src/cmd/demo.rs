@@ -81,7 +81,14 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
 
     println!("3. reconciling with the generator's manifest (records in = bronze rows + quarantined)");
-    let ok = reconcile(&pipeline, &report, &manifest);
+    let mut ok = reconcile(&pipeline, &report, &manifest);
+    for (table, error) in report.errors() {
+        match error.contains(&format!("`{table}`")) {
+            true => eprintln!("error: {error}"),
+            false => eprintln!("error: table `{table}`: {error}"),
+        }
+        ok = false;
+    }
 
     println!("\nThe lake is at {}", lake_abs.display());
     println!(

@@ -31,7 +31,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ingesta_runtime::run_once(&pipeline, &progress).await?
     };
     print_report(&report, args.json);
-    Ok(ExitCode::SUCCESS)
+    let mut failed = false;
+    for (table, error) in report.errors() {
+        match error.contains(&format!("`{table}`")) {
+            true => eprintln!("error: {error}"),
+            false => eprintln!("error: table `{table}`: {error}"),
+        }
+        failed = true;
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 pub fn print_report(report: &RunReport, json: bool) {
@@ -43,7 +51,7 @@ pub fn print_report(report: &RunReport, json: bool) {
                 serde_json::json!({
                     "table": t.table, "files": t.files, "rows": t.rows, "quarantined": t.quarantined,
                     "bytes": t.bytes, "commits": t.commits, "seconds": t.elapsed.as_secs_f64(),
-                    "unsettled": t.unsettled, "failed": t.failed,
+                    "unsettled": t.unsettled, "failed": t.failed, "error": t.error,
                 })
             })
             .collect();
@@ -51,6 +59,10 @@ pub fn print_report(report: &RunReport, json: bool) {
         return;
     }
     for t in &report.tables {
+        if t.error.is_some() {
+            println!("{:<20} stopped (see the error below); the other tables ran", t.table);
+            continue;
+        }
         let secs = t.elapsed.as_secs_f64().max(1e-3);
         println!(
             "{:<20} {:>4} files  {:>10} rows  {:>7} quarantined  {:>8.1} MB/s  {:>10.0} rows/s  {} commits",

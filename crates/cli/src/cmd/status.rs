@@ -39,9 +39,9 @@ pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             r["name"].as_str().unwrap_or_default(),
             r["layer"].as_str().unwrap_or_default(),
             version,
-            r["rows"],
-            r["files"],
-            r["quarantined_rows"]
+            r["rows"].as_u64().unwrap_or(0),
+            r["files"].as_u64().unwrap_or(0),
+            r["quarantined_rows"].as_u64().unwrap_or(0)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -90,3 +90,20 @@ fn a_file_still_being_written_waits_for_a_later_run() {
     let second = ws.run_once();
     assert_eq!(second["tables"][0]["rows"], 40, "{second}");
 }
+
+#[test]
+fn a_missing_landing_folder_stops_only_its_table() {
+    let ws = workspace();
+    ws.drop_file("good.ndjson", lines(0..4));
+    let yaml = iot_pipeline("", 1000) + "  other_bronze:\n    layer: bronze\n    input: other\n" + "";
+    let yaml =
+        yaml.replace("sources:\n", "sources:\n  other:\n    type: landing\n    path: \"{landing}/../not-there\"\n");
+    ws.write_pipeline(&yaml);
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a failed table fails the run");
+    let err = ingesta_testkit::text(&out.stderr);
+    assert!(err.contains("landing folder") && err.contains("not-there") && err.contains("does not exist"), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let iot = summary["tables"].as_array().unwrap().iter().find(|t| t["table"] == "iot_bronze").unwrap();
+    assert_eq!(iot["rows"], 4, "the other table still ran: {summary}");
+}
