@@ -1,5 +1,5 @@
-//! Listing the landing folder twice, `settle` apart, and keeping the files that
-//! did not change in between.
+//! Listing the landing folder (or object-store prefix) twice, `settle`
+//! apart, and keeping the files that did not change in between.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,9 +10,74 @@ use ingesta_core::FileKey;
 
 use super::{FileInfo, Landing, Scan};
 
+/// One listed file.
+struct Entry {
+    /// Path relative to the folder or prefix, with `/`.
+    rel: String,
+    size: u64,
+    mtime_ms: i64,
+    etag: Option<String>,
+    object: Option<object_store::ObjectMeta>,
+}
+
+impl Entry {
+    fn unchanged(&self, later: &Entry) -> bool {
+        (self.size, self.mtime_ms, &self.etag) == (later.size, later.mtime_ms, &later.etag)
+    }
+}
+
 pub fn scan(src: &Landing) -> std::io::Result<Scan> {
+    let mut out = Scan::default();
+    let first = listing(src, &mut out.unreadable)?;
+    if !src.config.settle.0.is_zero() {
+        std::thread::sleep(src.config.settle.0);
+    }
+    let second: HashMap<String, Entry> =
+        listing(src, &mut Vec::new())?.into_iter().map(|e| (e.rel.clone(), e)).collect();
+    for e in first {
+        match second.get(&e.rel) {
+            Some(now) if e.unchanged(now) => out.ready.push(file_info(src, e)),
+            Some(_) => out.unsettled.push(e.rel),
+            None => {} // removed while we looked
+        }
+    }
+    out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
+    Ok(out)
+}
+
+fn file_info(src: &Landing, e: Entry) -> FileInfo {
+    let (format, compression, problem) = match src.detect(&e.rel) {
+        Ok((f, c)) => (f, c, None),
+        Err(why) => (Format::Auto, Compression::None, Some(why)),
+    };
+    FileInfo {
+        key: FileKey { source: src.name.clone(), path: e.rel.clone(), size: e.size, mtime_ms: e.mtime_ms },
+        path: src.root.join(&e.rel),
+        format,
+        compression,
+        problem,
+        object: e.object,
+    }
+}
+
+/// Every matching file; entries that cannot be looked at go to `unreadable`.
+fn listing(src: &Landing, unreadable: &mut Vec<(String, String)>) -> std::io::Result<Vec<Entry>> {
     if let Some(remote) = &src.remote {
-        return scan_remote(src, remote);
+        let wanted = |rel: &str| {
+            !rel.split('/').any(|part| part.starts_with('_') || part.starts_with('.')) && src.glob.is_match(rel)
+        };
+        return Ok(remote
+            .list()?
+            .into_iter()
+            .filter(|(rel, _)| wanted(rel))
+            .map(|(rel, m)| Entry {
+                rel,
+                size: m.size,
+                mtime_ms: m.last_modified.timestamp_millis(),
+                etag: m.e_tag.clone(),
+                object: Some(m),
+            })
+            .collect());
     }
     if !src.root.is_dir() {
         return Err(std::io::Error::new(
@@ -20,53 +85,17 @@ pub fn scan(src: &Landing) -> std::io::Result<Scan> {
             format!("landing folder `{}` of source `{}` does not exist", src.root.display(), src.name),
         ));
     }
-    let mut out = Scan::default();
-    let first = list(src, &mut out.unreadable)?;
-    if !src.config.settle.0.is_zero() {
-        std::thread::sleep(src.config.settle.0);
-    }
-    let second: HashMap<String, (u64, i64)> = list(src, &mut Vec::new())?.into_iter().collect();
-    for (rel, stat) in first {
-        match second.get(&rel) {
-            Some(now) if *now == stat => {}
-            Some(_) => {
-                out.unsettled.push(rel);
-                continue;
-            }
-            None => continue,
-        }
-        let (format, compression, problem) = match src.detect(&rel) {
-            Ok((f, c)) => (f, c, None),
-            Err(why) => (Format::Auto, Compression::None, Some(why)),
-        };
-        out.ready.push(FileInfo {
-            key: FileKey { source: src.name.clone(), path: rel.clone(), size: stat.0, mtime_ms: stat.1 },
-            path: src.root.join(&rel),
-            format,
-            compression,
-            problem,
-            object: None,
-        });
-    }
-    out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
-    Ok(out)
-}
-
-type Listing = Vec<(String, (u64, i64))>;
-
-/// (relative path, (size, mtime ms)) of every matching file; entries that
-/// cannot be looked at go to `unreadable` with the reason.
-fn list(src: &Landing, unreadable: &mut Vec<(String, String)>) -> std::io::Result<Listing> {
     let mut out = Vec::new();
     walk(&src.root, &src.root, src, &mut out, unreadable)?;
     Ok(out)
 }
 
+/// Lists a local folder and its subfolders, skipping names that start with `_` or `.`.
 fn walk(
     root: &Path,
     dir: &Path,
     src: &Landing,
-    out: &mut Listing,
+    out: &mut Vec<Entry>,
     unreadable: &mut Vec<(String, String)>,
 ) -> std::io::Result<()> {
     let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
@@ -105,51 +134,7 @@ fn walk(
         }
         let mtime =
             meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64);
-        out.push((rel, (meta.len(), mtime)));
+        out.push(Entry { rel, size: meta.len(), mtime_ms: mtime, etag: None, object: None });
     }
     Ok(())
-}
-
-/// The same for an object-store prefix: two listings `settle` apart; a file
-/// is ready when its size, time and etag did not change.
-fn scan_remote(src: &Landing, remote: &super::remote::Remote) -> std::io::Result<Scan> {
-    let wanted = |rel: &str| {
-        !rel.split('/').any(|part| part.starts_with('_') || part.starts_with('.')) && src.glob.is_match(rel)
-    };
-    let first: Vec<_> = remote.list()?.into_iter().filter(|(rel, _)| wanted(rel)).collect();
-    if !src.config.settle.0.is_zero() {
-        std::thread::sleep(src.config.settle.0);
-    }
-    let second: HashMap<String, object_store::ObjectMeta> = remote.list()?.into_iter().collect();
-    let mut out = Scan::default();
-    for (rel, meta) in first {
-        match second.get(&rel) {
-            Some(now)
-                if now.size == meta.size && now.last_modified == meta.last_modified && now.e_tag == meta.e_tag => {}
-            Some(_) => {
-                out.unsettled.push(rel);
-                continue;
-            }
-            None => continue,
-        }
-        let (format, compression, problem) = match src.detect(&rel) {
-            Ok((f, c)) => (f, c, None),
-            Err(why) => (Format::Auto, Compression::None, Some(why)),
-        };
-        out.ready.push(FileInfo {
-            key: FileKey {
-                source: src.name.clone(),
-                path: rel.clone(),
-                size: meta.size,
-                mtime_ms: meta.last_modified.timestamp_millis(),
-            },
-            path: std::path::PathBuf::from(&rel),
-            format,
-            compression,
-            problem,
-            object: Some(meta),
-        });
-    }
-    out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
-    Ok(out)
 }
