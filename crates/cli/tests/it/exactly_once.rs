@@ -104,3 +104,43 @@ fn an_object_store_prefix_is_ingested_exactly_once() {
     assert_eq!(bronze.distinct_keys, bronze.rows);
     assert!(bronze.groups.keys().all(|k| k.starts_with("day1/readings-")), "{:?}", bronze.groups);
 }
+
+/// A crash between the quarantine commit and the table commit, twice, with
+/// micro-batches cut differently the second time and a new file's bad records
+/// in the same batch: nothing is quarantined twice. (Without the floor of
+/// decision 0001 the quarantine position of the first file moved back here.)
+#[test]
+fn a_crash_between_the_quarantine_and_the_table_commit_duplicates_nothing() {
+    let ws = workspace();
+    let crash = |max_rows: usize| {
+        ws.write_pipeline(&iot_pipeline("", max_rows));
+        let out = ws
+            .command(&["run", ws.pipeline().to_str().unwrap(), "--once"])
+            .env("INGESTA_FAILPOINT", "after-quarantine-commit")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the fail point stops the run");
+        assert!(text(&out.stderr).contains("fail point `after-quarantine-commit` reached"), "{}", text(&out.stderr));
+    };
+    let (v1, m1) = generate_bad(&ws, "d1", 3);
+    crash(100_000); // one batch: d1 fully quarantined, the table not committed
+    let (v2, m2) = generate_bad(&ws, "d2", 4);
+    crash(500); // d1 again from the start in small batches, with d2's bad records beside it
+    ws.write_pipeline(&iot_pipeline("", 500));
+    ws.run_once();
+    let bronze = read_delta(&ws.lake().join("iot_bronze"), &["_source", "_position"], None);
+    let quarantine = read_delta(&ws.lake().join("_quarantine/iot_bronze"), &["source", "position"], None);
+    assert_eq!((quarantine.rows, quarantine.distinct_keys), (m1 + m2, m1 + m2), "quarantined once each");
+    assert_eq!((bronze.rows, bronze.distinct_keys), (v1 + v2, v1 + v2));
+}
+
+/// One file of 3,000 readings with 5% malformed.
+fn generate_bad(ws: &ingesta_testkit::Workspace, sub: &str, seed: u64) -> (u64, u64) {
+    let out = ws.landing().join(sub);
+    let seed = seed.to_string();
+    let args = ["generate", "iot", "--seed", &seed, "--rows", "3000", "--files", "1", "--malformed-rate", "0.05"];
+    let res = ws.ingesta(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let m = manifest(&out);
+    (m["valid_rows"].as_u64().unwrap(), m["malformed"].as_u64().unwrap())
+}
