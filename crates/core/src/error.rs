@@ -27,9 +27,6 @@ impl Error {
     pub fn stop(message: impl Into<String>) -> Self {
         Self { kind: ErrorKind::Stop, message: message.into() }
     }
-    pub fn quarantine(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Quarantine, message: message.into() }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -47,9 +47,4 @@ impl Manifest {
         let text = serde_json::to_string_pretty(self).expect("manifest serialises");
         std::fs::write(&path, text).map_err(|e| crate::out::io(&path, e))
     }
-
-    pub fn read(dir: &Path) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(dir.join("_manifest.json"))?;
-        serde_json::from_str(&text).map_err(std::io::Error::other)
-    }
 }

@@ -117,11 +117,6 @@ impl Landing {
         schema.map_err(|e| e.to_string())
     }
 
-    /// Where the source reads from, for messages.
-    pub fn location(&self) -> String {
-        self.remote.as_ref().map_or_else(|| self.root.display().to_string(), |r| r.url.clone())
-    }
-
     /// Format and compression of a file from its name, where the config says `auto`.
     pub fn detect(&self, rel: &str) -> Result<(Format, Compression), String> {
         let lower = rel.to_ascii_lowercase();

@@ -17,7 +17,6 @@ const READ_AHEAD: usize = 8 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Remote {
-    pub url: String,
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     handle: Handle,
@@ -31,7 +30,7 @@ impl Remote {
         })?;
         let handle = Handle::try_current()
             .map_err(|_| format!("reading `{url}` needs the async runtime; create the source inside it"))?;
-        Ok(Self { url: url.to_string(), store: Arc::from(store), prefix, handle })
+        Ok(Self { store: Arc::from(store), prefix, handle })
     }
 
     /// Every object under the prefix: (path relative to it, its metadata).
