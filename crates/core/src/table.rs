@@ -46,6 +46,9 @@ pub trait TableStore {
 
     /// Makes the staged rows and the input positions `(app_id, version)`
     /// durable in one atomic step; `info` is recorded with the commit.
+    /// Positions never move back: a caller passes at least the version the
+    /// store held for each input when it started reading (the store records
+    /// what it is given, so the floor is the caller's to carry).
     async fn commit(
         &mut self,
         staged: Self::Staged,

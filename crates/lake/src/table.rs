@@ -25,6 +25,9 @@ pub struct TableStats {
     pub bytes: u64,
 }
 
+/// Data files are cut at about this size unless the table says otherwise.
+const DEFAULT_FILE_SIZE: u64 = 128 << 20;
+
 pub struct LakeTable {
     name: String,
     table: DeltaTable,
@@ -43,7 +46,7 @@ impl LakeTable {
             return Ok(None);
         }
         table.load().await.map_err(|e| LakeError::delta(name, e))?;
-        Ok(Some(Self { name: name.to_string(), table, target_file_size: 128 << 20 }))
+        Ok(Some(Self { name: name.to_string(), table, target_file_size: DEFAULT_FILE_SIZE }))
     }
 
     /// Opens the table, creating it with `schema` and `partitions` when absent.
@@ -79,7 +82,7 @@ impl LakeTable {
             .with_save_mode(SaveMode::Ignore)
             .await
             .map_err(|e| LakeError::delta(name, e))?;
-        Ok(Self { name: name.to_string(), table: created, target_file_size: 128 << 20 })
+        Ok(Self { name: name.to_string(), table: created, target_file_size: DEFAULT_FILE_SIZE })
     }
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {

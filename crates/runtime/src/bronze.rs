@@ -39,10 +39,17 @@ pub(crate) struct Tables {
 pub(crate) struct Work {
     pub file: FileInfo,
     pub skip_until: i64,
-    pub quarantined_until: i64,
-    /// The quarantine table's recorded version for this file: the floor of
-    /// what the next quarantine commit may record (positions never go back).
+    /// The quarantine table's recorded version for this file: bad records up
+    /// to its position are already quarantined, and it is the floor of what
+    /// the next quarantine commit may record (positions never go back).
     pub quarantine_version: i64,
+}
+
+impl Work {
+    /// Bad records at or before this position are already quarantined.
+    pub fn quarantined_until(&self) -> i64 {
+        Pos::decode(self.quarantine_version).last
+    }
 }
 
 impl BronzeTask {
@@ -106,7 +113,7 @@ impl BronzeTask {
                 continue;
             }
             let q = q.unwrap_or_default();
-            work.push(Work { file, skip_until: b.last, quarantined_until: Pos::decode(q).last, quarantine_version: q });
+            work.push(Work { file, skip_until: b.last, quarantine_version: q });
         }
         if !work.is_empty() {
             self.ensure_tables(&work[0].file).await?;
@@ -130,7 +137,8 @@ impl BronzeTask {
             return Ok(());
         };
         let record = self.record_schema_of(&bronze)?;
-        self.tables = Some(self.finish_open(bronze, record).await?);
+        let schema = bronze_schema(&record, &self.cfg.partition_by);
+        self.tables = Some(self.finish_open(bronze, record, schema).await?);
         Ok(())
     }
 
@@ -157,16 +165,16 @@ impl BronzeTask {
         let url = self.lake.table_url(&self.name);
         let desc = format!("bronze table fed by source `{}`", self.landing.name);
         let bronze = LakeTable::open_or_create(&self.lake, &self.name, &url, &schema, &parts, &desc).await?;
-        self.tables = Some(self.finish_open(bronze, record).await?);
+        self.tables = Some(self.finish_open(bronze, record, schema).await?);
         Ok(())
     }
 
-    async fn finish_open(&self, bronze: LakeTable, record: RecordSchema) -> Result<Tables, Error> {
+    /// Opens the quarantine table beside `bronze` (creating it when absent).
+    async fn finish_open(&self, bronze: LakeTable, record: RecordSchema, schema: SchemaRef) -> Result<Tables, Error> {
         let qurl = self.lake.quarantine_url(&self.name);
         let qname = format!("{}__quarantine", self.name);
         let desc = format!("records of `{}` that could not be read", self.name);
         let quarantine = LakeTable::open_or_create(&self.lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
-        let schema = bronze_schema(&record, &self.cfg.partition_by);
         let bronze = bronze.with_target_file_size(self.cfg.target_file_size.0);
         Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
     }

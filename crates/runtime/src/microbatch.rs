@@ -218,7 +218,7 @@ fn worker(
             source: &path,
             schema: record,
             skip_until: w.skip_until,
-            quarantined_until: w.quarantined_until,
+            quarantined_until: w.quarantined_until(),
             chunk_rows,
             max_record_bytes: landing.config.max_record_bytes.0 as usize,
         };
@@ -237,7 +237,7 @@ fn worker(
 
 /// A file that cannot be read at all (unknown format): one quarantine record.
 fn unreadable(w: &Work, record: &RecordSchema, problem: &str) -> Chunk {
-    let q = (w.quarantined_until < 1).then(|| QuarantineRecord {
+    let q = (w.quarantined_until() < 1).then(|| QuarantineRecord {
         source: w.file.key.path.clone(),
         position: 1,
         reason: Reason::File,
