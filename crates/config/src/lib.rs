@@ -11,5 +11,5 @@ mod spans;
 mod validate;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use load::{load_file, load_str};
+pub use load::{Origin, load_file, load_str};
 pub use model::*;

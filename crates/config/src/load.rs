@@ -51,9 +51,11 @@ pub fn load_str(file: &str, text: &str, env: impl Fn(&str) -> Option<String>) ->
             return Err(Diagnostics(ctx.errors));
         }
     };
-    let pipeline = ctx.pipeline(root);
-    if let Some(p) = &pipeline {
+    let mut pipeline = ctx.pipeline(root);
+    if let Some(p) = &mut pipeline {
         validate(p, &mut |path, msg| ctx.push(path, msg));
+        let env_lines = ctx.subs.iter().map(|s| (s.line, s.var.clone())).collect();
+        p.origin = Origin::new(file, std::mem::take(&mut ctx.spans), env_lines);
     }
     match pipeline {
         Some(p) if ctx.errors.is_empty() => Ok(p),
@@ -61,6 +63,32 @@ pub fn load_str(file: &str, text: &str, env: impl Fn(&str) -> Option<String>) ->
             ctx.errors.sort_by_key(|d| (d.line, d.column));
             Err(Diagnostics(ctx.errors))
         }
+    }
+}
+
+/// Where the keys of a loaded pipeline are in its file: checks that run after
+/// loading (planning SQL against the lake) report through it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    file: String,
+    spans: std::sync::Arc<Spans>,
+    /// Lines whose values came from the environment (line, variable).
+    env_lines: Vec<(usize, String)>,
+}
+
+impl Origin {
+    fn new(file: &str, spans: Spans, env_lines: Vec<(usize, String)>) -> Self {
+        Self { file: file.to_string(), spans: std::sync::Arc::new(spans), env_lines }
+    }
+
+    /// A mistake at the value of key `path`.
+    pub fn diagnostic(&self, path: &str, message: String) -> Diagnostic {
+        let (line, column) = self.spans.locate(path);
+        let message = match self.env_lines.iter().find(|(l, _)| *l == line) {
+            Some((_, var)) => format!("{} (the value comes from ${{{var}}} and is not shown)", redact(&message)),
+            None => message,
+        };
+        Diagnostic { file: self.file.clone(), line, column, path: path.to_string(), message }
     }
 }
 
@@ -100,7 +128,7 @@ impl Ctx<'_> {
             let key = scalar_text(&k);
             self.push(&key, format!("unknown key `{key}`; expected one of: pipeline, lake, sources, tables"));
         }
-        Some(Pipeline { pipeline: name?, lake: lake?, sources: sources?, tables: tables? })
+        Some(Pipeline { pipeline: name?, lake: lake?, sources: sources?, tables: tables?, origin: Origin::default() })
     }
 
     fn required<T: DeserializeOwned>(&mut self, map: &mut Mapping, key: &str) -> Option<T> {

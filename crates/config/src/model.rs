@@ -14,6 +14,44 @@ pub struct Pipeline {
     pub lake: Lake,
     pub sources: BTreeMap<String, Source>,
     pub tables: BTreeMap<String, Table>,
+    /// Where each key came from, for checks made after loading (SQL planning).
+    pub origin: crate::Origin,
+}
+
+impl Pipeline {
+    /// Table names in an order where every table comes after its inputs and
+    /// lookups (bronze first). The graph is acyclic once validated.
+    pub fn run_order(&self) -> Vec<String> {
+        let mut order: Vec<String> = Vec::new();
+        let mut left: Vec<&String> = self.tables.keys().collect();
+        while !left.is_empty() {
+            let before = left.len();
+            left.retain(|name| {
+                let ready =
+                    self.tables[*name].upstream().iter().all(|u| !self.tables.contains_key(u) || order.contains(u));
+                if ready {
+                    order.push((*name).clone());
+                }
+                !ready
+            });
+            if left.len() == before {
+                order.extend(left.drain(..).cloned()); // a cycle: validation reports it
+            }
+        }
+        order
+    }
+
+    /// Tables that read `name` (as input or lookup), transitively.
+    pub fn downstream(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in self.run_order() {
+            let ups = self.tables[&t].upstream();
+            if ups.iter().any(|u| u == name || out.contains(u)) {
+                out.push(t);
+            }
+        }
+        out
+    }
 }
 
 /// Where lake tables live: a local folder, or an `s3://`, `abfss://`, `gs://` URL.
@@ -176,20 +214,142 @@ impl Layer {
 #[serde(deny_unknown_fields)]
 pub struct Table {
     pub layer: Layer,
-    /// The source (or, later, the upstream table) that feeds this table.
+    /// Bronze: the source that feeds the table. Silver and gold: the upstream
+    /// table whose new rows (appended since the last commit) are transformed.
     pub input: String,
-    /// The record's columns; when absent they are inferred from a sample.
+    /// Bronze: the record's columns; when absent they are inferred from a sample.
     #[serde(default)]
     pub columns: Option<Vec<Column>>,
     #[serde(default)]
     pub partition_by: Vec<Partition>,
+    /// Silver and gold: how the input's new rows become this table's rows.
+    #[serde(default)]
+    pub transform: Transform,
+    /// Data-quality rules checked on every row written.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
     #[serde(default)]
     pub write: WriteConfig,
+    /// Compact the table when it has this many files smaller than half the
+    /// target size (0: never automatically; `ingesta compact` always can).
+    #[serde(default = "default_compact_after")]
+    pub compact_after: usize,
     #[serde(default)]
     pub batch: BatchConfig,
     /// Data files are cut at about this size.
     #[serde(default = "default_file_size")]
     pub target_file_size: ByteSize,
+}
+
+fn default_compact_after() -> usize {
+    64
+}
+
+impl Table {
+    /// Tables this one reads: its input and the lookups of its SQL.
+    pub fn upstream(&self) -> Vec<String> {
+        let mut out = vec![self.input.clone()];
+        out.extend(self.transform.lookups.iter().cloned());
+        out
+    }
+}
+
+/// Steps applied to the new rows of the input, in this order: `explode`,
+/// `select`, `filter`, `dedupe`; or one `sql` query over `input`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    /// A list column whose elements become one row each (other columns copied).
+    #[serde(default)]
+    pub explode: Option<String>,
+    /// The output columns: a name, or `{name, expr, type}` (expr defaults to
+    /// the name; type casts). Absent: every column.
+    #[serde(default)]
+    pub select: Option<Vec<SelectItem>>,
+    /// A SQL condition; rows where it is not true are left out.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Keep one row per key among the new rows: the one with the highest `order_by`.
+    #[serde(default)]
+    pub dedupe: Option<Dedupe>,
+    /// A query over `input` (the new rows) and, by name, any other table of the
+    /// pipeline listed in `lookups` (their current rows).
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Tables read whole by `sql` (joins, lookups); they run before this one.
+    #[serde(default)]
+    pub lookups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SelectItem {
+    Name(String),
+    Column(SelectColumn),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectColumn {
+    pub name: String,
+    /// A SQL expression over the input's columns; default: the column `name`.
+    #[serde(default)]
+    pub expr: Option<String>,
+    /// Cast the value to this type.
+    #[serde(default, rename = "type")]
+    pub ty: Option<ColumnType>,
+}
+
+impl SelectItem {
+    pub fn name(&self) -> &str {
+        match self {
+            SelectItem::Name(n) => n,
+            SelectItem::Column(c) => &c.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dedupe {
+    pub key: Vec<String>,
+    pub order_by: String,
+}
+
+/// A data-quality rule: a SQL condition every row should meet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub name: String,
+    /// A SQL boolean expression over the table's columns; a row fails when it is not true.
+    pub check: String,
+    #[serde(default)]
+    pub action: ExpectAction,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectAction {
+    /// Count failing rows, keep them.
+    #[default]
+    Warn,
+    /// Count failing rows, leave them out.
+    Drop,
+    /// Move failing rows to the table's quarantine with the rule's name.
+    Quarantine,
+    /// Stop the table (nothing of the batch is written) and say why.
+    Fail,
+}
+
+impl ExpectAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectAction::Warn => "warn",
+            ExpectAction::Drop => "drop",
+            ExpectAction::Quarantine => "quarantine",
+            ExpectAction::Fail => "fail",
+        }
+    }
 }
 
 fn default_file_size() -> ByteSize {
@@ -254,14 +414,16 @@ impl TryFrom<String> for ColumnType {
     }
 }
 
-/// A partition column computed from a record column.
+/// A partition column: in bronze computed from a record column; in silver and
+/// gold an output column of the transform.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Partition {
-    /// The partition column's name (added to the table).
+    /// The partition column's name.
     pub column: String,
-    /// The record column it is computed from.
-    pub from: String,
+    /// Bronze: the record column it is computed from.
+    #[serde(default)]
+    pub from: Option<String>,
     #[serde(default)]
     pub transform: PartitionTransform,
 }
@@ -287,10 +449,12 @@ pub struct WriteConfig {
     pub mode: WriteModeName,
     #[serde(default)]
     pub key: Vec<String>,
+    /// Upsert: the column that orders versions of a key (the highest wins).
     #[serde(default)]
     pub sequence: Option<String>,
+    /// Aggregate: how each measure combines with the stored one.
     #[serde(default)]
-    pub measures: Vec<String>,
+    pub measures: BTreeMap<String, Measure>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -298,10 +462,29 @@ pub struct WriteConfig {
 pub enum WriteModeName {
     #[default]
     Append,
+    /// Rows whose key is already in the table are skipped.
     InsertIfAbsent,
+    /// Merge by key; the row with the highest `sequence` wins, whatever the arrival order.
     Upsert,
-    CounterMerge,
+    /// Rows delete the stored rows with the same key.
+    Delete,
+    /// Merge by key, combining `measures` with the stored ones.
+    Aggregate,
 }
+
+impl WriteModeName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteModeName::Append => "append",
+            WriteModeName::InsertIfAbsent => "insert_if_absent",
+            WriteModeName::Upsert => "upsert",
+            WriteModeName::Delete => "delete",
+            WriteModeName::Aggregate => "aggregate",
+        }
+    }
+}
+
+pub use ingesta_core::Measure;
 
 /// When a micro-batch is cut: whichever limit is reached first.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! Checks that need the whole pipeline: references between entries, columns
 //! named by partitions and write modes, globs, the lake root's scheme.
 
-use crate::model::{ColumnType, Format, Layer, PartitionTransform, Pipeline, Source, WriteModeName};
+use crate::model::{ColumnType, Format, Layer, Measure, PartitionTransform, Pipeline, Source, Table, WriteModeName};
 
 const SCHEMES: [&str; 6] = ["file://", "s3://", "s3a://", "abfss://", "az://", "gs://"];
 
@@ -35,73 +35,215 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             err(&format!("{at}.max_record_bytes"), "must be at least 1KiB".into());
         }
     }
-    let mut fed: std::collections::BTreeMap<&str, &str> = Default::default();
+    let mut fed: std::collections::BTreeMap<String, String> = Default::default();
     for (name, t) in &p.tables {
         let at = format!("tables.{name}");
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with('_') {
             err(&at, format!("table name `{name}` must be letters, digits and `_`, not starting with `_`"));
         }
-        if !p.sources.contains_key(&t.input) {
-            let known: Vec<&str> = p.sources.keys().map(String::as_str).collect();
-            err(&format!("{at}.input"), format!("unknown input `{}`; defined sources: {}", t.input, list(&known)));
-        } else if let Some(other) = fed.insert(t.input.as_str(), name.as_str()) {
-            err(
-                &format!("{at}.input"),
-                format!("source `{}` already feeds table `{other}`; a source feeds one table", t.input),
-            );
-        }
-        if t.layer != Layer::Bronze {
-            err(
-                &format!("{at}.layer"),
-                format!("layer `{}` is not available yet: tables read from sources are `bronze`", t.layer.as_str()),
-            );
-        }
-        if t.write.mode != WriteModeName::Append {
-            err(&format!("{at}.write.mode"), "bronze tables are append-only; expected `append`".into());
-        }
         if t.batch.max_rows == 0 {
             err(&format!("{at}.batch.max_rows"), "must be at least 1".into());
         }
-        let columns = t.columns.as_deref().unwrap_or_default();
+        match t.layer {
+            Layer::Bronze => bronze(p, name, t, &at, &mut fed, err),
+            Layer::Silver | Layer::Gold => derived(p, name, t, &at, err),
+        }
         let mut seen = std::collections::HashSet::new();
-        for (i, c) in columns.iter().enumerate() {
-            if c.name.starts_with('_') {
-                err(
-                    &format!("{at}.columns[{i}].name"),
-                    format!("column `{}`: names starting with `_` are kept for ingestion metadata", c.name),
-                );
+        for (i, e) in t.expect.iter().enumerate() {
+            if !seen.insert(e.name.as_str()) {
+                err(&format!("{at}.expect[{i}].name"), format!("expectation `{}` is named twice", e.name));
             }
-            if !seen.insert(c.name.as_str()) {
-                err(&format!("{at}.columns[{i}].name"), format!("column `{}` is declared twice", c.name));
+            if e.check.trim().is_empty() {
+                err(&format!("{at}.expect[{i}].check"), "empty check; write a SQL condition".into());
             }
         }
-        for (i, part) in t.partition_by.iter().enumerate() {
-            let pat = format!("{at}.partition_by[{i}]");
-            if t.columns.is_none() {
-                err(&pat, "partitioning needs declared `columns` (the partition source must have a known type)".into());
-                continue;
+    }
+    cycles(p, err);
+}
+
+/// A bronze table: fed by a source, with declared or inferred record columns.
+fn bronze(
+    p: &Pipeline,
+    name: &str,
+    t: &Table,
+    at: &str,
+    fed: &mut std::collections::BTreeMap<String, String>,
+    err: &mut dyn FnMut(&str, String),
+) {
+    if !p.sources.contains_key(&t.input) {
+        let known: Vec<&str> = p.sources.keys().map(String::as_str).collect();
+        let hint = if p.tables.contains_key(&t.input) { "; tables read tables in layer silver or gold" } else { "" };
+        err(&format!("{at}.input"), format!("unknown source `{}`; defined sources: {}{hint}", t.input, list(&known)));
+    } else if let Some(other) = fed.insert(t.input.clone(), name.to_string()) {
+        err(
+            &format!("{at}.input"),
+            format!("source `{}` already feeds table `{other}`; a source feeds one table", t.input),
+        );
+    }
+    if t.write.mode != WriteModeName::Append {
+        err(&format!("{at}.write.mode"), "bronze tables are append-only; expected `append`".into());
+    }
+    let tr = &t.transform;
+    if tr.sql.is_some() || tr.select.is_some() || tr.filter.is_some() || tr.dedupe.is_some() || tr.explode.is_some() {
+        err(&format!("{at}.transform"), "bronze keeps records as read; transform them in a silver table".into());
+    }
+    if !t.expect.is_empty() {
+        err(&format!("{at}.expect"), "expectations apply to silver and gold tables (bronze keeps what arrived)".into());
+    }
+    let columns = t.columns.as_deref().unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        if c.name.starts_with('_') {
+            err(
+                &format!("{at}.columns[{i}].name"),
+                format!("column `{}`: names starting with `_` are kept for ingestion metadata", c.name),
+            );
+        }
+        if !seen.insert(c.name.as_str()) {
+            err(&format!("{at}.columns[{i}].name"), format!("column `{}` is declared twice", c.name));
+        }
+    }
+    for (i, part) in t.partition_by.iter().enumerate() {
+        let pat = format!("{at}.partition_by[{i}]");
+        if t.columns.is_none() {
+            err(&pat, "partitioning needs declared `columns` (the partition source must have a known type)".into());
+            continue;
+        }
+        let Some(from) = &part.from else {
+            err(&pat, "missing key `from`: the record column the partition is computed from".into());
+            continue;
+        };
+        match columns.iter().find(|c| &c.name == from) {
+            None => {
+                let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                err(&format!("{pat}.from"), format!("unknown column `{from}`; columns: {}", list(&names)));
             }
-            match columns.iter().find(|c| c.name == part.from) {
-                None => {
-                    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-                    err(&format!("{pat}.from"), format!("unknown column `{}`; columns: {}", part.from, list(&names)));
-                }
-                Some(c) if part.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
-                    err(
-                        &format!("{pat}.transform"),
-                        format!("`{:?}` needs a timestamp column, `{}` is {:?}", part.transform, c.name, c.ty)
-                            .to_lowercase(),
-                    );
-                }
-                Some(_) => {}
-            }
-            if columns.iter().any(|c| c.name == part.column) {
+            Some(c) if part.transform != PartitionTransform::Identity && c.ty != ColumnType::Timestamp => {
                 err(
-                    &format!("{pat}.column"),
-                    format!("`{}` is already a record column; pick another name", part.column),
+                    &format!("{pat}.transform"),
+                    format!("`{:?}` needs a timestamp column, `{}` is {:?}", part.transform, c.name, c.ty)
+                        .to_lowercase(),
                 );
             }
+            Some(_) => {}
         }
+        if columns.iter().any(|c| c.name == part.column) {
+            err(&format!("{pat}.column"), format!("`{}` is already a record column; pick another name", part.column));
+        }
+    }
+}
+
+/// A silver or gold table: reads another table's new rows.
+fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&str, String)) {
+    let tables: Vec<&str> = p.tables.keys().map(String::as_str).collect();
+    match p.tables.get(&t.input) {
+        None => {
+            let hint = if p.sources.contains_key(&t.input) { "; sources feed bronze tables" } else { "" };
+            err(&format!("{at}.input"), format!("unknown table `{}`; tables: {}{hint}", t.input, list(&tables)));
+        }
+        Some(_) if t.input == name => err(&format!("{at}.input"), "a table cannot read itself".into()),
+        Some(up) if !matches!(up.write.mode, WriteModeName::Append | WriteModeName::InsertIfAbsent) => err(
+            &format!("{at}.input"),
+            format!(
+                "`{}` changes rows in place (write mode {}); an input must be append-only (append or \
+                 insert_if_absent). Read it whole with `transform.lookups` and `sql` instead",
+                t.input,
+                up.write.mode.as_str()
+            ),
+        ),
+        Some(_) => {}
+    }
+    for (i, l) in t.transform.lookups.iter().enumerate() {
+        if !p.tables.contains_key(l) {
+            err(&format!("{at}.transform.lookups[{i}]"), format!("unknown table `{l}`; tables: {}", list(&tables)));
+        }
+    }
+    if t.columns.is_some() {
+        err(&format!("{at}.columns"), "silver and gold columns come from `transform`; remove `columns`".into());
+    }
+    let tr = &t.transform;
+    let steps = tr.select.is_some() || tr.filter.is_some() || tr.dedupe.is_some() || tr.explode.is_some();
+    if tr.sql.is_some() && steps {
+        err(
+            &format!("{at}.transform.sql"),
+            "`sql` replaces the other steps; use either `sql` or explode/select/filter/dedupe".into(),
+        );
+    }
+    if tr.sql.is_none() && !tr.lookups.is_empty() {
+        err(&format!("{at}.transform.lookups"), "lookups are read by `sql`; add a `sql` query".into());
+    }
+    if let Some(d) = &tr.dedupe
+        && d.key.is_empty()
+    {
+        err(&format!("{at}.transform.dedupe.key"), "name at least one key column".into());
+    }
+    for (i, part) in t.partition_by.iter().enumerate() {
+        if part.from.is_some() || part.transform != PartitionTransform::Identity {
+            err(
+                &format!("{at}.partition_by[{i}]"),
+                "silver and gold partitions are output columns: give only `column` (compute it in the transform)"
+                    .into(),
+            );
+        }
+    }
+    let w = &t.write;
+    let needs_key = w.mode != WriteModeName::Append;
+    if needs_key && w.key.is_empty() {
+        err(&format!("{at}.write.key"), format!("write mode `{}` needs `key` columns", w.mode.as_str()));
+    }
+    if !needs_key && !w.key.is_empty() {
+        err(
+            &format!("{at}.write.key"),
+            "`append` takes no key; use insert_if_absent, upsert, delete or aggregate".into(),
+        );
+    }
+    match (w.mode, &w.sequence) {
+        (WriteModeName::Upsert, None) => err(
+            &format!("{at}.write.sequence"),
+            "upsert needs `sequence`: the column that orders versions of a key (the highest wins)".into(),
+        ),
+        (WriteModeName::Upsert, Some(_)) | (_, None) => {}
+        (_, Some(_)) => err(&format!("{at}.write.sequence"), "`sequence` applies to upsert only".into()),
+    }
+    if w.mode == WriteModeName::Aggregate {
+        if w.measures.is_empty() {
+            err(
+                &format!("{at}.write.measures"),
+                "aggregate needs `measures` (column: sum|min|max|last|avg(sum, count))".into(),
+            );
+        }
+        for (m, kind) in &w.measures {
+            if let Measure::Avg { sum, count } = kind {
+                for c in [sum, count] {
+                    if w.measures.get(c) != Some(&Measure::Sum) {
+                        err(
+                            &format!("{at}.write.measures.{m}"),
+                            format!("`{c}` must be a `sum` measure of this table for avg to stay exact"),
+                        );
+                    }
+                }
+            }
+        }
+    } else if !w.measures.is_empty() {
+        err(&format!("{at}.write.measures"), "`measures` apply to write mode aggregate only".into());
+    }
+}
+
+/// Tables reading each other in a circle can never run.
+fn cycles(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
+    let order = p.run_order();
+    let mut done: Vec<&str> = Vec::new();
+    for name in &order {
+        let t = &p.tables[name];
+        let waits: Vec<String> =
+            t.upstream().into_iter().filter(|u| p.tables.contains_key(u) && !done.contains(&u.as_str())).collect();
+        if !waits.is_empty() && t.layer != Layer::Bronze {
+            err(
+                &format!("tables.{name}.input"),
+                format!("tables read each other in a cycle (through {})", waits.join(", ")),
+            );
+        }
+        done.push(name);
     }
 }
 

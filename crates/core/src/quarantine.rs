@@ -16,6 +16,8 @@ pub enum Reason {
     TooLarge,
     /// The file itself could not be read past this point (corrupt compression, I/O).
     File,
+    /// A row failed a data-quality rule whose action is `quarantine`.
+    Expectation,
 }
 
 impl Reason {
@@ -26,6 +28,7 @@ impl Reason {
             Reason::Missing => "missing_required",
             Reason::TooLarge => "record_too_large",
             Reason::File => "file_error",
+            Reason::Expectation => "expectation",
         }
     }
 }

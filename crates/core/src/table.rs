@@ -15,10 +15,59 @@ pub enum WriteMode {
     Append,
     /// A row whose key is already present is skipped.
     InsertIfAbsent { key: Vec<String> },
-    /// A row replaces the stored row with the same key when its sequence is newer.
+    /// A row replaces the stored row with the same key when its sequence is
+    /// higher (so the arrival order does not matter).
     Upsert { key: Vec<String>, sequence: String },
-    /// Measures of a row are added to the stored measures of the same key.
-    CounterMerge { key: Vec<String>, measures: Vec<String> },
+    /// A row deletes the stored row with the same key.
+    Delete { key: Vec<String> },
+    /// A row's measures are combined with the stored measures of the same key.
+    CounterMerge { key: Vec<String>, measures: Vec<(String, Measure)> },
+}
+
+/// How a measure of a counter merge combines a new value with the stored one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum Measure {
+    /// Added (counts are sums of counts).
+    Sum,
+    Min,
+    Max,
+    /// The newest value replaces the stored one.
+    Last,
+    /// `sum / count` of two sum measures of the same row, recomputed after they merge.
+    Avg {
+        sum: String,
+        count: String,
+    },
+}
+
+impl TryFrom<String> for Measure {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "sum" | "count" => Measure::Sum,
+            "min" => Measure::Min,
+            "max" => Measure::Max,
+            "last" => Measure::Last,
+            _ => {
+                let raw = s.trim();
+                let args = (t.starts_with("avg(") && t.ends_with(')'))
+                    .then(|| raw[4..raw.len() - 1].split_once(','))
+                    .flatten();
+                match args {
+                    Some((sum, count)) if !sum.trim().is_empty() && !count.trim().is_empty() => {
+                        Measure::Avg { sum: sum.trim().to_string(), count: count.trim().to_string() }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "unknown measure `{s}`; expected one of: sum, count, min, max, last, avg(SUM_COLUMN, COUNT_COLUMN)"
+                        ));
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// What a commit made durable.

@@ -3,13 +3,19 @@
 //! input positions it covers as `txn` actions, so a replayed batch is skipped
 //! and a restart resumes exactly where the last commit ended.
 
+mod changes;
 mod error;
 mod ledger;
+mod maintain;
+mod merge;
 mod quarantine;
 mod root;
 mod table;
 
+pub use changes::Appended;
+pub use deltalake::datafusion;
 pub use error::LakeError;
+pub use maintain::Compacted;
 pub use quarantine::{quarantine_batch, quarantine_schema};
 pub use root::Lake;
 pub use table::{LakeTable, Staged, TableStats};

@@ -29,9 +29,9 @@ pub struct TableStats {
 const DEFAULT_FILE_SIZE: u64 = 128 << 20;
 
 pub struct LakeTable {
-    name: String,
-    table: DeltaTable,
-    target_file_size: u64,
+    pub(crate) name: String,
+    pub(crate) table: DeltaTable,
+    pub(crate) target_file_size: u64,
 }
 
 impl LakeTable {
@@ -128,6 +128,22 @@ impl LakeTable {
         crate::ledger::transactions(&self.table, version).await.map_err(|e| LakeError::delta(&self.name, e))
     }
 
+    /// Adds nullable columns (schema evolution); their values are null in
+    /// the rows already stored.
+    pub async fn add_columns(&mut self, fields: &[arrow_schema::Field]) -> Result<(), LakeError> {
+        let schema = Schema::new(fields.to_vec());
+        let kernel: StructType = (&schema).try_into_kernel().map_err(|e| LakeError::delta(&self.name, e.into()))?;
+        let table = self
+            .table
+            .clone()
+            .add_columns()
+            .with_fields(kernel.fields().cloned().collect::<Vec<_>>())
+            .await
+            .map_err(|e| LakeError::delta(&self.name, e))?;
+        self.table = table;
+        Ok(())
+    }
+
     /// The underlying delta-rs table (for maintenance: checkpoints, vacuum).
     pub fn delta(&self) -> &DeltaTable {
         &self.table
@@ -139,9 +155,22 @@ impl LakeTable {
     }
 }
 
-/// Rows written to Parquet files of a table but not yet in its log.
+impl LakeTable {
+    /// Commit properties: the input positions as `txn` actions, and `info`.
+    fn props(positions: Vec<(String, i64)>, info: Vec<(String, String)>) -> CommitProperties {
+        let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
+        let info: HashMap<String, serde_json::Value> =
+            info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        CommitProperties::default().with_application_transactions(txns).with_metadata(info)
+    }
+}
+
+/// Rows accepted for a commit: appended rows are already in Parquet files of
+/// the table (not yet in its log); rows of the key-based modes wait in memory
+/// for the merge the commit runs.
 pub struct Staged {
     writer: Option<RecordBatchWriter>,
+    keyed: Option<(WriteMode, Vec<RecordBatch>)>,
     rows: u64,
 }
 
@@ -158,18 +187,17 @@ impl TableStore for LakeTable {
     }
 
     fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
-        if *mode != WriteMode::Append {
-            return Err(LakeError::Unsupported {
-                table: self.name.clone(),
-                reason: format!("write mode {mode:?} is not available on the lake yet; use append"),
-            }
-            .into());
-        }
-        Ok(Staged { writer: None, rows: 0 })
+        let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
+        Ok(Staged { writer: None, keyed, rows: 0 })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {
         if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        staged.rows += batch.num_rows() as u64;
+        if let Some((_, batches)) = &mut staged.keyed {
+            batches.push(batch);
             return Ok(());
         }
         let err = |e| LakeError::delta(&self.name, e);
@@ -179,7 +207,6 @@ impl TableStore for LakeTable {
                 RecordBatchWriter::for_table(&self.table).map_err(err)?.with_target_file_size(self.target_file_size),
             ),
         };
-        staged.rows += batch.num_rows() as u64;
         writer.write(batch).await.map_err(err)?;
         Ok(())
     }
@@ -192,13 +219,29 @@ impl TableStore for LakeTable {
     ) -> ingesta_core::Result<CommitReceipt> {
         let name = self.name.clone();
         let err = |e| LakeError::delta(&name, e);
+        let mut staged = staged;
+        if let Some((mode, batches)) = staged.keyed.take() {
+            let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+            if rows > 0 {
+                match crate::merge::prepare(self, &mode, batches).await? {
+                    crate::merge::Prepared::Append(batches) => {
+                        staged.rows = 0;
+                        for b in batches {
+                            self.stage(&mut staged, b).await?;
+                        }
+                    }
+                    crate::merge::Prepared::Merge(plan) => {
+                        let props = Self::props(positions, info);
+                        let version = crate::merge::run(self, plan, props).await?;
+                        return Ok(CommitReceipt { version, rows: staged.rows });
+                    }
+                }
+            }
+        }
         let actions: Vec<Action> = match staged.writer {
             Some(mut w) => w.flush().await.map_err(err)?.into_iter().map(Action::Add).collect(),
             None => Vec::new(),
         };
-        let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
-        let info: HashMap<String, serde_json::Value> =
-            info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         let snapshot = self.table.snapshot().map_err(err)?;
         let partitions = snapshot.metadata().partition_columns().to_vec();
         let operation = DeltaOperation::Write {
@@ -206,7 +249,7 @@ impl TableStore for LakeTable {
             partition_by: (!partitions.is_empty()).then_some(partitions),
             predicate: None,
         };
-        let props = CommitProperties::default().with_application_transactions(txns).with_metadata(info);
+        let props = Self::props(positions, info);
         let finalized = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)

@@ -18,7 +18,11 @@ pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaR
     fields.push(Field::new(POSITION, DataType::Int64, true));
     fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
     for p in partitions {
-        let from = record.schema.field_with_name(&p.from).map(|f| f.data_type().clone()).unwrap_or(DataType::Utf8);
+        let from = record
+            .schema
+            .field_with_name(p.from.as_deref().unwrap_or(&p.column))
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Utf8);
         fields.push(Field::new(&p.column, partition_type(p.transform, &from), true));
     }
     Arc::new(Schema::new(fields))
@@ -46,7 +50,10 @@ pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[
     let parts = partitions
         .iter()
         .map(|p| {
-            let col = rows.column_by_name(&p.from).expect("partition source is a record column").clone();
+            let col = rows
+                .column_by_name(p.from.as_deref().unwrap_or(&p.column))
+                .expect("partition source is a record column")
+                .clone();
             partition_values(&col, p.transform)
         })
         .collect();

@@ -3,18 +3,25 @@
 //! rows together with the inputs' positions, quarantine first, then the table.
 
 mod bronze;
+mod check;
 mod enrich;
+mod maintain;
 mod microbatch;
+pub mod query;
 mod report;
+pub mod transform;
 
 use std::time::Duration;
 
-use ingesta_config::{Pipeline, Source};
+use ingesta_config::{Layer, Pipeline, Source};
 use ingesta_core::{Error, ErrorKind};
 use ingesta_lake::Lake;
 
 pub use bronze::BronzeTask;
+pub use check::{Finding, check};
+pub use maintain::{compact, rebuild};
 pub use report::{Progress, RunReport, TableReport};
+pub use transform::TransformTask;
 
 /// Builds the lake a pipeline names.
 pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
@@ -22,15 +29,41 @@ pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
     Ok(Lake::new(&p.lake.root, storage)?)
 }
 
-/// One task per table, in name order.
-pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<BronzeTask>, Error> {
-    p.tables
-        .iter()
-        .map(|(name, t)| {
+/// A table's task: bronze tables read sources, silver and gold read tables.
+pub enum Task {
+    Bronze(BronzeTask),
+    Transform(TransformTask),
+}
+
+impl Task {
+    pub fn name(&self) -> &str {
+        match self {
+            Task::Bronze(t) => t.name(),
+            Task::Transform(t) => t.name(),
+        }
+    }
+
+    pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        match self {
+            Task::Bronze(t) => t.run_once(progress).await,
+            Task::Transform(t) => t.run_once(progress).await,
+        }
+    }
+}
+
+/// One task per table, each after the tables it reads.
+pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
+    p.run_order()
+        .into_iter()
+        .map(|name| {
+            let t = &p.tables[&name];
+            if t.layer != Layer::Bronze {
+                return Ok(Task::Transform(TransformTask::new(lake.clone(), &name, t)));
+            }
             let Some(Source::Landing(l)) = p.sources.get(&t.input) else {
                 return Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input)));
             };
-            BronzeTask::new(lake.clone(), name, t, &t.input, l)
+            Ok(Task::Bronze(BronzeTask::new(lake.clone(), &name, t, &t.input, l)?))
         })
         .collect()
 }

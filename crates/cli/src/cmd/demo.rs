@@ -70,16 +70,17 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let report = ingesta_runtime::run_once(&pipeline, &progress).await?;
     let secs = t.elapsed().as_secs_f64();
     super::run::print_report(&report, false);
+    let bronze: Vec<_> = report
+        .tables
+        .iter()
+        .filter(|t| pipeline.tables.get(&t.table).is_some_and(|c| c.layer == ingesta_config::Layer::Bronze))
+        .collect();
+    let (rows, quarantined, bytes) =
+        bronze.iter().fold((0, 0, 0), |a, t| (a.0 + t.rows, a.1 + t.quarantined, a.2 + t.bytes));
     println!(
-        "   total: {} rows to bronze, {} quarantined, {:.0} MB read in {:.1}s ({:.0} MB/s, {:.0} records/s)",
-        report.rows(),
-        report.quarantined(),
-        report.bytes() as f64 / 1e6,
-        secs,
-        report.bytes() as f64 / 1e6 / secs,
-        (report.rows() + report.quarantined()) as f64 / secs
+        "   total: {rows} rows to bronze, {quarantined} quarantined, {:.0} MB read; all layers in {secs:.1}s",
+        bytes as f64 / 1e6,
     );
-
     println!("3. reconciling with the generator's manifest (records in = bronze rows + quarantined)");
     let mut ok = reconcile(&pipeline, &report, &manifest);
     for (table, error) in report.errors() {
@@ -90,9 +91,21 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         ok = false;
     }
 
+    println!("4. gold, read back with SQL (ingesta query):");
+    for sql in [
+        "SELECT farm_id, hour, readings, round(temp_min, 1) AS temp_min, round(temp_avg, 2) AS temp_avg, \
+         round(temp_max, 1) AS temp_max FROM temperature_hourly ORDER BY farm_id, hour LIMIT 5",
+        "SELECT day, count(*) AS products, sum(units) AS units, sum(revenue) AS revenue \
+         FROM sales_daily GROUP BY day ORDER BY day LIMIT 5",
+    ] {
+        let ctx = ingesta_runtime::query::session(&pipeline).await?;
+        let batches = ctx.sql(sql).await?.collect().await?;
+        println!("{}", ingesta_lake::datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
+    }
+
     println!("\nThe lake is at {}", lake_abs.display());
     println!(
-        "  bronze tables: {}/<table>/   quarantine: {}/_quarantine/<table>/",
+        "  tables (bronze, silver, gold): {}/<table>/   quarantine: {}/_quarantine/<table>/",
         lake_abs.display(),
         lake_abs.display()
     );
@@ -101,10 +114,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         lake_abs.display()
     );
     let exe = std::env::current_exe().map_or("ingesta".into(), |p| p.display().to_string());
+    let env = format!("INGESTA_LANDING={} INGESTA_LAKE={}", landing_abs.display(), lake_abs.display());
+    println!("  status:  {env} {exe} status examples/farm-iot/ingesta.yaml");
     println!(
-        "  status:  INGESTA_LANDING={} INGESTA_LAKE={} {exe} status examples/farm-iot/ingesta.yaml",
-        landing_abs.display(),
-        lake_abs.display()
+        "  query:   {env} {exe} query examples/farm-iot/ingesta.yaml \"SELECT * FROM temperature_hourly LIMIT 10\""
     );
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -2,6 +2,8 @@
 
 mod demo;
 mod generate;
+mod maintain;
+mod query;
 mod run;
 mod status;
 mod validate;
@@ -30,6 +32,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read-only SQL over the pipeline's tables (DataFusion).
+    Query(query::Args),
+    /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
+    Compact(maintain::CompactArgs),
+    /// Delete one table and compute it again from its input.
+    Rebuild(maintain::RebuildArgs),
     /// Write deterministic example data and a `_manifest.json`.
     Generate(generate::Args),
     /// Generate farm data, run examples/farm-iot on a local lake and summarise.
@@ -38,18 +46,39 @@ enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { pipeline } => validate::run(&pipeline),
+        Command::Validate { pipeline } => validate::run(&pipeline).await,
         Command::Run(args) => run::run(args).await,
         Command::Status { pipeline, json } => status::run(&pipeline, json).await,
+        Command::Query(args) => query::run(args).await,
+        Command::Compact(args) => maintain::compact(args).await,
+        Command::Rebuild(args) => maintain::rebuild(args).await,
         Command::Generate(args) => generate::run(args),
         Command::Demo(args) => demo::run(args).await,
     }
 }
 
-/// Loads a pipeline or prints its mistakes.
-fn load(path: &Path) -> anyhow::Result<ingesta_config::Pipeline> {
-    ingesta_config::load_file(path).map_err(|d| {
+/// Loads a pipeline and plans its transforms, or says every mistake.
+async fn load(path: &Path) -> anyhow::Result<ingesta_config::Pipeline> {
+    let loaded = match ingesta_config::load_file(path) {
+        Ok(p) => plan(p).await,
+        Err(d) => Err(d),
+    };
+    loaded.map_err(|d| {
         let n = d.0.len();
         anyhow::anyhow!("{d}\n{n} mistake{} in {}", if n == 1 { "" } else { "s" }, path.display())
     })
+}
+
+/// Plans every transform (unknown columns, bad SQL) against the columns the
+/// tables will have; an existing local lake supplies inferred bronze columns.
+async fn plan(p: ingesta_config::Pipeline) -> Result<ingesta_config::Pipeline, ingesta_config::Diagnostics> {
+    let root = p.lake.root.trim();
+    let lake = (!root.contains("://") && Path::new(root).is_dir()).then(|| ingesta_runtime::lake_of(&p).ok()).flatten();
+    let findings = ingesta_runtime::check(&p, lake.as_ref()).await;
+    if findings.is_empty() {
+        return Ok(p);
+    }
+    let mut d: Vec<_> = findings.into_iter().map(|(path, msg)| p.origin.diagnostic(&path, msg)).collect();
+    d.sort_by_key(|d| (d.line, d.column));
+    Err(ingesta_config::Diagnostics(d))
 }

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let pipeline = super::load(&args.pipeline)?;
+    let pipeline = super::load(&args.pipeline).await?;
     let progress = Progress::new(!args.json);
     let report = if args.watch {
         let stop = async {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ingesta_lake::LakeTable;
 
 pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let p = super::load(path)?;
+    let p = super::load(path).await?;
     let lake = ingesta_runtime::lake_of(&p)?;
     let mut rows = Vec::new();
     for (name, t) in &p.tables {
@@ -14,6 +14,21 @@ pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let quarantine = LakeTable::open(&lake, name, &lake.quarantine_url(name)).await?;
         let stats = data.as_ref().map(LakeTable::stats).transpose()?;
         let q = quarantine.as_ref().map(LakeTable::stats).transpose()?;
+        let expectations = match &data {
+            Some(d) if !t.expect.is_empty() => {
+                ingesta_runtime::transform::sum_expectations(&d.commit_infos(10_000).await?)
+            }
+            _ => Default::default(),
+        };
+        let expectations: serde_json::Map<String, serde_json::Value> = t
+            .expect
+            .iter()
+            .map(|e| {
+                let c = expectations.get(&e.name).copied().unwrap_or_default();
+                let v = serde_json::json!({"action": e.action.as_str(), "passed": c.passed, "failed": c.failed});
+                (e.name.clone(), v)
+            })
+            .collect();
         rows.push(serde_json::json!({
             "name": name,
             "layer": t.layer.as_str(),
@@ -24,6 +39,7 @@ pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             "files": stats.as_ref().map_or(0, |s| s.files),
             "bytes": stats.as_ref().map_or(0, |s| s.bytes),
             "quarantined_rows": q.as_ref().map_or(0, |s| s.rows),
+            "expectations": expectations,
         }));
     }
     if json {
@@ -43,6 +59,14 @@ pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             r["files"].as_u64().unwrap_or(0),
             r["quarantined_rows"].as_u64().unwrap_or(0)
         );
+        for (rule, c) in r["expectations"].as_object().into_iter().flatten() {
+            println!(
+                "  expect {rule} ({}): {} passed, {} failed",
+                c["action"].as_str().unwrap_or_default(),
+                c["passed"],
+                c["failed"]
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

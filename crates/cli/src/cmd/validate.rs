@@ -3,8 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    match ingesta_config::load_file(path) {
+pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let result = match ingesta_config::load_file(path) {
+        Ok(p) => super::plan(p).await,
+        Err(d) => Err(d),
+    };
+    match result {
         Ok(p) => {
             println!(
                 "ok: pipeline `{}`: {} source{}, {} table{}, lake at {}",

@@ -33,6 +33,13 @@ fn demo_lake_opens_in_python_deltalake_with_the_manifest_counts() {
         }
     }
 
+    // silver and gold are there too, and readable from outside
+    for table in ["readings", "inventory_current", "sales", "weather_observations", "temperature_hourly", "sales_daily"]
+    {
+        assert!(read_delta(&lake.join(table), &[], None).rows > 0, "{table} has rows");
+    }
+    assert!(stdout.contains("temp_avg") && stdout.contains("revenue"), "the demo shows gold: {stdout}");
+
     // `status --json` reports the same numbers
     let yaml =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/farm-iot/ingesta.yaml")).unwrap();

@@ -1,0 +1,333 @@
+//! Silver and gold: gold equals an independent DuckDB computation from the raw
+//! files after reruns, duplicated files, late data and SIGKILLs; each
+//! expectation action; compaction; planning errors before anything runs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use ingesta_testkit::{Workspace, kill_after, python, read_delta, text};
+
+use crate::{iot_pipeline, reading, workspace};
+
+const FARM_IOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/farm-iot/ingesta.yaml");
+const FARM_GOLD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/farm_gold.py");
+
+/// DuckDB's gold from the landing files against the lake's; panics with the differences.
+fn assert_gold(ws: &Workspace, checks: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(FARM_GOLD)
+        .arg(ws.landing())
+        .arg(ws.lake())
+        .args(checks)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "the DuckDB check failed: {}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["ok"], true, "gold differs from DuckDB: {report}");
+    report
+}
+
+/// `ingesta ARGS` with the example's landing folder and lake set to the workspace's.
+fn farm(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    ws.command(args).env("INGESTA_LANDING", ws.landing()).env("INGESTA_LAKE", ws.lake()).output().expect("ingesta runs")
+}
+
+fn run_farm(ws: &Workspace) -> serde_json::Value {
+    let out = farm(ws, &["run", FARM_IOT, "--once", "--json"]);
+    assert!(out.status.success(), "run failed: {}\n{}", text(&out.stderr), text(&out.stdout));
+    serde_json::from_slice(&out.stdout).expect("summary")
+}
+
+fn table<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    summary["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).unwrap_or_else(|| panic!("{name}"))
+}
+
+#[test]
+fn gold_equals_duckdb_after_rerun_duplicated_files_and_late_data() {
+    let ws = workspace();
+    let out =
+        ws.ingesta(&["generate", "farm", "--rows", "20000", "--files", "4", "--out", ws.landing().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = run_farm(&ws);
+    assert!(table(&first, "readings")["rows"].as_u64().unwrap() > 19_000, "{first}");
+    let before = assert_gold(&ws, &[]);
+
+    let again = run_farm(&ws);
+    for t in ["readings", "temperature_hourly", "sales_daily"] {
+        assert_eq!(table(&again, t)["commits"], 0, "a rerun commits nothing to {t}: {again}");
+    }
+
+    // the same file landed again under a new name: bronze takes it, silver drops the duplicates
+    let iot = ws.landing().join("iot");
+    std::fs::copy(iot.join("readings-00000.ndjson"), iot.join("resent-readings-00000.ndjson")).unwrap();
+    let dup = run_farm(&ws);
+    assert!(table(&dup, "iot_bronze")["rows"].as_u64().unwrap() > 0);
+    assert_eq!(table(&dup, "readings")["rows"], 0, "{dup}");
+    let after_dup = assert_gold(&ws, &[]);
+    assert_eq!(before["rows"], after_dup["rows"]);
+
+    // late readings for hours already aggregated merge into their rows
+    let out = farm(
+        &ws,
+        &["query", FARM_IOT, "SELECT farm_id, hour FROM temperature_hourly ORDER BY hour LIMIT 10", "--format", "csv"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hours: Vec<(String, String)> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (farm, hour) = l.split_once(',').unwrap();
+            (farm.to_string(), hour[..13].to_string()) // 2026-11-01T00
+        })
+        .collect();
+    assert_eq!(hours.len(), 10, "{}", text(&out.stdout));
+    let late: String = (0..300)
+        .map(|i| {
+            let (farm, hour) = &hours[i % 10];
+            format!(
+                "{{\"device_id\":\"late-{i:03}\",\"farm_id\":\"{farm}\",\"ts\":\"{hour}:{:02}:00.000Z\",\"temperature\":{:.2},\"humidity\":40,\"soil_moisture\":0.2,\"battery\":50,\"status\":\"ok\"}}\n",
+                i % 60,
+                -5.0 + i as f64 * 0.1
+            )
+        })
+        .collect();
+    std::fs::write(iot.join("late.ndjson"), late).unwrap();
+    let late_run = run_farm(&ws);
+    assert_eq!(table(&late_run, "readings")["rows"], 300, "{late_run}");
+    let after_late = assert_gold(&ws, &[]);
+    let readings = |r: &serde_json::Value| r["rows"]["temperature_readings"].as_u64().unwrap();
+    assert_eq!(readings(&after_late), readings(&after_dup) + 300);
+    assert_eq!(after_late["rows"]["temperature_hourly"], before["rows"]["temperature_hourly"], "no new hours");
+
+    // status shows the expectation counts of the silver table
+    let out = farm(&ws, &["status", FARM_IOT, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status");
+    let readings = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "readings").unwrap();
+    let passed = readings["expectations"]["known_status"]["passed"].as_u64().unwrap();
+    assert!(passed > 19_000, "{readings}");
+}
+
+/// The example's readings → temperature_hourly with small batches: many
+/// silver and gold commits for a kill to land between.
+fn small_batch_pipeline() -> String {
+    let mut yaml = iot_pipeline("", 700).replace("path: \"{landing}\"", "path: \"{landing}/iot\"");
+    yaml.push_str(
+        r#"
+  readings:
+    layer: silver
+    input: iot_bronze
+    transform:
+      select: [device_id, farm_id, ts, {name: temperature_c, expr: temperature}, status,
+               {name: ingested_at, expr: _ingested_at}]
+      dedupe: {key: [device_id, ts], order_by: ingested_at}
+    expect:
+      - {name: temperature_plausible, check: "temperature_c BETWEEN -40 AND 70", action: quarantine}
+      - {name: known_status, check: "status IN ('ok', 'warn', 'fail')", action: drop}
+    write: {mode: insert_if_absent, key: [device_id, ts]}
+    batch: {max_bytes: 1}
+    compact_after: 8
+  temperature_hourly:
+    layer: gold
+    input: readings
+    transform:
+      sql: |
+        SELECT farm_id, date_trunc('hour', ts) AS hour, count(*) AS readings, sum(temperature_c) AS temp_sum,
+               min(temperature_c) AS temp_min, max(temperature_c) AS temp_max
+        FROM input GROUP BY farm_id, date_trunc('hour', ts)
+    write:
+      mode: aggregate
+      key: [farm_id, hour]
+      measures: {readings: sum, temp_sum: sum, temp_min: min, temp_max: max, temp_avg: "avg(temp_sum, readings)"}
+    batch: {max_bytes: 1}
+"#,
+    );
+    yaml
+}
+
+#[test]
+fn sigkill_during_silver_and_gold_commits_changes_nothing() {
+    let ws = workspace();
+    let iot = ws.landing().join("iot");
+    let out = ws.ingesta(&["generate", "iot", "--rows", "8000", "--files", "4", "--out", iot.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // bronze first, alone: the runs killed below spend their time in silver and gold
+    ws.write_pipeline(&iot_pipeline("", 700).replace("path: \"{landing}\"", "path: \"{landing}/iot\""));
+    ws.run_once();
+    ws.write_pipeline(&small_batch_pipeline());
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 10 {
+        trials += 1;
+        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let mut child = ws.spawn_run();
+        let after = Duration::from_millis(300 + (seed.wrapping_mul(trials * 7919) % 2500));
+        let was_killed = kill_after(&mut child, after);
+        killed += u64::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+        if !was_killed {
+            // everything was done: a late file gives the next runs work again
+            let more = ws.landing().join("iot").join(format!("more-{trials}"));
+            let s = (1000 + trials).to_string();
+            let out = ws.ingesta(&[
+                "generate",
+                "iot",
+                "--seed",
+                &s,
+                "--rows",
+                "1500",
+                "--files",
+                "2",
+                "--out",
+                more.to_str().unwrap(),
+            ]);
+            assert!(out.status.success());
+            for f in std::fs::read_dir(&more).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().to_string();
+                if name.ends_with(".ndjson") {
+                    std::fs::rename(f.path(), iot.join(format!("more-{trials}-{name}"))).unwrap();
+                }
+            }
+            std::fs::remove_dir_all(&more).unwrap();
+        }
+    }
+    ws.run_once();
+    let silver = read_delta(&ws.lake().join("readings"), &["device_id", "ts"], None);
+    assert_eq!(silver.rows, silver.distinct_keys, "silver keys are unique");
+    assert_gold(&ws, &["temperature"]);
+}
+
+#[test]
+fn expectations_warn_drop_quarantine_and_fail() {
+    let ws = workspace();
+    let mut lines: Vec<String> = (0..20).map(reading).collect();
+    lines[3] = lines[3].replace("21.5", "999.0"); // implausible: quarantined
+    lines[4] = lines[4].replace("\"ok\"", "\"broken\""); // unknown status: dropped
+    lines[5] = lines[5].replace("\"battery\":80", "\"battery\":null"); // warned, kept
+    ws.drop_file("a.ndjson", lines.join("\n"));
+    let mut yaml = iot_pipeline("", 1000);
+    yaml.push_str(
+        r#"
+  checked:
+    layer: silver
+    input: iot_bronze
+    expect:
+      - {name: plausible, check: "temperature BETWEEN -40 AND 70", action: quarantine}
+      - {name: known_status, check: "status IN ('ok', 'warn', 'fail')", action: drop}
+      - {name: has_battery, check: "battery IS NOT NULL", action: warn}
+  strict:
+    layer: silver
+    input: iot_bronze
+    expect:
+      - {name: no_hot_sensors, check: "temperature < 100", action: fail}
+"#,
+    );
+    ws.write_pipeline(&yaml);
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a failed rule fails the run: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("`strict`") && stderr.contains("no_hot_sensors") && stderr.contains("1 row"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(table(&summary, "checked")["rows"], 18, "{summary}");
+    assert_eq!(table(&summary, "checked")["quarantined"], 1);
+    let strict = ws.lake().join("strict");
+    assert!(!strict.exists() || read_delta(&strict, &[], None).rows == 0, "the failing table wrote nothing");
+
+    let checked = read_delta(&ws.lake().join("checked"), &[], None);
+    assert_eq!(checked.rows, 18);
+    let q = read_delta(&ws.lake().join("_quarantine/checked"), &[], Some("reason,error"));
+    assert_eq!(
+        q.groups.keys().collect::<Vec<_>>(),
+        vec!["expectation|expectation `plausible` failed: temperature BETWEEN -40 AND 70"]
+    );
+    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checked = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "checked").unwrap();
+    let e = &checked["expectations"];
+    assert_eq!((e["plausible"]["passed"].as_u64(), e["plausible"]["failed"].as_u64()), (Some(19), Some(1)));
+    assert_eq!(e["known_status"]["failed"], 1);
+    assert_eq!((e["has_battery"]["failed"].as_u64(), e["has_battery"]["action"].as_str()), (Some(1), Some("warn")));
+    let text_status = text(&ws.ingesta(&["status", ws.pipeline().to_str().unwrap()]).stdout);
+    assert!(text_status.contains("expect plausible (quarantine): 19 passed, 1 failed"), "{text_status}");
+}
+
+#[test]
+fn compaction_keeps_results_and_drops_the_file_count() {
+    let ws = workspace();
+    for f in 0..6 {
+        let lines: Vec<String> = (0..50).map(|i| reading(f * 100 + i)).collect();
+        ws.drop_file(&format!("f{f}.ndjson"), lines.join("\n"));
+    }
+    let mut yaml = iot_pipeline("", 20);
+    yaml.push_str(
+        "  copy:\n    layer: silver\n    input: iot_bronze\n    batch: {max_bytes: 1}\n    compact_after: 0\n",
+    );
+    ws.write_pipeline(&yaml);
+    ws.run_once();
+    let pipeline = ws.pipeline();
+    let query = |sql: &str| {
+        let out = ws.ingesta(&["query", pipeline.to_str().unwrap(), sql, "--format", "csv"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let files = || {
+        let out = ws.ingesta(&["status", pipeline.to_str().unwrap(), "--json"]);
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        s["tables"].as_array().unwrap().iter().find(|t| t["name"] == "copy").unwrap()["files"].as_u64().unwrap()
+    };
+    let sql = "SELECT device_id, ts, temperature, _position FROM copy ORDER BY device_id, ts, _position";
+    let (before, files_before) = (query(sql), files());
+    assert!(files_before >= 10, "{files_before} files");
+    let out = ws.ingesta(&["compact", pipeline.to_str().unwrap(), "copy", "--vacuum", "0h"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(query(sql), before, "same rows after compaction");
+    assert!(files() < files_before, "{} files after, {files_before} before", files());
+    assert_eq!(read_delta(&ws.lake().join("copy"), &[], None).rows, 300);
+    // the compacted table is read on: new rows after compaction still arrive once
+    ws.drop_file("f9.ndjson", (900..910).map(reading).collect::<Vec<_>>().join("\n"));
+    ws.run_once();
+    assert_eq!(read_delta(&ws.lake().join("copy"), &["_source", "_position"], None).distinct_keys, 310);
+}
+
+#[test]
+fn validate_points_at_bad_sql_and_unknown_columns() {
+    let ws = workspace();
+    let mut yaml = iot_pipeline("", 100);
+    yaml.push_str(
+        r#"
+  hourly:
+    layer: gold
+    input: iot_bronze
+    transform:
+      sql: SELECT farm_id, count(*) AS n FROM input WHERE temprature > 0 GROUP BY farm_id
+    write: {mode: aggregate, key: [farm_id], measures: {n: sum}}
+  typed:
+    layer: silver
+    input: iot_bronze
+    transform:
+      select: [device_id, {name: t, expr: "temperature * 2"}]
+    expect:
+      - {name: ok, check: "status = 'ok'", action: drop}
+    write: {mode: insert_if_absent, key: [device]}
+"#,
+    );
+    ws.write_pipeline(&yaml);
+    let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let file = ws.pipeline().display().to_string();
+    let line_of = |needle: &str| yaml.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (needle, key, column) in [
+        ("sql: SELECT", "tables.hourly.transform.sql", "temprature"),
+        ("check: \"status", "tables.typed.expect[0].check", "status"),
+        ("key: [device]", "tables.typed.write.key[0]", "device"),
+    ] {
+        let at = format!("{file}:{}:", line_of(needle));
+        assert!(
+            err.lines().any(|l| l.starts_with(&at) && l.contains(key) && l.contains(column)),
+            "expected {at} {key} … {column} in:\n{err}"
+        );
+    }
+    // nothing ran
+    assert!(!Path::new(&ws.lake()).join("iot_bronze").exists());
+}

@@ -1,0 +1,204 @@
+//! The key-based write modes, run by DataFusion and delta-rs's MERGE in the
+//! same commit as the input positions:
+//! * insert-if-absent: one row per key, minus the keys the table holds, then
+//!   appended (so the table stays append-only for its readers);
+//! * upsert: the newest row per key by `sequence` replaces an older stored one;
+//! * delete: stored rows with a key of the batch are removed;
+//! * counter merge: the batch is first aggregated per key, then its measures
+//!   are combined with the stored ones (sum, min, max, last, avg of two sums).
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, SchemaRef};
+use deltalake::DeltaTableError;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::kernel::transaction::CommitProperties;
+use ingesta_core::{Measure, WriteMode};
+
+use crate::{LakeError, LakeTable};
+
+pub(crate) enum Prepared {
+    /// Rows to append as they are.
+    Append(Vec<RecordBatch>),
+    Merge(Plan),
+}
+
+pub(crate) struct Plan {
+    mode: WriteMode,
+    source: DataFrame,
+    schema: SchemaRef,
+}
+
+/// Quotes an identifier for SQL.
+pub(crate) fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<RecordBatch>) -> Result<Prepared, LakeError> {
+    let err = |e: deltalake::datafusion::error::DataFusionError| {
+        LakeError::delta(&t.name, DeltaTableError::Generic(format!("{mode:?}: {e}")))
+    };
+    let schema = batches[0].schema();
+    let ctx = SessionContext::new();
+    let mem = MemTable::try_new(schema.clone(), vec![batches]).map_err(err)?;
+    ctx.register_table("source", Arc::new(mem)).map_err(err)?;
+    let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+    let one_per_key = |key: &[String], order: &str| {
+        format!("SELECT DISTINCT ON ({k}) * FROM source ORDER BY {k}{order}", k = keys(key))
+    };
+    let source = match mode {
+        WriteMode::Append => unreachable!("append is not keyed"),
+        WriteMode::InsertIfAbsent { key } => {
+            t.table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(&t.name, e))?;
+            ctx.register_table("target", t.provider().await?).map_err(err)?;
+            let on: Vec<String> = key.iter().map(|k| format!("t.{k} = s.{k}", k = q(k))).collect();
+            let sql = format!(
+                "SELECT s.* FROM ({}) s WHERE NOT EXISTS (SELECT 1 FROM target t WHERE {})",
+                one_per_key(key, ""),
+                on.join(" AND ")
+            );
+            let rows = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
+            return Ok(Prepared::Append(rows));
+        }
+        WriteMode::Upsert { key, sequence } => {
+            ctx.sql(&one_per_key(key, &format!(", {} DESC NULLS LAST", q(sequence)))).await.map_err(err)?
+        }
+        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, "")).await.map_err(err)?,
+        WriteMode::CounterMerge { key, measures } => {
+            let cols: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let c = q(f.name());
+                    if key.contains(f.name()) {
+                        return c;
+                    }
+                    let agg = match measures.iter().find(|(m, _)| m == f.name()).map(|(_, k)| k) {
+                        Some(Measure::Sum) => format!("sum({c})"),
+                        Some(Measure::Min) => format!("min({c})"),
+                        Some(Measure::Avg { sum, count }) => {
+                            format!("CAST(sum({}) AS DOUBLE) / CAST(sum({}) AS DOUBLE)", q(sum), q(count))
+                        }
+                        // last: within one batch, the highest value
+                        Some(Measure::Max | Measure::Last) | None => format!("max({c})"),
+                    };
+                    format!("{agg} AS {c}")
+                })
+                .collect();
+            let sql = format!("SELECT {} FROM source GROUP BY {}", cols.join(", "), keys(key));
+            let rows = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
+            let rows = conform(&schema, rows).map_err(|e| LakeError::delta(&t.name, e))?;
+            ctx.read_batches(rows).map_err(err)?
+        }
+    };
+    Ok(Prepared::Merge(Plan { mode: mode.clone(), source, schema }))
+}
+
+/// Casts aggregated columns back to the table's types (sums widen).
+fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    rows.into_iter()
+        .map(|b| {
+            let cols = schema
+                .fields()
+                .iter()
+                .zip(b.columns())
+                .map(|(f, c)| arrow_cast::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), cols)?)
+        })
+        .collect()
+}
+
+/// Runs the MERGE; returns the new version.
+pub(crate) async fn run(t: &mut LakeTable, plan: Plan, props: CommitProperties) -> Result<i64, LakeError> {
+    let Plan { mode, source, schema } = plan;
+    let name = t.name.clone();
+    let err = |e: DeltaTableError| LakeError::delta(&name, e);
+    let key = match &mode {
+        WriteMode::Upsert { key, .. } | WriteMode::Delete { key } | WriteMode::CounterMerge { key, .. } => key.clone(),
+        WriteMode::Append | WriteMode::InsertIfAbsent { .. } => unreachable!("appended"),
+    };
+    let on: Vec<String> = key.iter().map(|k| format!("target.{k} = source.{k}", k = q(k))).collect();
+    let columns: Vec<(String, DataType)> =
+        schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+    let builder = t
+        .table
+        .clone()
+        .merge(source, on.join(" AND "))
+        .with_source_alias("source")
+        .with_target_alias("target")
+        .with_commit_properties(props);
+    let insert_all = |mut i: deltalake::operations::merge::InsertBuilder| {
+        for (c, _) in &columns {
+            i = i.set(q(c), format!("source.{}", q(c)));
+        }
+        i
+    };
+    let builder = match &mode {
+        WriteMode::Upsert { sequence, .. } => {
+            let seq = q(sequence);
+            builder
+                .when_matched_update(|mut u| {
+                    u = u.predicate(format!("target.{seq} IS NULL OR source.{seq} > target.{seq}"));
+                    for (c, _) in columns.iter().filter(|(c, _)| !key.contains(c)) {
+                        u = u.update(q(c), format!("source.{}", q(c)));
+                    }
+                    u
+                })
+                .map_err(err)?
+                .when_not_matched_insert(insert_all)
+                .map_err(err)?
+        }
+        WriteMode::Delete { .. } => builder.when_matched_delete(|d| d).map_err(err)?,
+        WriteMode::CounterMerge { measures, .. } => {
+            let merged = |c: &str| -> String {
+                let (t, s) = (format!("target.{}", q(c)), format!("source.{}", q(c)));
+                match measures.iter().find(|(m, _)| m == c).map(|(_, k)| k) {
+                    Some(Measure::Sum) => {
+                        format!("CASE WHEN {t} IS NULL THEN {s} WHEN {s} IS NULL THEN {t} ELSE {t} + {s} END")
+                    }
+                    Some(Measure::Min) => format!("CASE WHEN {t} IS NULL OR {s} < {t} THEN {s} ELSE {t} END"),
+                    Some(Measure::Max) => format!("CASE WHEN {t} IS NULL OR {s} > {t} THEN {s} ELSE {t} END"),
+                    Some(Measure::Avg { sum, count }) => {
+                        let part = |x: &str| {
+                            let (t, s) = (format!("target.{}", q(x)), format!("source.{}", q(x)));
+                            format!("CAST(coalesce({t}, 0) AS DOUBLE) + CAST(coalesce({s}, 0) AS DOUBLE)")
+                        };
+                        format!("({}) / ({})", part(sum), part(count))
+                    }
+                    Some(Measure::Last) | None => s,
+                }
+            };
+            builder
+                .when_matched_update(|mut u| {
+                    for (c, ty) in columns.iter().filter(|(c, _)| !key.contains(c)) {
+                        u = u.update(q(c), cast_to(&merged(c), ty));
+                    }
+                    u
+                })
+                .map_err(err)?
+                .when_not_matched_insert(insert_all)
+                .map_err(err)?
+        }
+        WriteMode::Append | WriteMode::InsertIfAbsent { .. } => unreachable!("appended"),
+    };
+    let (table, _metrics) = builder.await.map_err(err)?;
+    t.table = table;
+    Ok(t.version())
+}
+
+/// `expr` cast to a numeric column type (sums widen decimals and integers).
+fn cast_to(expr: &str, ty: &DataType) -> String {
+    match ty {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(_, _) => format!("arrow_cast({expr}, '{ty}')"),
+        _ => expr.to_string(),
+    }
+}

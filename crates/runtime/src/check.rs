@@ -1,0 +1,117 @@
+//! Planning every transform before anything runs: each silver and gold query
+//! is planned by DataFusion against the columns its inputs will have (bronze:
+//! declared columns plus metadata; silver and gold: the planned output of the
+//! table they read), so an unknown column or bad SQL is reported with the key
+//! it sits under, and `ingesta validate` can point at the line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use ingesta_config::{Layer, Pipeline, Table, WriteModeName};
+use ingesta_lake::datafusion::datasource::MemTable;
+use ingesta_lake::datafusion::prelude::SessionContext;
+use ingesta_lake::{Lake, LakeTable};
+use ingesta_sources::schema::RecordSchema;
+
+use crate::enrich::bronze_schema;
+use crate::transform::plan;
+
+/// A mistake found by planning: the key path and the message.
+pub type Finding = (String, String);
+
+/// Plans every silver and gold table; `lake` (when reachable) supplies the
+/// columns of bronze tables that infer theirs.
+pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
+    let mut schemas: BTreeMap<String, Option<SchemaRef>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for name in p.run_order() {
+        let t = &p.tables[&name];
+        let schema = match t.layer {
+            Layer::Bronze => bronze_columns(&name, t, lake).await,
+            Layer::Silver | Layer::Gold => plan_table(&name, t, &schemas, &mut out).await,
+        };
+        schemas.insert(name, schema);
+    }
+    out
+}
+
+async fn bronze_columns(name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
+    if let Some(cols) = &t.columns {
+        return Some(bronze_schema(&RecordSchema::from_columns(cols), &t.partition_by));
+    }
+    let lake = lake?;
+    let table = LakeTable::open(lake, name, &lake.table_url(name)).await.ok()??;
+    table.arrow_schema().ok().map(Arc::new)
+}
+
+/// The table's planned columns, or None (reported, or an input of unknown columns).
+async fn plan_table(
+    name: &str,
+    t: &Table,
+    schemas: &BTreeMap<String, Option<SchemaRef>>,
+    out: &mut Vec<Finding>,
+) -> Option<SchemaRef> {
+    let at = format!("tables.{name}");
+    let input = schemas.get(&t.input)?.clone()?;
+    let ctx = plan::session();
+    let register = |ctx: &SessionContext, table: &str, schema: &SchemaRef| {
+        let mem = MemTable::try_new(schema.clone(), vec![vec![]]).expect("an empty table");
+        ctx.register_table(table, Arc::new(mem)).expect("a fresh name");
+    };
+    register(&ctx, plan::INPUT, &input);
+    for l in &t.transform.lookups {
+        register(&ctx, l, schemas.get(l)?.as_ref()?);
+    }
+    let sql = plan::table_sql(t, &input);
+    let key = if t.transform.sql.is_some() { format!("{at}.transform.sql") } else { format!("{at}.transform") };
+    let planned = match ctx.sql(&format!("SELECT * FROM {sql} AS t")).await {
+        Ok(df) => plan::stored_schema(df.schema().as_arrow()),
+        Err(e) => {
+            out.push((key, format!("the transform does not plan: {}", first_line(&e.to_string()))));
+            return None;
+        }
+    };
+    register(&ctx, "__planned", &planned);
+    for (i, e) in t.expect.iter().enumerate() {
+        if let Err(err) = ctx.sql(&format!("SELECT coalesce(({}), false) FROM __planned", e.check)).await {
+            out.push((format!("{at}.expect[{i}].check"), format!("does not plan: {}", first_line(&err.to_string()))));
+        }
+    }
+    let has = |c: &str| planned.field_with_name(c).is_ok();
+    let names = || planned.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
+    for (i, k) in t.write.key.iter().enumerate() {
+        if !has(k) {
+            out.push((
+                format!("{at}.write.key[{i}]"),
+                format!("unknown column `{k}`; the transform gives: {}", names()),
+            ));
+        }
+    }
+    if let Some(s) = &t.write.sequence
+        && !has(s)
+    {
+        out.push((format!("{at}.write.sequence"), format!("unknown column `{s}`; the transform gives: {}", names())));
+    }
+    if t.write.mode == WriteModeName::Aggregate {
+        for m in t.write.measures.keys().filter(|m| !has(m)) {
+            out.push((
+                format!("{at}.write.measures.{m}"),
+                format!("unknown column `{m}`; the transform gives: {}", names()),
+            ));
+        }
+    }
+    for (i, part) in t.partition_by.iter().enumerate() {
+        if !has(&part.column) {
+            out.push((
+                format!("{at}.partition_by[{i}].column"),
+                format!("unknown column `{}`; the transform gives: {}", part.column, names()),
+            ));
+        }
+    }
+    Some(planned)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}

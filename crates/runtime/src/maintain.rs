@@ -1,0 +1,61 @@
+//! Table maintenance commands: compaction (and vacuum) of chosen tables, and
+//! the full rebuild of one table from its input.
+
+use std::time::Duration;
+
+use ingesta_config::Pipeline;
+use ingesta_core::Error;
+use ingesta_lake::{Compacted, LakeTable};
+
+use crate::{Progress, TableReport, lake_of, tasks};
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default)]
+pub struct Maintained {
+    pub table: String,
+    pub files_before: u64,
+    pub files_after: u64,
+    pub compacted: Compacted,
+    /// Data files deleted by vacuum.
+    pub vacuumed: usize,
+}
+
+/// Compacts `names` (every table when empty); vacuums too when `retention` is given.
+pub async fn compact(p: &Pipeline, names: &[String], retention: Option<Duration>) -> Result<Vec<Maintained>, Error> {
+    let lake = lake_of(p)?;
+    let mut out = Vec::new();
+    for name in p.run_order() {
+        if !names.is_empty() && !names.contains(&name) {
+            continue;
+        }
+        let size = p.tables[&name].target_file_size.0;
+        let Some(t) = LakeTable::open(&lake, &name, &lake.table_url(&name)).await? else { continue };
+        let mut t = t.with_target_file_size(size);
+        let files_before = t.stats()?.files;
+        let compacted = t.compact().await?;
+        let vacuumed = match retention {
+            Some(r) => t.vacuum(r).await?,
+            None => 0,
+        };
+        out.push(Maintained { table: name, files_before, files_after: t.stats()?.files, compacted, vacuumed });
+    }
+    Ok(out)
+}
+
+/// Deletes table `name` and its quarantine, then recomputes it from its input
+/// (every file of a bronze table's source; every version of a table's input).
+/// Tables that read it must be rebuilt after it.
+pub async fn rebuild(p: &Pipeline, name: &str, progress: &Progress) -> Result<TableReport, Error> {
+    let lake = lake_of(p)?;
+    if !p.tables.contains_key(name) {
+        let known: Vec<&str> = p.tables.keys().map(String::as_str).collect();
+        return Err(Error::stop(format!("unknown table `{name}`; tables: {}", known.join(", "))));
+    }
+    for url in [lake.table_url(name), lake.quarantine_url(name)] {
+        if let Some(t) = LakeTable::open(&lake, name, &url).await? {
+            t.destroy().await?;
+        }
+    }
+    let mut task = tasks(p, &lake)?.into_iter().find(|t| t.name() == name).expect("a task per table");
+    task.run_once(progress).await
+}

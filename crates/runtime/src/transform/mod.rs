@@ -1,0 +1,302 @@
+//! A silver or gold table: reads what its input table appended since the last
+//! commit (by Delta version), runs the transform, checks the expectations and
+//! writes in the table's mode. Each commit records the last input version it
+//! covers as a `txn` (`ingesta/table/<input>/<input table id>`), in the same
+//! commit as its rows, so a crash or rerun never reads a version twice or
+//! skips one. The quarantine commits first with the same position; a rerun
+//! after a crash between the two redoes exactly the same range.
+
+pub mod plan;
+mod rows;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow_schema::SchemaRef;
+use futures::StreamExt;
+use ingesta_config::{Table, WriteModeName};
+use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_lake::datafusion::datasource::MemTable;
+use ingesta_lake::{Appended, Lake, LakeTable, quarantine_batch, quarantine_schema};
+
+use crate::report::{Progress, TableReport};
+pub use rows::RuleCount;
+use rows::{Split, apply_expectations, conform};
+
+/// The commit `info` key holding the expectation counts of a commit (JSON).
+pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
+
+pub struct TransformTask {
+    name: String,
+    cfg: Table,
+    lake: Lake,
+    target: Option<LakeTable>,
+    quarantine: Option<LakeTable>,
+}
+
+impl TransformTask {
+    pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Transforms everything the input appended since the last commit.
+    pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        let started = Instant::now();
+        let mut report = TableReport { table: self.name.clone(), ..Default::default() };
+        loop {
+            let Some(input) = self.open(&self.cfg.input.clone()).await? else {
+                break; // the input has no table yet
+            };
+            let app = format!("ingesta/table/{}/{}", self.cfg.input, input.table_id()?);
+            self.open_own().await?;
+            let after = self.position(&app).await?;
+            let q = match &self.quarantine {
+                Some(t) => t.position(&app).await?.unwrap_or(-1),
+                None => -1,
+            };
+            // A crash after the quarantine commit: redo exactly that range.
+            let until = (q > after).then_some(q);
+            let range = input.appended_since(after, until, self.cfg.batch.max_bytes.0).await?;
+            if range.to == after {
+                break;
+            }
+            let done = self.step(&input, &app, &range, q, &mut report).await?;
+            report.commits += 1;
+            progress.show(&self.name, report.rows, report.quarantined, report.bytes, started);
+            if !done {
+                break;
+            }
+        }
+        self.maintain().await?;
+        progress.done();
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    async fn open(&self, table: &str) -> Result<Option<LakeTable>, Error> {
+        Ok(LakeTable::open(&self.lake, table, &self.lake.table_url(table)).await?)
+    }
+
+    async fn open_own(&mut self) -> Result<(), Error> {
+        match &mut self.target {
+            Some(t) => t.refresh().await?,
+            None => {
+                self.target = self.open(&self.name.clone()).await?.map(|t| t.with_target_file_size(self.target_size()));
+            }
+        }
+        match &mut self.quarantine {
+            Some(t) => t.refresh().await?,
+            None => {
+                let url = self.lake.quarantine_url(&self.name);
+                self.quarantine = LakeTable::open(&self.lake, &self.quarantine_name(), &url).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn target_size(&self) -> u64 {
+        self.cfg.target_file_size.0
+    }
+
+    fn quarantine_name(&self) -> String {
+        format!("{}__quarantine", self.name)
+    }
+
+    /// The last input version committed, or -1. A position recorded for an
+    /// earlier table of the same input name means the input was rebuilt.
+    async fn position(&self, app: &str) -> Result<i64, Error> {
+        let Some(t) = &self.target else { return Ok(-1) };
+        if let Some(v) = t.position(app).await? {
+            return Ok(v);
+        }
+        let prefix = format!("ingesta/table/{}/", self.cfg.input);
+        if let Some(all) = t.positions().await?
+            && all.keys().any(|k| k.starts_with(&prefix))
+        {
+            return Err(Error::stop(format!(
+                "table `{}`: its input `{}` was rebuilt since this table last read it; \
+                 run `ingesta rebuild PIPELINE {}` to recompute it from the new input",
+                self.name, self.cfg.input, self.name
+            )));
+        }
+        Ok(-1)
+    }
+
+    /// Transforms and commits one range; false when there is nothing after it.
+    async fn step(
+        &mut self,
+        input: &LakeTable,
+        app: &str,
+        range: &Appended,
+        quarantined_to: i64,
+        report: &mut TableReport,
+    ) -> Result<bool, Error> {
+        let ctx = plan::session();
+        input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+        let input_schema = input.arrow_schema()?;
+        if range.paths.is_empty() {
+            let empty = MemTable::try_new(std::sync::Arc::new(input_schema.clone()), vec![vec![]]).map_err(df)?;
+            ctx.register_table(plan::INPUT, std::sync::Arc::new(empty)).map_err(df)?;
+        } else {
+            ctx.register_table(plan::INPUT, input.files_provider(range.to, range).await?).map_err(df)?;
+        }
+        for l in &self.cfg.transform.lookups {
+            let Some(t) = self.open(l).await? else {
+                return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
+            };
+            t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+            ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
+        }
+        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
+        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        let out_schema = plan::stored_schema(frame.schema().as_arrow());
+        self.ensure_target(&out_schema).await?;
+        let stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        let stored = std::sync::Arc::new(stored);
+        let mode = self.write_mode();
+        let target = self.target.as_ref().expect("ensured");
+        let mut staged = target.begin(&mode)?;
+        let source = format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to);
+        let mut counts: BTreeMap<String, RuleCount> = BTreeMap::new();
+        let mut quarantine: Vec<QuarantineRecord> = Vec::new();
+        let mut seen = 0i64;
+        let mut stream = frame.execute_stream().await.map_err(|e| self.sql_error(e))?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| self.sql_error(e))?;
+            let n = batch.num_rows() as i64;
+            let Split { keep, quarantine: bad } =
+                apply_expectations(&self.name, &self.cfg.expect, batch, &mut counts, &source, seen + 1)?;
+            quarantine.extend(bad);
+            let Split { keep, quarantine: bad } = conform(keep, &stored, &source, seen + 1)?;
+            quarantine.extend(bad);
+            seen += n;
+            target.stage(&mut staged, keep).await?;
+        }
+        report.quarantined += quarantine.len() as u64;
+        report.bytes += range.bytes;
+        let positions = vec![(app.to_string(), range.to)];
+        if !quarantine.is_empty() && range.to > quarantined_to {
+            self.commit_quarantine(&quarantine, positions.clone()).await?;
+        }
+        let mut info = vec![
+            ("ingesta.input".to_string(), format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to)),
+            ("ingesta.quarantined".to_string(), quarantine.len().to_string()),
+        ];
+        if !counts.is_empty() {
+            info.push((EXPECTATIONS_INFO.to_string(), serde_json::to_string(&counts).expect("counts")));
+        }
+        let target = self.target.as_mut().expect("ensured");
+        // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
+        report.rows += target.commit(staged, positions, info).await?.rows;
+        Ok(range.to < input.version())
+    }
+
+    fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
+        Error::stop(format!("table `{}`: transform: {e}", self.name))
+    }
+
+    fn write_mode(&self) -> WriteMode {
+        let w = &self.cfg.write;
+        match w.mode {
+            WriteModeName::Append => WriteMode::Append,
+            WriteModeName::InsertIfAbsent => WriteMode::InsertIfAbsent { key: w.key.clone() },
+            WriteModeName::Upsert => WriteMode::Upsert {
+                key: w.key.clone(),
+                sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
+            },
+            WriteModeName::Delete => WriteMode::Delete { key: w.key.clone() },
+            WriteModeName::Aggregate => WriteMode::CounterMerge {
+                key: w.key.clone(),
+                measures: w.measures.iter().map(|(k, m)| (k.clone(), m.clone())).collect(),
+            },
+        }
+    }
+
+    /// Creates the table from the transform's columns, or adds the columns
+    /// the transform gained since (schema evolution; old rows read null).
+    async fn ensure_target(&mut self, out: &SchemaRef) -> Result<(), Error> {
+        if let Some(t) = &mut self.target {
+            let stored = t.arrow_schema()?;
+            let new: Vec<_> = out
+                .fields()
+                .iter()
+                .filter(|f| stored.field_with_name(f.name()).is_err())
+                .map(|f| f.as_ref().clone())
+                .collect();
+            if !new.is_empty() {
+                let names: Vec<&str> = new.iter().map(|f| f.name().as_str()).collect();
+                tracing::info!(table = %self.name, columns = ?names, "adding new columns");
+                t.add_columns(&new).await?;
+            }
+            return Ok(());
+        }
+        let parts: Vec<String> = self.cfg.partition_by.iter().map(|p| p.column.clone()).collect();
+        for p in &parts {
+            if out.field_with_name(p).is_err() {
+                return Err(Error::stop(format!(
+                    "table `{}`: partition column `{p}` is not an output column of the transform",
+                    self.name
+                )));
+            }
+        }
+        let url = self.lake.table_url(&self.name);
+        let desc = format!("{} table fed by `{}`", self.cfg.layer.as_str(), self.cfg.input);
+        let t = LakeTable::open_or_create(&self.lake, &self.name, &url, out, &parts, &desc).await?;
+        self.target = Some(t.with_target_file_size(self.target_size()));
+        Ok(())
+    }
+
+    async fn commit_quarantine(
+        &mut self,
+        records: &[QuarantineRecord],
+        positions: Vec<(String, i64)>,
+    ) -> Result<(), Error> {
+        if self.quarantine.is_none() {
+            let url = self.lake.quarantine_url(&self.name);
+            let desc = format!("rows of `{}` that failed its rules or types", self.name);
+            let t =
+                LakeTable::open_or_create(&self.lake, &self.quarantine_name(), &url, &quarantine_schema(), &[], &desc)
+                    .await?;
+            self.quarantine = Some(t);
+        }
+        let q = self.quarantine.as_mut().expect("opened");
+        let batch = quarantine_batch(records, chrono::Utc::now().timestamp_micros(), &uuid::Uuid::new_v4().to_string());
+        let mut staged = q.begin(&WriteMode::Append)?;
+        q.stage(&mut staged, batch).await?;
+        q.commit(staged, positions, Vec::new()).await?;
+        Ok(())
+    }
+
+    /// Compacts the table when small files piled up (the policy `compact_after`).
+    async fn maintain(&mut self) -> Result<(), Error> {
+        let Some(t) = &mut self.target else { return Ok(()) };
+        if self.cfg.compact_after > 0 && t.small_files()? >= self.cfg.compact_after {
+            let c = t.compact().await?;
+            tracing::info!(table = %self.name, removed = c.files_removed, added = c.files_added, "compacted");
+        }
+        Ok(())
+    }
+}
+
+fn df(e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
+    Error::stop(e.to_string())
+}
+
+/// Expectation counts summed over commit infos (newest first, as the log gives them).
+pub fn sum_expectations(infos: &[serde_json::Map<String, serde_json::Value>]) -> BTreeMap<String, RuleCount> {
+    let mut total: BTreeMap<String, RuleCount> = BTreeMap::new();
+    for info in infos {
+        let Some(text) = info.get(EXPECTATIONS_INFO).and_then(|v| v.as_str()) else { continue };
+        let Ok(map) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text) else { continue };
+        for (rule, c) in map {
+            let t = total.entry(rule).or_default();
+            t.passed += c["passed"].as_u64().unwrap_or(0);
+            t.failed += c["failed"].as_u64().unwrap_or(0);
+        }
+    }
+    total
+}

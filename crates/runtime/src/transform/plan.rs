@@ -1,0 +1,158 @@
+//! A silver or gold table's transform as one SQL query over `input` (the new
+//! rows of its input table) and its lookups (whole tables), run by DataFusion.
+//! The declarative steps compile to nested queries in a fixed order:
+//! explode, select, filter, dedupe. Aggregate tables get their `avg` measures
+//! appended; expectations become boolean columns `__expect_<i>`.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use ingesta_config::{ColumnType, SelectItem, Table, WriteModeName};
+use ingesta_core::Measure;
+use ingesta_lake::datafusion::execution::config::SessionConfig;
+use ingesta_lake::datafusion::prelude::SessionContext;
+
+/// Quotes an identifier for SQL.
+pub fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The name the new rows go by in SQL.
+pub const INPUT: &str = "input";
+
+/// A session for transforms: strings read as plain Utf8 (what Delta stores).
+pub fn session() -> SessionContext {
+    let mut config = SessionConfig::new().with_target_partitions(2);
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    SessionContext::new_with_config(config)
+}
+
+/// The table's rows as one query; `input_schema` names the input's columns
+/// (needed to explode one column while keeping the others).
+pub fn table_sql(t: &Table, input_schema: &Schema) -> String {
+    let mut sql = match &t.transform.sql {
+        Some(sql) => format!("({sql})"),
+        None => steps_sql(t, input_schema),
+    };
+    if t.write.mode == WriteModeName::Aggregate {
+        let avgs: Vec<String> = t
+            .write
+            .measures
+            .iter()
+            .filter_map(|(name, m)| match m {
+                Measure::Avg { sum, count } => {
+                    Some(format!("CAST({} AS DOUBLE) / CAST({} AS DOUBLE) AS {}", q(sum), q(count), q(name)))
+                }
+                _ => None,
+            })
+            .collect();
+        if !avgs.is_empty() {
+            sql = format!("(SELECT *, {} FROM {sql} AS t)", avgs.join(", "));
+        }
+    }
+    sql
+}
+
+fn steps_sql(t: &Table, input_schema: &Schema) -> String {
+    let tr = &t.transform;
+    let mut from = INPUT.to_string();
+    if let Some(col) = &tr.explode {
+        let others: Vec<String> =
+            input_schema.fields().iter().filter(|f| f.name() != col).map(|f| q(f.name())).collect();
+        let mut cols = others;
+        cols.push(format!("unnest({c}) AS {c}", c = q(col)));
+        from = format!("(SELECT {} FROM {from})", cols.join(", "));
+    }
+    if let Some(items) = &tr.select {
+        let cols: Vec<String> = items
+            .iter()
+            .map(|item| match item {
+                SelectItem::Name(n) => q(n),
+                SelectItem::Column(c) => {
+                    let expr = c.expr.clone().unwrap_or_else(|| q(&c.name));
+                    let expr = match c.ty {
+                        Some(ty) => format!("CAST(({expr}) AS {})", sql_type(ty)),
+                        None => format!("({expr})"),
+                    };
+                    format!("{expr} AS {}", q(&c.name))
+                }
+            })
+            .collect();
+        from = format!("(SELECT {} FROM {from} AS t)", cols.join(", "));
+    }
+    if let Some(filter) = &tr.filter {
+        from = format!("(SELECT * FROM {from} AS t WHERE {filter})");
+    }
+    if let Some(d) = &tr.dedupe {
+        let keys: Vec<String> = d.key.iter().map(|k| q(k)).collect();
+        // ordering by a key column again adds nothing (and trips DataFusion)
+        let order =
+            if d.key.contains(&d.order_by) { String::new() } else { format!(", {} DESC NULLS LAST", q(&d.order_by)) };
+        from = format!("(SELECT DISTINCT ON ({k}) * FROM {from} AS t ORDER BY {k}{order})", k = keys.join(", "));
+    }
+    if from == INPUT { format!("(SELECT * FROM {INPUT})") } else { from }
+}
+
+/// The query with one boolean column per expectation (true: the row passes).
+pub fn checked_sql(t: &Table, table_sql: &str) -> String {
+    if t.expect.is_empty() {
+        return format!("SELECT * FROM {table_sql} AS t");
+    }
+    let checks: Vec<String> = t
+        .expect
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("coalesce(({}), false) AS {}", e.check, q(&expect_column(i))))
+        .collect();
+    format!("SELECT *, {} FROM {table_sql} AS t", checks.join(", "))
+}
+
+pub fn expect_column(i: usize) -> String {
+    format!("__expect_{i}")
+}
+
+fn sql_type(ty: ColumnType) -> String {
+    match ty {
+        ColumnType::String => "VARCHAR".into(),
+        ColumnType::Int => "INT".into(),
+        ColumnType::Bigint => "BIGINT".into(),
+        ColumnType::Float => "FLOAT".into(),
+        ColumnType::Double => "DOUBLE".into(),
+        ColumnType::Boolean => "BOOLEAN".into(),
+        ColumnType::Timestamp => "TIMESTAMP".into(),
+        ColumnType::Date => "DATE".into(),
+        ColumnType::Decimal(p, s) => format!("DECIMAL({p}, {s})"),
+    }
+}
+
+/// The stored form of a query's columns: every column nullable, strings as
+/// Utf8, timestamps as microseconds in UTC (what Delta holds).
+pub fn stored_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with("__expect_"))
+        .map(|f| Field::new(f.name(), stored_type(f.data_type()), true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn stored_type(ty: &DataType) -> DataType {
+    match ty {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Timestamp(_, _) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        DataType::Dictionary(_, v) => stored_type(v),
+        DataType::UInt8 | DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
+        DataType::Float16 => DataType::Float32,
+        DataType::Date64 => DataType::Date32,
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            DataType::List(Arc::new(Field::new(f.name(), stored_type(f.data_type()), true)))
+        }
+        DataType::Struct(fields) => DataType::Struct(
+            fields.iter().map(|f| Arc::new(Field::new(f.name(), stored_type(f.data_type()), true))).collect(),
+        ),
+        other => other.clone(),
+    }
+}
