@@ -22,7 +22,7 @@ use crate::{LakeError, LakeTable};
 pub(crate) enum Prepared {
     /// Rows to append as they are.
     Append(Vec<RecordBatch>),
-    Merge(Plan),
+    Merge(Box<Plan>),
 }
 
 pub(crate) struct Plan {
@@ -93,7 +93,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             ctx.read_batches(rows).map_err(err)?
         }
     };
-    Ok(Prepared::Merge(Plan { mode: mode.clone(), source, schema }))
+    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), source, schema })))
 }
 
 /// Casts aggregated columns back to the table's types (sums widen).
@@ -112,8 +112,8 @@ fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch
 }
 
 /// Runs the MERGE; returns the new version.
-pub(crate) async fn run(t: &mut LakeTable, plan: Plan, props: CommitProperties) -> Result<i64, LakeError> {
-    let Plan { mode, source, schema } = plan;
+pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitProperties) -> Result<i64, LakeError> {
+    let Plan { mode, source, schema } = *plan;
     let name = t.name.clone();
     let err = |e: DeltaTableError| LakeError::delta(&name, e);
     let key = match &mode {

@@ -331,3 +331,86 @@ fn validate_points_at_bad_sql_and_unknown_columns() {
     // nothing ran
     assert!(!Path::new(&ws.lake()).join("iot_bronze").exists());
 }
+
+#[test]
+fn new_columns_are_added_and_values_the_stored_type_cannot_hold_are_quarantined() {
+    let ws = workspace();
+    ws.drop_file("a.ndjson", (0..10).map(reading).collect::<Vec<_>>().join("\n"));
+    let base = iot_pipeline("", 1000);
+    ws.write_pipeline(&format!(
+        "{base}\n  typed:\n    layer: silver\n    input: iot_bronze\n    transform:\n      select: [device_id, ts, temperature]\n"
+    ));
+    ws.run_once();
+    // the transform changes: a new column, and temperature now sometimes text
+    ws.write_pipeline(&format!(
+        r#"{base}
+  typed:
+    layer: silver
+    input: iot_bronze
+    transform:
+      select:
+        - device_id
+        - ts
+        - {{name: temperature, expr: "CASE WHEN temperature > 30 THEN 'too hot' ELSE CAST(temperature AS VARCHAR) END"}}
+        - {{name: hot, expr: "temperature > 25"}}
+"#
+    ));
+    let b: Vec<String> = (10..20)
+        .map(|i| if i < 13 { reading(i).replace("21.5", "35.0") } else { reading(i).replace("21.5", "26.0") })
+        .collect();
+    ws.drop_file("b.ndjson", b.join("\n"));
+    let summary = ws.run_once();
+    assert_eq!(table(&summary, "typed")["rows"], 7, "{summary}");
+    assert_eq!(table(&summary, "typed")["quarantined"], 3, "{summary}");
+    let typed = read_delta(&ws.lake().join("typed"), &[], Some("hot"));
+    assert!(typed.columns.contains(&"hot".to_string()), "{:?}", typed.columns);
+    assert_eq!(typed.rows, 17);
+    assert_eq!(typed.groups.get("None"), Some(&10), "old rows read null in the new column: {:?}", typed.groups);
+    assert_eq!(typed.groups.get("True"), Some(&7));
+    let q = read_delta(&ws.lake().join("_quarantine/typed"), &[], Some("reason"));
+    assert_eq!(q.groups.get("type_error"), Some(&3), "{:?}", q.groups);
+}
+
+#[test]
+fn rebuild_recomputes_one_table_and_its_readers_ask_to_be_rebuilt() {
+    let ws = workspace();
+    ws.drop_file("a.ndjson", (0..30).map(reading).collect::<Vec<_>>().join("\n"));
+    let mut yaml = iot_pipeline("", 1000);
+    yaml.push_str(
+        r#"
+  clean:
+    layer: silver
+    input: iot_bronze
+    transform: {select: [device_id, farm_id, ts, temperature]}
+  per_farm:
+    layer: gold
+    input: clean
+    transform:
+      sql: SELECT farm_id, count(*) AS n FROM input GROUP BY farm_id
+    write: {mode: aggregate, key: [farm_id], measures: {n: sum}}
+"#,
+    );
+    ws.write_pipeline(&yaml);
+    ws.run_once();
+    let p = ws.pipeline();
+    let n = || {
+        let out = ws.ingesta(&["query", p.to_str().unwrap(), "SELECT n FROM per_farm", "--format", "csv"]);
+        text(&out.stdout)
+    };
+    assert_eq!(n(), "n\n30\n");
+    let out = ws.ingesta(&["rebuild", p.to_str().unwrap(), "clean"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("must be rebuilt too, in this order: per_farm"), "{}", text(&out.stdout));
+    assert_eq!(read_delta(&ws.lake().join("clean"), &[], None).rows, 30);
+
+    // the reader of the rebuilt table does not read it twice: it stops and says what to do
+    let out = ws.ingesta(&["run", p.to_str().unwrap(), "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`clean` was rebuilt") && text(&out.stderr).contains("ingesta rebuild"));
+    assert_eq!(n(), "n\n30\n");
+    let out = ws.ingesta(&["rebuild", p.to_str().unwrap(), "per_farm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(n(), "n\n30\n");
+    ws.run_once();
+    assert_eq!(n(), "n\n30\n");
+}

@@ -132,6 +132,7 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, first: i64)
     if bad.iter().all(Option::is_none) {
         return Ok(Split { keep: fitted, quarantine: Vec::new() });
     }
+    let keep: BooleanArray = bad.iter().map(|b| Some(b.is_none())).collect();
     let quarantine = (0..n)
         .filter_map(|r| {
             bad[r].take().map(|error| QuarantineRecord {
@@ -143,7 +144,6 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, first: i64)
             })
         })
         .collect();
-    let keep: BooleanArray = bad.iter().map(|b| Some(b.is_none())).collect();
     let keep = arrow_select::filter::filter_record_batch(&fitted, &keep).map_err(stop)?;
     Ok(Split { keep, quarantine })
 }
