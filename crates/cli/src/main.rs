@@ -15,10 +15,9 @@ fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INGESTA_LOG")
-                .unwrap_or_else(|_| "warn,deltalake_core::writer::stats=error".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("INGESTA_LOG").unwrap_or_else(|_| {
+            "warn,deltalake_core::writer::stats=error,deltalake_core::operations::merge=error".into()
+        }))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(cmd::run(cli)) {

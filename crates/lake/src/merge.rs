@@ -93,6 +93,13 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             ctx.read_batches(rows).map_err(err)?
         }
     };
+    if t.stats()?.files == 0 {
+        // nothing stored to merge with (a first load): the prepared rows are the table
+        return match mode {
+            WriteMode::Delete { .. } => Ok(Prepared::Append(Vec::new())),
+            _ => Ok(Prepared::Append(source.collect().await.map_err(err)?)),
+        };
+    }
     Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), source, schema })))
 }
 

@@ -132,9 +132,9 @@ fn small_batch_pipeline() -> String {
     input: readings
     transform:
       sql: |
-        SELECT farm_id, date_trunc('hour', ts) AS hour, count(*) AS readings, sum(temperature_c) AS temp_sum,
+        SELECT farm_id, date_bin(INTERVAL '1 hour', ts) AS hour, count(*) AS readings, sum(temperature_c) AS temp_sum,
                min(temperature_c) AS temp_min, max(temperature_c) AS temp_max
-        FROM input GROUP BY farm_id, date_trunc('hour', ts)
+        FROM input GROUP BY farm_id, date_bin(INTERVAL '1 hour', ts)
     write:
       mode: aggregate
       key: [farm_id, hour]

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Bronze -> silver -> gold benchmark: Ingesta's silver and gold tables
+(bench/layers.yaml) over the 5M-row bronze table, against DuckDB and Polars
+computing the same gold from the same bronze files (../shared/bench gold jobs),
+in the same run; then the cost of a 1% append.
+
+  python3 bench/layers.py --ingesta target/release/ingesta --python VENV/bin/python [--runs 3]
+
+Per round: a fresh lake; bronze alone (not timed); then, timed, Ingesta's
+silver + gold (`readings` → `hourly`), Ingesta's gold straight from bronze
+(`direct_hourly`), DuckDB's and Polars' gold jobs (reading the same bronze
+Parquet files / Delta table). Seconds per table come from `ingesta run --json`
+(the process's own figures, without startup), and whole processes ("process")
+as for the peers. Gold
+is checked against DuckDB's: same 33,600 rows and values.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench"))
+
+
+CHECK = ("import os, sys, deltalake, duckdb\n"
+         "g = deltalake.DeltaTable(sys.argv[1] + '/hourly').to_pyarrow_table()\n"
+         "d = deltalake.DeltaTable(sys.argv[1] + '/direct_hourly').to_pyarrow_table()\n"
+         "con = duckdb.connect()\n"
+         "n = con.execute(\"SELECT count(*) FROM read_parquet(?) p JOIN g USING (farm_id, hour) "
+         "WHERE p.n = g.n AND p.temp_min = g.temp_min AND p.temp_max = g.temp_max "
+         "AND abs(p.temp_avg - g.temp_avg) < 1e-9\", [sys.argv[1] + '/gold.parquet']).fetchone()[0]\n"
+         "print(g.num_rows, d.num_rows, n, flush=True); os._exit(0)\n")
+
+
+def run(cmd, env=None):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True)
+    secs = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr.decode(errors='replace')}")
+    return secs, p.stdout.decode()
+
+
+def write_pipeline(tables):
+    """layers.yaml with only `tables` (bronze always), so each timing is one job."""
+    text = open(os.path.join(HERE, "layers.yaml")).read()
+    head, body = text.split("\ntables:\n")
+    blocks, cur = {}, None
+    for line in body.splitlines(keepends=True):
+        if line.startswith("  ") and not line.startswith("   ") and line.strip().endswith(":"):
+            cur = line.strip()[:-1]
+            blocks[cur] = ""
+        blocks[cur] += line
+    out = head + "\ntables:\n" + "".join(blocks[t] for t in ["bronze"] + tables)
+    path = f"/tmp/bench-layers-{'-'.join(tables) or 'bronze'}.yaml"
+    open(path, "w").write(out)
+    return path
+
+
+def seconds(report, tables):
+    r = json.loads(report)
+    return sum(t["seconds"] for t in r["tables"] if t["table"] in tables), r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingesta", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--data", default="/tmp/bench")
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    landing = f"{a.data}/landing_ndjson"
+    lake = f"{a.data}/out/layers"
+    env = dict(os.environ, BENCH_OUT=lake, BENCH_LANDING=landing, BENCH_FMT="ndjson")
+    bronze_only = write_pipeline([])
+    silver_gold = write_pipeline(["readings", "hourly"])
+    direct = write_pipeline(["direct_hourly"])
+    times = {"ingesta silver+gold": [], "ingesta silver+gold (process)": [], "ingesta gold from bronze": [],
+             "ingesta gold from bronze (process)": [], "duckdb gold (process)": [], "polars gold (process)": [],
+             "ingesta 1% append (silver+gold)": []}
+    for rnd in range(a.runs + 1):
+        shutil.rmtree(lake, ignore_errors=True)
+        run([a.ingesta, "run", bronze_only, "--once", "--json"], env)
+        sg_proc, rep = run([a.ingesta, "run", silver_gold, "--once", "--json"], env)
+        sg, _ = seconds(rep, {"readings", "hourly"})
+        dg_proc, rep = run([a.ingesta, "run", direct, "--once", "--json"], env)
+        dg, _ = seconds(rep, {"direct_hourly"})
+        duck, _ = run([a.python, f"{SHARED}/duckdb_job.py", "gold", "--fmt", "ndjson", "--out", lake])
+        pol, _ = run([a.python, f"{SHARED}/polars_job.py", "gold", "--fmt", "ndjson", "--sink", "delta", "--out", lake])
+        if rnd == a.runs:
+            out = subprocess.check_output([a.python, "-c", CHECK, lake]).decode().split()
+            print(f"gold rows: silver+gold {out[0]}, from bronze {out[1]}; equal to DuckDB's gold: {out[2]}")
+        # a 1% append: one more landing file of 50,000 rows, then bronze, silver and gold again
+        extra = f"{landing}/zz-append.ndjson"
+        with open(f"{landing}/readings-00000.ndjson") as src, open(extra, "w") as dst:
+            for i, line in enumerate(src):
+                if i >= 50_000:
+                    break
+                dst.write(line.replace('"device_id": "', '"device_id": "late-').replace('"device_id":"', '"device_id":"late-'))
+        try:
+            run([a.ingesta, "run", bronze_only, "--once", "--json"], env)
+            _, rep = run([a.ingesta, "run", silver_gold, "--once", "--json"], env)
+            inc, _ = seconds(rep, {"readings", "hourly"})
+        finally:
+            os.remove(extra)
+        label = "warm-up" if rnd == 0 else f"run {rnd}"
+        print(f"  {label}: silver+gold {sg:.2f}s, gold from bronze {dg:.2f}s, duckdb {duck:.2f}s, "
+              f"polars {pol:.2f}s, 1% append {inc:.3f}s", file=sys.stderr)
+        if rnd > 0:
+            for k, v in zip(times, (sg, sg_proc, dg, dg_proc, duck, pol, inc)):
+                times[k].append(v)
+    full = statistics.median(times["ingesta silver+gold"])
+    print("| job | median s | runs s | vs Ingesta silver+gold |")
+    print("|---|---|---|---|")
+    for k, v in times.items():
+        m = statistics.median(v)
+        print(f"| {k} | {m:.3f} | {' / '.join(f'{x:.3f}' for x in v)} | {m / full:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
