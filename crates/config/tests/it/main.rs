@@ -94,6 +94,42 @@ fn a_missing_variable_is_reported_and_a_secret_is_never_echoed() {
 fn semantic_mistakes_point_at_the_key() {
     let bad = GOOD.replace("input: iot", "input: iott").replace("from: ts", "from: tss");
     let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
-    assert!(text.contains("tables.iot_bronze.input: unknown input `iott`; defined sources: iot"), "{text}");
+    assert!(text.contains("tables.iot_bronze.input: unknown source `iott`; defined sources: iot"), "{text}");
     assert!(text.contains("partition_by[0].from: unknown column `tss`"), "{text}");
+}
+
+#[test]
+fn silver_and_gold_mistakes_point_at_the_key() {
+    let bad = format!(
+        "{GOOD}{}",
+        r#"
+  latest:
+    layer: silver
+    input: iot
+    write: {mode: upsert, key: [device_id]}
+  stats:
+    layer: gold
+    input: latest
+    transform: {sql: "SELECT 1", select: [a]}
+    write: {mode: aggregate, key: [k], measures: {n: sum, avg_t: "avg(t, n)"}}
+  loop_a:
+    layer: silver
+    input: loop_b
+  loop_b:
+    layer: gold
+    input: loop_a
+"#
+    );
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    for want in [
+        "tables.latest.input: unknown table `iot`",
+        "sources feed bronze tables",
+        "tables.latest.write.sequence: upsert needs `sequence`",
+        "tables.stats.input: `latest` changes rows in place (write mode upsert)",
+        "tables.stats.transform.sql: `sql` replaces the other steps",
+        "tables.stats.write.measures.avg_t: `t` must be a `sum` measure",
+        "tables.loop_a.input: tables read each other in a cycle",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
 }
