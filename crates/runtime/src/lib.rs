@@ -86,7 +86,9 @@ pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Er
     Ok(report)
 }
 
-/// Keeps running every table, polling sources, until `stop` resolves.
+/// Keeps running every table, polling sources, until `stop` resolves. A table
+/// that stops (a `fail` expectation, a changed input) is reported and left
+/// out of later polls; the others keep running.
 pub async fn run_watch(
     p: &Pipeline,
     progress: &Progress,
@@ -96,16 +98,27 @@ pub async fn run_watch(
     let mut tasks = tasks(p, &lake)?;
     let poll = p.sources.values().map(|Source::Landing(l)| l.poll.0).min().unwrap_or(Duration::from_secs(5));
     let mut total = RunReport::default();
+    let mut stopped: Vec<String> = Vec::new();
     tokio::pin!(stop);
     loop {
         for task in &mut tasks {
+            if stopped.iter().any(|s| s == task.name()) {
+                continue;
+            }
             match task.run_once(progress).await {
                 Ok(r) => total.merge(RunReport { tables: vec![r] }),
                 // a passing fault (a folder briefly gone, a commit conflict): next poll
                 Err(e) if e.kind == ErrorKind::Retry => {
                     tracing::warn!(table = task.name(), error = %e, "will try again at the next poll");
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    progress.done();
+                    tracing::error!(table = task.name(), error = %e, "table stopped; the others keep running");
+                    stopped.push(task.name().to_string());
+                    let report =
+                        TableReport { table: task.name().to_string(), error: Some(e.message), ..Default::default() };
+                    total.merge(RunReport { tables: vec![report] });
+                }
             }
         }
         tokio::select! {

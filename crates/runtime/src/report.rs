@@ -40,6 +40,9 @@ impl RunReport {
                     x.elapsed += t.elapsed;
                     x.unsettled = t.unsettled;
                     x.failed = t.failed;
+                    if t.error.is_some() {
+                        x.error = t.error;
+                    }
                 }
                 None => self.tables.push(t),
             }
