@@ -83,6 +83,9 @@ pub fn iot(opts: &Options) -> Result<Manifest, GenerateError> {
             } else if m_roll < opts.malformed_rate {
                 bad += 1;
                 (format!("{temp:.2}"), None)
+            } else if m_roll < opts.malformed_rate * 1.5 {
+                // a sensor glitch: a valid record with an implausible value, for silver's rules
+                ("999.90".to_string(), Some(ts(ms)))
             } else {
                 (format!("{temp:.2}"), Some(ts(ms)))
             };

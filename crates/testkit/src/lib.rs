@@ -125,6 +125,20 @@ pub fn kill_after(child: &mut Child, after: Duration) -> bool {
     killed
 }
 
+/// A small deterministic random stream (xorshift): tests print their seed so
+/// a failing run can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A value in `0..below`.
+    pub fn below(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

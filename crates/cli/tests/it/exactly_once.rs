@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ingesta_testkit::{kill_after, manifest, read_delta, text};
+use ingesta_testkit::{Rng, kill_after, manifest, read_delta, text};
 
 use crate::{iot_pipeline, workspace};
 
@@ -35,17 +35,6 @@ fn a_second_run_ingests_nothing() {
     assert_eq!(second["tables"][0]["commits"], 0);
 }
 
-/// A small deterministic random stream (xorshift), seeded per run and printed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 /// Generates IoT files into `landing/<sub>` and returns (valid, malformed).
 fn generate(ws: &ingesta_testkit::Workspace, sub: &str, seed: u64, rows: u64, files: u32) -> (u64, u64) {
     let out = ws.landing().join(sub);
@@ -74,7 +63,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         valid += v;
         malformed += m;
         let mut child = ws.spawn_run();
-        let after = Duration::from_millis(30 + rng.next(400));
+        let after = Duration::from_millis(30 + rng.below(400));
         let was_killed = kill_after(&mut child, after);
         killed += usize::from(was_killed);
         eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });

@@ -8,6 +8,7 @@ use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use ingesta_core::{TableStore, WriteMode};
 use ingesta_lake::{Lake, LakeTable};
+use ingesta_testkit::Rng;
 
 fn schema() -> Schema {
     Schema::new(vec![Field::new("id", DataType::Utf8, true), Field::new("n", DataType::Int64, true)])
@@ -107,17 +108,6 @@ async fn insert_if_absent_delete_and_counter_merge() {
     write(&mut t, &WriteMode::Delete { key }, vec![pairs(&[("b", 0), ("zz", 0)])], 4).await;
     assert_eq!(rows(&t).await, vec![("a".into(), 111), ("c".into(), 3), ("d".into(), 4)]);
     assert_eq!(t.position("input").await.unwrap(), Some(4));
-}
-
-/// A small deterministic random stream (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Property: upserts with sequence numbers give the same table whatever the
