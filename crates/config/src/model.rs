@@ -466,8 +466,6 @@ pub enum WriteModeName {
     InsertIfAbsent,
     /// Merge by key; the row with the highest `sequence` wins, whatever the arrival order.
     Upsert,
-    /// Rows delete the stored rows with the same key.
-    Delete,
     /// Merge by key, combining `measures` with the stored ones.
     Aggregate,
 }
@@ -478,7 +476,6 @@ impl WriteModeName {
             WriteModeName::Append => "append",
             WriteModeName::InsertIfAbsent => "insert_if_absent",
             WriteModeName::Upsert => "upsert",
-            WriteModeName::Delete => "delete",
             WriteModeName::Aggregate => "aggregate",
         }
     }

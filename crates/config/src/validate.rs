@@ -192,15 +192,16 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
         err(&format!("{at}.write.key"), format!("write mode `{}` needs `key` columns", w.mode.as_str()));
     }
     if !needs_key && !w.key.is_empty() {
-        err(
-            &format!("{at}.write.key"),
-            "`append` takes no key; use insert_if_absent, upsert, delete or aggregate".into(),
-        );
+        err(&format!("{at}.write.key"), "`append` takes no key; use insert_if_absent, upsert or aggregate".into());
     }
     match (w.mode, &w.sequence) {
         (WriteModeName::Upsert, None) => err(
             &format!("{at}.write.sequence"),
             "upsert needs `sequence`: the column that orders versions of a key (the highest wins)".into(),
+        ),
+        (WriteModeName::Upsert, Some(s)) if w.key.contains(s) => err(
+            &format!("{at}.write.sequence"),
+            format!("`{s}` is a key column; the sequence orders versions of one key, so it must be another column"),
         ),
         (WriteModeName::Upsert, Some(_)) | (_, None) => {}
         (_, Some(_)) => err(&format!("{at}.write.sequence"), "`sequence` applies to upsert only".into()),

@@ -32,7 +32,7 @@ pub(crate) struct Plan {
 }
 
 /// Quotes an identifier for SQL.
-pub(crate) fn q(name: &str) -> String {
+pub fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -41,6 +41,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         LakeError::delta(&t.name, DeltaTableError::Generic(format!("{mode:?}: {e}")))
     };
     let schema = batches[0].schema();
+    let empty = t.stats()?.files == 0;
     let ctx = SessionContext::new();
     let mem = MemTable::try_new(schema.clone(), vec![batches]).map_err(err)?;
     ctx.register_table("source", Arc::new(mem)).map_err(err)?;
@@ -66,12 +67,13 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     let source = match mode {
         WriteMode::Append => unreachable!("append is not keyed"),
         WriteMode::InsertIfAbsent { key } => {
-            let sql = if t.stats()?.files == 0 {
+            let sql = if empty {
                 one_per_key(key, "", unique(key).await?) // nothing stored yet: no keys to skip
             } else {
                 t.table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(&t.name, e))?;
                 ctx.register_table("target", t.provider().await?).map_err(err)?;
-                let on: Vec<String> = key.iter().map(|k| format!("t.{k} = s.{k}", k = q(k))).collect();
+                let on: Vec<String> =
+                    key.iter().map(|k| format!("(t.{k} IS NOT DISTINCT FROM s.{k})", k = q(k))).collect();
                 format!(
                     "SELECT s.* FROM ({}) s WHERE NOT EXISTS (SELECT 1 FROM target t WHERE {})",
                     one_per_key(key, "", unique(key).await?),
@@ -113,7 +115,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             ctx.read_batches(rows).map_err(err)?
         }
     };
-    if t.stats()?.files == 0 {
+    if empty {
         // nothing stored to merge with (a first load): the prepared rows are the table
         return match mode {
             WriteMode::Delete { .. } => Ok(Prepared::Append(Vec::new())),
@@ -131,7 +133,11 @@ fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch
                 .fields()
                 .iter()
                 .zip(b.columns())
-                .map(|(f, c)| arrow_cast::cast(c, f.data_type()))
+                // not `safe`: a sum too large for the column is an error, not a null
+                .map(|(f, c)| {
+                    let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
+                    arrow_cast::cast_with_options(c, f.data_type(), &opts)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         })
@@ -147,7 +153,9 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         WriteMode::Upsert { key, .. } | WriteMode::Delete { key } | WriteMode::CounterMerge { key, .. } => key.clone(),
         WriteMode::Append | WriteMode::InsertIfAbsent { .. } => unreachable!("appended"),
     };
-    let on: Vec<String> = key.iter().map(|k| format!("target.{k} = source.{k}", k = q(k))).collect();
+    // null-safe: a null key is a key like any other (one row per null key)
+    let on: Vec<String> =
+        key.iter().map(|k| format!("(target.{k} IS NOT DISTINCT FROM source.{k})", k = q(k))).collect();
     let columns: Vec<(String, DataType)> =
         schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
     let builder = t

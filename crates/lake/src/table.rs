@@ -231,9 +231,14 @@ impl TableStore for LakeTable {
                         }
                     }
                     crate::merge::Prepared::Merge(plan) => {
-                        let props = Self::props(positions, info);
+                        let before = self.version();
+                        let props = Self::props(positions.clone(), info.clone());
                         let version = crate::merge::run(self, plan, props).await?;
-                        return Ok(CommitReceipt { version, rows: staged.rows });
+                        if version != before {
+                            return Ok(CommitReceipt { version, rows: staged.rows });
+                        }
+                        // MERGE changed nothing (every row older than the stored
+                        // one) and wrote no commit: the positions still must move
                     }
                 }
             }

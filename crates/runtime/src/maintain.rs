@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ingesta_config::Pipeline;
-use ingesta_core::Error;
+use ingesta_core::{Error, TableStore};
 use ingesta_lake::{Compacted, LakeTable};
 
 use crate::{Progress, TableReport, lake_of, tasks};
@@ -18,6 +18,8 @@ pub struct Maintained {
     pub compacted: Compacted,
     /// Data files deleted by vacuum.
     pub vacuumed: usize,
+    /// Why vacuum left the table alone (a reader has not read all of it yet).
+    pub vacuum_skipped: Option<String>,
 }
 
 /// Compacts `names` (every table when empty); vacuums too when `retention` is given.
@@ -33,11 +35,45 @@ pub async fn compact(p: &Pipeline, names: &[String], retention: Option<Duration>
         let mut t = t.with_target_file_size(size);
         let files_before = t.stats()?.files;
         let compacted = t.compact().await?;
-        let vacuumed = match retention {
-            Some(r) => t.vacuum(r).await?,
-            None => 0,
+        let lagging = match retention {
+            Some(_) => lagging_readers(p, &lake, &name, &t).await?,
+            None => Vec::new(),
         };
-        out.push(Maintained { table: name, files_before, files_after: t.stats()?.files, compacted, vacuumed });
+        let (vacuumed, vacuum_skipped) = match retention {
+            Some(_) if !lagging.is_empty() => (
+                0,
+                Some(format!(
+                    "not vacuumed: {} still read versions whose files vacuum would delete; run the pipeline first",
+                    lagging.join(", ")
+                )),
+            ),
+            Some(r) => (t.vacuum(r).await?, None),
+            None => (0, None),
+        };
+        let files_after = t.stats()?.files;
+        out.push(Maintained { table: name, files_before, files_after, compacted, vacuumed, vacuum_skipped });
+    }
+    Ok(out)
+}
+
+/// Tables that read `name` incrementally and have not reached its current version.
+async fn lagging_readers(
+    p: &Pipeline,
+    lake: &ingesta_lake::Lake,
+    name: &str,
+    t: &LakeTable,
+) -> Result<Vec<String>, Error> {
+    let app = format!("ingesta/table/{name}/{}", t.table_id()?);
+    let mut out = Vec::new();
+    let readers = p.tables.iter().filter(|(_, c)| c.input == name && c.layer != ingesta_config::Layer::Bronze);
+    for (reader, _) in readers {
+        let position = match LakeTable::open(lake, reader, &lake.table_url(reader)).await? {
+            Some(r) => r.position(&app).await?.unwrap_or(-1),
+            None => -1,
+        };
+        if position < t.version() {
+            out.push(reader.clone());
+        }
     }
     Ok(out)
 }

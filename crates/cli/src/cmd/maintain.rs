@@ -29,8 +29,10 @@ pub async fn compact(args: CompactArgs) -> anyhow::Result<ExitCode> {
             "{:<20} files {:>5} -> {:<5} ({} rewritten into {})",
             m.table, m.files_before, m.files_after, m.compacted.files_removed, m.compacted.files_added
         );
-        if retention.is_some() {
-            print!(", {} old files vacuumed", m.vacuumed);
+        match (&m.vacuum_skipped, retention) {
+            (Some(why), _) => print!("; {why}"),
+            (None, Some(_)) => print!(", {} old files vacuumed", m.vacuumed),
+            (None, None) => {}
         }
         println!();
     }

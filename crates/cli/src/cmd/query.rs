@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ingesta_lake::datafusion::arrow::array::RecordBatch;
 use ingesta_lake::datafusion::arrow::{csv, json, util::pretty};
+use ingesta_lake::datafusion::execution::context::SQLOptions;
 use ingesta_lake::datafusion::parquet::arrow::ArrowWriter;
 
 #[derive(clap::Args)]
@@ -32,11 +33,13 @@ enum Format {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let p = super::load(&args.pipeline).await?;
     let ctx = ingesta_runtime::query::session(&p).await?;
-    let statement = ctx.state().create_logical_plan(&args.sql).await?;
-    if !read_only(&statement) {
-        anyhow::bail!("only queries (SELECT, WITH, VALUES, EXPLAIN) are allowed; the lake is changed by `ingesta run`");
-    }
-    let frame = ctx.execute_logical_plan(statement).await?;
+    // read-only: no DDL, DML or session statements anywhere in the plan
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let frame = ctx.sql_with_options(&args.sql, options).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nonly queries (SELECT, WITH, VALUES, EXPLAIN) run here; the lake changes through `ingesta run`"
+        )
+    })?;
     let schema = frame.schema().as_arrow().clone();
     let batches = frame.collect().await?;
     let mut sink: Box<dyn Write + Send> = match &args.out {
@@ -76,10 +79,4 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether a plan only reads (no DDL, DML or statements that change the session).
-fn read_only(plan: &ingesta_lake::datafusion::logical_expr::LogicalPlan) -> bool {
-    use ingesta_lake::datafusion::logical_expr::LogicalPlan as P;
-    !matches!(plan, P::Dml(_) | P::Ddl(_) | P::Copy(_) | P::Statement(_))
 }

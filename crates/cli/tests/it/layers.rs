@@ -275,6 +275,10 @@ fn compaction_keeps_results_and_drops_the_file_count() {
         let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         s["tables"].as_array().unwrap().iter().find(|t| t["name"] == "copy").unwrap()["files"].as_u64().unwrap()
     };
+    // query reads, never writes
+    let out = ws.ingesta(&["query", pipeline.to_str().unwrap(), "INSERT INTO copy SELECT * FROM copy"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("only queries"), "{}", text(&out.stderr));
     let sql = "SELECT device_id, ts, temperature, _position FROM copy ORDER BY device_id, ts, _position";
     let (before, files_before) = (query(sql), files());
     assert!(files_before >= 10, "{files_before} files");

@@ -107,6 +107,10 @@ fn silver_and_gold_mistakes_point_at_the_key() {
     layer: silver
     input: iot
     write: {mode: upsert, key: [device_id]}
+  latest_by_key:
+    layer: silver
+    input: iot_bronze
+    write: {mode: upsert, key: [device_id, ts], sequence: ts}
   stats:
     layer: gold
     input: latest
@@ -129,6 +133,7 @@ fn silver_and_gold_mistakes_point_at_the_key() {
         "tables.stats.transform.sql: `sql` replaces the other steps",
         "tables.stats.write.measures.avg_t: `t` must be a `sum` measure",
         "tables.loop_a.input: tables read each other in a cycle",
+        "tables.latest_by_key.write.sequence: `ts` is a key column",
     ] {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }

@@ -105,9 +105,36 @@ async fn insert_if_absent_delete_and_counter_merge() {
     write(&mut t, &merge, vec![pairs(&[("a", 10), ("d", 4), ("a", 100)])], 3).await;
     assert_eq!(rows(&t).await, vec![("a".into(), 111), ("b".into(), 2), ("c".into(), 3), ("d".into(), 4)]);
 
-    write(&mut t, &WriteMode::Delete { key }, vec![pairs(&[("b", 0), ("zz", 0)])], 4).await;
+    write(&mut t, &WriteMode::Delete { key: key.clone() }, vec![pairs(&[("b", 0), ("zz", 0)])], 4).await;
     assert_eq!(rows(&t).await, vec![("a".into(), 111), ("c".into(), 3), ("d".into(), 4)]);
     assert_eq!(t.position("input").await.unwrap(), Some(4));
+
+    // an upsert where every row is older than the stored one changes no row, yet the position moves
+    let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into() };
+    write(&mut t, &upsert, vec![pairs(&[("a", 5), ("c", 1)])], 5).await;
+    assert_eq!(rows(&t).await, vec![("a".into(), 111), ("c".into(), 3), ("d".into(), 4)]);
+    assert_eq!(t.position("input").await.unwrap(), Some(5));
+}
+
+#[tokio::test]
+async fn a_null_key_is_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    let nulls = |n: i64| {
+        RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![Arc::new(StringArray::from(vec![None, Some("a")])), Arc::new(Int64Array::from(vec![n, n]))],
+        )
+        .unwrap()
+    };
+    let merge =
+        WriteMode::CounterMerge { key: vec!["id".into()], measures: vec![("n".into(), ingesta_core::Measure::Sum)] };
+    write(&mut t, &merge, vec![nulls(1)], 1).await;
+    write(&mut t, &merge, vec![nulls(2)], 2).await;
+    let insert = WriteMode::InsertIfAbsent { key: vec!["id".into()] };
+    write(&mut t, &insert, vec![nulls(7)], 3).await;
+    assert_eq!(t.stats().unwrap().rows, 2, "one row for the null key, one for `a`");
 }
 
 /// Property: upserts with sequence numbers give the same table whatever the

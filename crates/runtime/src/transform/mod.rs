@@ -168,10 +168,10 @@ impl TransformTask {
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
             let n = batch.num_rows() as i64;
-            let Split { keep, quarantine: bad } =
+            let Split { keep, positions, quarantine: bad } =
                 apply_expectations(&self.name, &self.cfg.expect, batch, &mut counts, &source, seen + 1)?;
             quarantine.extend(bad);
-            let Split { keep, quarantine: bad } = conform(keep, &stored, &source, seen + 1)?;
+            let Split { keep, quarantine: bad, .. } = conform(keep, &stored, &source, positions)?;
             quarantine.extend(bad);
             seen += n;
             target.stage(&mut staged, keep).await?;
@@ -208,7 +208,6 @@ impl TransformTask {
                 key: w.key.clone(),
                 sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
             },
-            WriteModeName::Delete => WriteMode::Delete { key: w.key.clone() },
             WriteModeName::Aggregate => WriteMode::CounterMerge {
                 key: w.key.clone(),
                 measures: w.measures.iter().map(|(k, m)| (k.clone(), m.clone())).collect(),

@@ -12,10 +12,7 @@ use ingesta_core::Measure;
 use ingesta_lake::datafusion::execution::config::SessionConfig;
 use ingesta_lake::datafusion::prelude::SessionContext;
 
-/// Quotes an identifier for SQL.
-pub fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use ingesta_lake::quote_ident as q;
 
 /// The name the new rows go by in SQL.
 pub const INPUT: &str = "input";

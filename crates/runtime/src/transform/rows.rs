@@ -20,9 +20,11 @@ pub struct RuleCount {
     pub failed: u64,
 }
 
-/// The rows to keep, and the ones to quarantine.
+/// The rows to keep (with their positions among the new rows), and the ones
+/// to quarantine.
 pub struct Split {
     pub keep: RecordBatch,
+    pub positions: Vec<i64>,
     pub quarantine: Vec<QuarantineRecord>,
 }
 
@@ -86,8 +88,9 @@ pub fn apply_expectations(
             None => !drop[r],
         })
         .collect();
+    let positions = (0..n).filter(|&r| keep[r]).map(|r| first + r as i64).collect();
     let keep = arrow_select::filter::filter_record_batch(&data, &BooleanArray::from(keep)).map_err(stop)?;
-    Ok(Split { keep, quarantine: records })
+    Ok(Split { keep, positions, quarantine: records })
 }
 
 /// The batch without its expectation columns.
@@ -99,7 +102,8 @@ fn data_columns(batch: &RecordBatch) -> Result<RecordBatch, Error> {
 
 /// Casts `batch` to the stored columns: absent columns become null; a value
 /// the stored type cannot hold sends its row to quarantine (type_error).
-pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, first: i64) -> Result<Split, Error> {
+/// `positions` are the rows' places among the new rows.
+pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, positions: Vec<i64>) -> Result<Split, Error> {
     let n = batch.num_rows();
     let mut bad: Vec<Option<String>> = vec![None; n];
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(stored.fields().len());
@@ -130,22 +134,23 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, first: i64)
     }
     let fitted = RecordBatch::try_new(stored.clone(), cols).map_err(stop)?;
     if bad.iter().all(Option::is_none) {
-        return Ok(Split { keep: fitted, quarantine: Vec::new() });
+        return Ok(Split { keep: fitted, positions, quarantine: Vec::new() });
     }
     let keep: BooleanArray = bad.iter().map(|b| Some(b.is_none())).collect();
     let quarantine = (0..n)
         .filter_map(|r| {
             bad[r].take().map(|error| QuarantineRecord {
                 source: source.to_string(),
-                position: first + r as i64,
+                position: positions[r],
                 reason: Reason::Type,
                 error,
                 raw: row_json(&batch, r).into_bytes(),
             })
         })
         .collect();
+    let kept = (0..n).filter(|&r| keep.value(r)).map(|r| positions[r]).collect();
     let keep = arrow_select::filter::filter_record_batch(&fitted, &keep).map_err(stop)?;
-    Ok(Split { keep, quarantine })
+    Ok(Split { keep, positions: kept, quarantine })
 }
 
 /// One row as a JSON object.
