@@ -27,6 +27,8 @@ pub(crate) enum Prepared {
 
 pub(crate) struct Plan {
     mode: WriteMode,
+    /// The MERGE predicate.
+    on: String,
     source: DataFrame,
     schema: SchemaRef,
 }
@@ -41,6 +43,17 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         LakeError::delta(&t.name, DeltaTableError::Generic(format!("{mode:?}: {e}")))
     };
     let schema = batches[0].schema();
+    let null_keys =
+        key_of(mode).iter().any(|k| batches.iter().any(|b| b.column_by_name(k).is_some_and(|c| c.null_count() > 0)));
+    // a null key is a key like any other; `=` says so only for non-null keys,
+    // and is what lets joins and MERGE prune, so it is used when it can be
+    let eq = |l: &str, r: &str, k: &str| {
+        if null_keys {
+            format!("({l}.{k} IS NOT DISTINCT FROM {r}.{k})", k = q(k))
+        } else {
+            format!("{l}.{k} = {r}.{k}", k = q(k))
+        }
+    };
     let empty = t.stats()?.files == 0;
     let ctx = SessionContext::new();
     let mem = MemTable::try_new(schema.clone(), vec![batches]).map_err(err)?;
@@ -72,8 +85,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             } else {
                 t.table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(&t.name, e))?;
                 ctx.register_table("target", t.provider().await?).map_err(err)?;
-                let on: Vec<String> =
-                    key.iter().map(|k| format!("(t.{k} IS NOT DISTINCT FROM s.{k})", k = q(k))).collect();
+                let on: Vec<String> = key.iter().map(|k| eq("t", "s", k)).collect();
                 format!(
                     "SELECT s.* FROM ({}) s WHERE NOT EXISTS (SELECT 1 FROM target t WHERE {})",
                     one_per_key(key, "", unique(key).await?),
@@ -122,7 +134,19 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             _ => Ok(Prepared::Append(source.collect().await.map_err(err)?)),
         };
     }
-    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), source, schema })))
+    let on: Vec<String> = key_of(mode).iter().map(|k| eq("target", "source", k)).collect();
+    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), source, schema })))
+}
+
+/// The key columns of a keyed mode.
+fn key_of(mode: &WriteMode) -> &[String] {
+    match mode {
+        WriteMode::Append => &[],
+        WriteMode::InsertIfAbsent { key }
+        | WriteMode::Upsert { key, .. }
+        | WriteMode::Delete { key }
+        | WriteMode::CounterMerge { key, .. } => key,
+    }
 }
 
 /// Casts aggregated columns back to the table's types (sums widen).
@@ -146,22 +170,16 @@ fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch
 
 /// Runs the MERGE; returns the new version.
 pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitProperties) -> Result<i64, LakeError> {
-    let Plan { mode, source, schema } = *plan;
+    let Plan { mode, on, source, schema } = *plan;
     let name = t.name.clone();
     let err = |e: DeltaTableError| LakeError::delta(&name, e);
-    let key = match &mode {
-        WriteMode::Upsert { key, .. } | WriteMode::Delete { key } | WriteMode::CounterMerge { key, .. } => key.clone(),
-        WriteMode::Append | WriteMode::InsertIfAbsent { .. } => unreachable!("appended"),
-    };
-    // null-safe: a null key is a key like any other (one row per null key)
-    let on: Vec<String> =
-        key.iter().map(|k| format!("(target.{k} IS NOT DISTINCT FROM source.{k})", k = q(k))).collect();
+    let key = key_of(&mode).to_vec();
     let columns: Vec<(String, DataType)> =
         schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
     let builder = t
         .table
         .clone()
-        .merge(source, on.join(" AND "))
+        .merge(source, on)
         .with_source_alias("source")
         .with_target_alias("target")
         .with_commit_properties(props);
