@@ -16,7 +16,7 @@ pub use changes::Appended;
 pub use deltalake::datafusion;
 pub use error::LakeError;
 pub use maintain::Compacted;
-pub use merge::q as quote_ident;
+pub use merge::{one_per_key_sql, q as quote_ident};
 pub use quarantine::{quarantine_batch, quarantine_schema};
 pub use root::Lake;
 pub use table::{LakeTable, Staged, TableStats};

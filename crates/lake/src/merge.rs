@@ -59,14 +59,6 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     let mem = MemTable::try_new(schema.clone(), vec![batches]).map_err(err)?;
     ctx.register_table("source", Arc::new(mem)).map_err(err)?;
     let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
-    // one row per key: a window (DISTINCT ON keeps a first_value per column, ~15x slower)
-    let one_per_key = |key: &[String], order: &str| {
-        format!(
-            "SELECT * EXCLUDE (__ingesta_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {}{order}) \
-             AS __ingesta_rn FROM source) AS t WHERE __ingesta_rn = 1",
-            keys(key)
-        )
-    };
     // most batches have one row per key already: a hash aggregate says so
     // cheaply, and the (sorting) window below is only needed when it does not
     let unique = |key: &[String]| {
@@ -74,21 +66,21 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         let ctx = &ctx;
         async move { Ok::<bool, LakeError>(ctx.sql(&sql).await.map_err(err)?.count().await.map_err(err)? == 0) }
     };
-    let one_per_key = |key: &[String], order: &str, unique: bool| {
-        if unique { "SELECT * FROM source".to_string() } else { one_per_key(key, order) }
+    let one_per_key = |key: &[String], order: Option<&str>, unique: bool| {
+        if unique { "SELECT * FROM source".to_string() } else { one_per_key_sql("source", key, order) }
     };
     let source = match mode {
         WriteMode::Append => unreachable!("append is not keyed"),
         WriteMode::InsertIfAbsent { key } => {
             let sql = if empty {
-                one_per_key(key, "", unique(key).await?) // nothing stored yet: no keys to skip
+                one_per_key(key, None, unique(key).await?) // nothing stored yet: no keys to skip
             } else {
                 t.table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(&t.name, e))?;
                 ctx.register_table("target", t.provider().await?).map_err(err)?;
                 let on: Vec<String> = key.iter().map(|k| eq("t", "s", k)).collect();
                 format!(
                     "SELECT s.* FROM ({}) s WHERE NOT EXISTS (SELECT 1 FROM target t WHERE {})",
-                    one_per_key(key, "", unique(key).await?),
+                    one_per_key(key, None, unique(key).await?),
                     on.join(" AND ")
                 )
             };
@@ -96,10 +88,9 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             return Ok(Prepared::Append(rows));
         }
         WriteMode::Upsert { key, sequence } => {
-            let order = format!(" ORDER BY {} DESC NULLS LAST", q(sequence));
-            ctx.sql(&one_per_key(key, &order, unique(key).await?)).await.map_err(err)?
+            ctx.sql(&one_per_key(key, Some(sequence), unique(key).await?)).await.map_err(err)?
         }
-        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, "", unique(key).await?)).await.map_err(err)?,
+        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, None, unique(key).await?)).await.map_err(err)?,
         WriteMode::CounterMerge { key, measures } => {
             let cols: Vec<String> = schema
                 .fields()
@@ -136,6 +127,23 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     }
     let on: Vec<String> = key_of(mode).iter().map(|k| eq("target", "source", k)).collect();
     Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), source, schema })))
+}
+
+/// A query keeping one row of `from` per `key`: the one with the highest
+/// `order` (any one without). A `row_number()` window: DataFusion's
+/// `DISTINCT ON` keeps a `first_value` per column and is ~15x slower.
+pub fn one_per_key_sql(from: &str, key: &[String], order: Option<&str>) -> String {
+    let keys: Vec<String> = key.iter().map(|k| q(k)).collect();
+    // ordering by a key column again adds nothing (and trips DataFusion)
+    let order = match order {
+        Some(o) if !key.iter().any(|k| k == o) => format!(" ORDER BY {} DESC NULLS LAST", q(o)),
+        _ => String::new(),
+    };
+    format!(
+        "SELECT * EXCLUDE (__ingesta_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {}{order}) \
+         AS __ingesta_rn FROM {from} AS t) AS t WHERE __ingesta_rn = 1",
+        keys.join(", ")
+    )
 }
 
 /// The key columns of a keyed mode.

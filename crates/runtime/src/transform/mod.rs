@@ -47,10 +47,9 @@ impl TransformTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
-        loop {
-            let Some(input) = self.open(&self.cfg.input.clone()).await? else {
-                break; // the input has no table yet
-            };
+        // opened once: versions the input gains meanwhile are read next run
+        let input = self.open(&self.cfg.input.clone()).await?;
+        while let Some(input) = &input {
             let app = format!("ingesta/table/{}/{}", self.cfg.input, input.table_id()?);
             self.open_own().await?;
             let after = self.position(&app).await?;
@@ -64,7 +63,7 @@ impl TransformTask {
             if range.to == after {
                 break;
             }
-            let done = self.step(&input, &app, &range, q, &mut report).await?;
+            let done = self.step(input, &app, &range, q, &mut report).await?;
             report.commits += 1;
             progress.show(&self.name, report.rows, report.quarantined, report.bytes, started);
             if !done {

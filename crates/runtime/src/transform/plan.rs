@@ -81,19 +81,7 @@ fn steps_sql(t: &Table, input_schema: &Schema) -> String {
         from = format!("(SELECT * FROM {from} AS t WHERE {filter})");
     }
     if let Some(d) = &tr.dedupe {
-        let keys: Vec<String> = d.key.iter().map(|k| q(k)).collect();
-        // ordering by a key column again adds nothing (and trips DataFusion)
-        let order = if d.key.contains(&d.order_by) {
-            String::new()
-        } else {
-            format!(" ORDER BY {} DESC NULLS LAST", q(&d.order_by))
-        };
-        // a window, not DISTINCT ON: that one keeps a first_value per column (~15x slower)
-        from = format!(
-            "(SELECT * EXCLUDE (__ingesta_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {}{order}) \
-             AS __ingesta_rn FROM {from} AS t) AS t WHERE __ingesta_rn = 1)",
-            keys.join(", ")
-        );
+        from = format!("({})", ingesta_lake::one_per_key_sql(&from, &d.key, Some(&d.order_by)));
     }
     if from == INPUT { format!("(SELECT * FROM {INPUT})") } else { from }
 }
