@@ -151,6 +151,7 @@ impl Ctx<'_> {
         let ty = m.remove("type").map(|t| scalar_text(&t));
         match ty.as_deref() {
             Some("landing") => self.de(at, Value::Mapping(m)).map(Source::Landing),
+            Some("kafka") => self.de(at, Value::Mapping(m)).map(Source::Kafka),
             Some(other) => {
                 self.push(
                     &format!("{at}.type"),

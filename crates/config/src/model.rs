@@ -70,6 +70,10 @@ pub struct Lake {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: &str) -> Self {
+        Self(value.to_string())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -86,11 +90,106 @@ impl fmt::Debug for Secret {
 pub enum Source {
     /// Files dropped in a folder.
     Landing(Landing),
+    /// Kafka or Event Hubs topics (any Kafka-protocol broker).
+    Kafka(Kafka),
 }
 
 impl Source {
     /// The accepted values of `type`.
-    pub const TYPES: [&'static str; 1] = ["landing"];
+    pub const TYPES: [&'static str; 2] = ["landing", "kafka"];
+
+    /// How often `--watch` looks for new input (streams are read continuously).
+    pub fn poll(&self) -> Option<Duration> {
+        match self {
+            Source::Landing(l) => Some(l.poll.0),
+            Source::Kafka(_) => None,
+        }
+    }
+}
+
+/// Topics of a Kafka-protocol broker (Apache Kafka, Azure Event Hubs' Kafka
+/// endpoint, Redpanda, managed services), read by a consumer group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kafka {
+    /// `host:port[,host:port...]` (`bootstrap.servers`).
+    pub brokers: String,
+    /// Topics to read; or `pattern`.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// A regular expression starting with `^`, matched against topic names.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The consumer group (default `ingesta.<pipeline>.<table>`). Processes
+    /// in one group share the topics' partitions.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Where a partition the table has never seen starts: `earliest`,
+    /// `latest`, or an RFC 3339 time.
+    #[serde(default)]
+    pub start: Start,
+    #[serde(default)]
+    pub format: MessageFormat,
+    /// For `format: avro`: the Confluent Schema Registry holding the schemas.
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistry>,
+    /// librdkafka settings passed as they are (`security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, ...). Never printed.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Secret>,
+    /// A message larger than this is quarantined instead of read.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: ByteSize,
+}
+
+/// Where to start a partition that the table holds no position for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Start {
+    #[default]
+    Earliest,
+    Latest,
+    /// Milliseconds since the epoch: the first message at or after it.
+    At(i64),
+}
+
+impl TryFrom<String> for Start {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.trim() {
+            "earliest" => Ok(Start::Earliest),
+            "latest" => Ok(Start::Latest),
+            t => chrono::DateTime::parse_from_rfc3339(t).map(|d| Start::At(d.timestamp_millis())).map_err(|_| {
+                format!("`{s}` is not a start; expected earliest, latest or an RFC 3339 time like 2026-11-01T00:00:00Z")
+            }),
+        }
+    }
+}
+
+/// How message values are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    /// One JSON object per message; fields the columns do not name are kept
+    /// in `_rescued`.
+    #[default]
+    Json,
+    /// Confluent wire format: byte 0, a 4-byte schema id, Avro binary.
+    Avro,
+    /// The value as UTF-8 text, in a `value` column.
+    String,
+    /// The value as bytes, in a `value` column.
+    Bytes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistry {
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

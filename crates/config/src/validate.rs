@@ -1,7 +1,9 @@
 //! Checks that need the whole pipeline: references between entries, columns
 //! named by partitions and write modes, globs, the lake root's scheme.
 
-use crate::model::{ColumnType, Format, Layer, Measure, PartitionTransform, Pipeline, Source, Table, WriteModeName};
+use crate::model::{
+    ColumnType, Format, Layer, Measure, MessageFormat, PartitionTransform, Pipeline, Source, Table, WriteModeName,
+};
 
 const SCHEMES: [&str; 6] = ["file://", "s3://", "s3a://", "abfss://", "az://", "gs://"];
 
@@ -16,8 +18,14 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         );
     }
     for (name, source) in &p.sources {
-        let Source::Landing(l) = source;
         let at = format!("sources.{name}");
+        let l = match source {
+            Source::Landing(l) => l,
+            Source::Kafka(k) => {
+                kafka(k, &at, err);
+                continue;
+            }
+        };
         let path = l.path.trim();
         if path.contains("://") && !SCHEMES.iter().any(|s| path.starts_with(s)) {
             err(
@@ -61,6 +69,38 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     cycles(p, err);
 }
 
+/// A Kafka source: what to read and how to decode it.
+fn kafka(k: &crate::model::Kafka, at: &str, err: &mut dyn FnMut(&str, String)) {
+    if k.brokers.trim().is_empty() {
+        err(&format!("{at}.brokers"), "no brokers; write host:port[,host:port...]".into());
+    }
+    match (&k.pattern, k.topics.is_empty()) {
+        (None, true) => err(at, "no topics; give `topics: [name, ...]` or `pattern: ^regex`".into()),
+        (Some(_), false) => err(&format!("{at}.pattern"), "give `topics` or `pattern`, not both".into()),
+        (Some(p), true) if !p.starts_with('^') => {
+            err(&format!("{at}.pattern"), format!("pattern `{p}` must start with `^` (a regular expression)"))
+        }
+        _ => {}
+    }
+    if k.format == MessageFormat::Avro && k.schema_registry.is_none() {
+        err(&format!("{at}.schema_registry"), "`format: avro` needs `schema_registry: {url: ...}`".into());
+    }
+    if k.format != MessageFormat::Avro && k.schema_registry.is_some() {
+        err(&format!("{at}.schema_registry"), "a schema registry is used by `format: avro` only".into());
+    }
+    for key in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"] {
+        if k.properties.contains_key(key) {
+            err(
+                &format!("{at}.properties.{key}"),
+                format!("`{key}` is set by Ingesta (exactly once needs it); use `brokers` / `group` instead"),
+            );
+        }
+    }
+    if k.max_record_bytes.0 < 1024 {
+        err(&format!("{at}.max_record_bytes"), "must be at least 1KiB".into());
+    }
+}
+
 /// A bronze table: fed by a source, with declared or inferred record columns.
 fn bronze(
     p: &Pipeline,
@@ -82,6 +122,19 @@ fn bronze(
     }
     if t.write.mode != WriteModeName::Append {
         err(&format!("{at}.write.mode"), "bronze tables are append-only; expected `append`".into());
+    }
+    if let Some(Source::Kafka(k)) = p.sources.get(&t.input) {
+        match k.format {
+            MessageFormat::String | MessageFormat::Bytes if t.columns.is_some() => err(
+                &format!("{at}.columns"),
+                "`format: string` and `bytes` tables have one record column, `value`; remove `columns`".into(),
+            ),
+            MessageFormat::Avro if t.columns.is_none() => err(
+                &format!("{at}.columns"),
+                "declare `columns` for Avro topics (the registry's schema is not read for inference yet)".into(),
+            ),
+            _ => {}
+        }
     }
     let tr = &t.transform;
     if tr.sql.is_some() || tr.select.is_some() || tr.filter.is_some() || tr.dedupe.is_some() || tr.explode.is_some() {

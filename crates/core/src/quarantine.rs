@@ -18,6 +18,8 @@ pub enum Reason {
     File,
     /// A row failed a data-quality rule whose action is `quarantine`.
     Expectation,
+    /// A message names a schema the registry does not have.
+    Schema,
 }
 
 impl Reason {
@@ -29,6 +31,7 @@ impl Reason {
             Reason::TooLarge => "record_too_large",
             Reason::File => "file_error",
             Reason::Expectation => "expectation",
+            Reason::Schema => "unknown_schema",
         }
     }
 }

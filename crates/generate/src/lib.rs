@@ -8,11 +8,13 @@
 
 mod farm;
 mod manifest;
+mod messages;
 mod out;
 
 use std::path::PathBuf;
 
 pub use manifest::{FileEntry, Manifest};
+pub use messages::{Body, GenMessage, MessageKind, ONLINE_SALES_SCHEMA, Sale, encode_sale, messages};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -156,6 +156,29 @@ impl LakeTable {
 }
 
 impl LakeTable {
+    /// Commits like `TableStore::commit`, but only if every position in
+    /// `expected` is still what the caller read (compare-and-set): the table is
+    /// reloaded, the positions checked, and the commit made on that version, so
+    /// a concurrent commit that records any of the same inputs makes it fail
+    /// (delta-rs's check of `txn` ids). Returns `Ok(Err(moved))` when a
+    /// position moved: another writer owns that input now.
+    pub async fn commit_checked(
+        &mut self,
+        staged: Staged,
+        positions: Vec<(String, i64)>,
+        expected: &[(String, Option<i64>)],
+        info: Vec<(String, String)>,
+    ) -> ingesta_core::Result<Result<CommitReceipt, Moved>> {
+        self.refresh().await?;
+        for (id, want) in expected {
+            let stored = self.position(id).await?;
+            if stored != *want {
+                return Ok(Err(Moved { app_id: id.clone(), expected: *want, stored }));
+            }
+        }
+        self.commit(staged, positions, info).await.map(Ok)
+    }
+
     /// Commit properties: the input positions as `txn` actions, and `info`.
     fn props(positions: Vec<(String, i64)>, info: Vec<(String, String)>) -> CommitProperties {
         let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
@@ -163,6 +186,14 @@ impl LakeTable {
             info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         CommitProperties::default().with_application_transactions(txns).with_metadata(info)
     }
+}
+
+/// An input position that another writer moved since it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub app_id: String,
+    pub expected: Option<i64>,
+    pub stored: Option<i64>,
 }
 
 /// Rows accepted for a commit: appended rows are already in Parquet files of

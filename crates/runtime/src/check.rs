@@ -28,7 +28,7 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
     for name in p.run_order() {
         let t = &p.tables[&name];
         let schema = match t.layer {
-            Layer::Bronze => bronze_columns(&name, t, lake).await,
+            Layer::Bronze => bronze_columns(p, &name, t, lake).await,
             Layer::Silver | Layer::Gold => plan_table(&name, t, &schemas, &mut out).await,
         };
         schemas.insert(name, schema);
@@ -36,8 +36,19 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
     out
 }
 
-async fn bronze_columns(name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
-    if let Some(cols) = &t.columns {
+async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
+    if let Some(ingesta_config::Source::Kafka(k)) = p.sources.get(&t.input) {
+        let record = match (&t.columns, k.format) {
+            (Some(cols), _) => Some(RecordSchema::from_columns(cols)),
+            (None, ingesta_config::MessageFormat::String | ingesta_config::MessageFormat::Bytes) => {
+                Some(ingesta_sources::decode::value_schema(k.format))
+            }
+            (None, _) => None,
+        };
+        if let Some(r) = record {
+            return Some(crate::stream::stream_schema(&r, k.format, &t.partition_by));
+        }
+    } else if let Some(cols) = &t.columns {
         return Some(bronze_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     }
     let lake = lake?;

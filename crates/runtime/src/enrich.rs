@@ -10,13 +10,20 @@ use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
 use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, RecordSchema, SOURCE, utc_micros};
 
-/// The columns of a bronze table: the record's, the metadata, the partitions.
+/// The columns of a bronze table fed by files: the record's, the metadata, the partitions.
 pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaRef {
     let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(INGESTED_AT, utc_micros(), true));
     fields.push(Field::new(SOURCE, DataType::Utf8, true));
     fields.push(Field::new(POSITION, DataType::Int64, true));
     fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
+    fields.extend(partition_fields(record, partitions));
+    Arc::new(Schema::new(fields))
+}
+
+/// The partition columns' fields.
+pub fn partition_fields(record: &RecordSchema, partitions: &[Partition]) -> Vec<Field> {
+    let mut fields = Vec::new();
     for p in partitions {
         let from = record
             .schema
@@ -25,7 +32,7 @@ pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaR
             .unwrap_or(DataType::Utf8);
         fields.push(Field::new(&p.column, partition_type(p.transform, &from), true));
     }
-    Arc::new(Schema::new(fields))
+    fields
 }
 
 fn partition_type(t: PartitionTransform, from: &DataType) -> DataType {
@@ -47,7 +54,18 @@ pub struct Enriched {
 
 pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[Partition]) -> Enriched {
     let n = rows.num_rows();
-    let parts = partitions
+    let parts = partition_arrays(&rows, partitions);
+    Enriched {
+        source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(source, n))),
+        positions: Arc::new(Int64Array::from(positions.to_vec())),
+        partitions: parts,
+        rows,
+    }
+}
+
+/// The partition columns of `rows`, computed from their record columns.
+pub fn partition_arrays(rows: &RecordBatch, partitions: &[Partition]) -> Vec<ArrayRef> {
+    partitions
         .iter()
         .map(|p| {
             let col = rows
@@ -56,13 +74,7 @@ pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[
                 .clone();
             partition_values(&col, p.transform)
         })
-        .collect();
-    Enriched {
-        source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(source, n))),
-        positions: Arc::new(Int64Array::from(positions.to_vec())),
-        partitions: parts,
-        rows,
-    }
+        .collect()
 }
 
 fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {

@@ -9,6 +9,7 @@ mod maintain;
 mod microbatch;
 pub mod query;
 mod report;
+pub mod stream;
 pub mod transform;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use bronze::BronzeTask;
 pub use check::{Finding, check};
 pub use maintain::{compact, rebuild};
 pub use report::{Progress, RunReport, TableReport};
+pub use stream::StreamTask;
 pub use transform::TransformTask;
 
 /// Builds the lake a pipeline names.
@@ -32,6 +34,7 @@ pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
 /// A table's task: bronze tables read sources, silver and gold read tables.
 pub enum Task {
     Bronze(BronzeTask),
+    Stream(StreamTask),
     Transform(TransformTask),
 }
 
@@ -39,6 +42,7 @@ impl Task {
     pub fn name(&self) -> &str {
         match self {
             Task::Bronze(t) => t.name(),
+            Task::Stream(t) => t.name(),
             Task::Transform(t) => t.name(),
         }
     }
@@ -46,6 +50,7 @@ impl Task {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         match self {
             Task::Bronze(t) => t.run_once(progress).await,
+            Task::Stream(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
         }
     }
@@ -60,10 +65,11 @@ pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
             if t.layer != Layer::Bronze {
                 return Ok(Task::Transform(TransformTask::new(lake.clone(), &name, t)));
             }
-            let Some(Source::Landing(l)) = p.sources.get(&t.input) else {
-                return Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input)));
-            };
-            Ok(Task::Bronze(BronzeTask::new(lake.clone(), &name, t, &t.input, l)?))
+            match p.sources.get(&t.input) {
+                Some(Source::Landing(l)) => Ok(Task::Bronze(BronzeTask::new(lake.clone(), &name, t, &t.input, l)?)),
+                Some(Source::Kafka(k)) => Ok(Task::Stream(StreamTask::new(lake.clone(), &p.pipeline, &name, t, k))),
+                None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
+            }
         })
         .collect()
 }
@@ -86,17 +92,33 @@ pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Er
     Ok(report)
 }
 
-/// Keeps running every table, polling sources, until `stop` resolves. A table
-/// that stops (a `fail` expectation, a changed input) is reported and left
-/// out of later polls; the others keep running.
+/// Keeps running every table until `stop` resolves: streams read
+/// continuously on their own threads; file sources and table-to-table tasks
+/// are polled in dependency order. A table that stops (a `fail` expectation,
+/// a changed input) is reported and left out of later polls; the others keep
+/// running.
 pub async fn run_watch(
     p: &Pipeline,
     progress: &Progress,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
-    let mut tasks = tasks(p, &lake)?;
-    let poll = p.sources.values().map(|Source::Landing(l)| l.poll.0).min().unwrap_or(Duration::from_secs(5));
+    let (streams, mut tasks): (Vec<Task>, Vec<Task>) =
+        tasks(p, &lake)?.into_iter().partition(|t| matches!(t, Task::Stream(_)));
+    let poll = p.sources.values().filter_map(Source::poll).min().unwrap_or(Duration::from_secs(5));
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut running = tokio::task::JoinSet::new();
+    for task in streams {
+        let Task::Stream(mut t) = task else { unreachable!("partitioned") };
+        let (flag, progress) = (stopping.clone(), progress.clone());
+        running.spawn(async move {
+            let name = t.name().to_string();
+            stream_until_stopped(&mut t, flag, &progress).await.unwrap_or_else(|e| {
+                tracing::error!(table = %name, error = %e, "table stopped; the others keep running");
+                TableReport { table: name, error: Some(e.message), ..Default::default() }
+            })
+        });
+    }
     let mut total = RunReport::default();
     let mut stopped: Vec<String> = Vec::new();
     tokio::pin!(stop);
@@ -122,8 +144,38 @@ pub async fn run_watch(
             }
         }
         tokio::select! {
-            _ = &mut stop => return Ok(total),
+            _ = &mut stop => break,
             _ = tokio::time::sleep(poll) => {}
         }
     }
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    while let Some(r) = running.join_next().await {
+        if let Ok(r) = r {
+            total.merge(RunReport { tables: vec![r] });
+        }
+    }
+    Ok(total)
+}
+
+/// Runs a stream until `stop` is set; a passing fault (broker gone, commit
+/// conflict) restarts it after a backoff, a configuration error ends it.
+async fn stream_until_stopped(
+    t: &mut StreamTask,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    progress: &Progress,
+) -> Result<TableReport, Error> {
+    let mut total = RunReport::default();
+    let mut backoff = Duration::from_secs(1);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match t.run_until(stop.clone(), progress).await {
+            Ok(r) => total.merge(RunReport { tables: vec![r] }),
+            Err(e) if e.kind == ErrorKind::Retry => {
+                tracing::warn!(table = t.name(), error = %e, ?backoff, "stream failed; starting again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total.tables.pop().unwrap_or_else(|| TableReport { table: t.name().to_string(), ..Default::default() }))
 }

@@ -1,7 +1,7 @@
 //! What a run did, per table, and live progress for a terminal.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
@@ -65,16 +65,17 @@ impl RunReport {
     }
 }
 
-/// A one-line live counter on a terminal; silent otherwise.
+/// A one-line live counter on a terminal; silent otherwise. Clones share the line.
+#[derive(Clone)]
 pub struct Progress {
     enabled: bool,
-    state: Mutex<(Instant, Instant)>,
+    state: Arc<Mutex<(Instant, Instant)>>,
 }
 
 impl Progress {
     pub fn new(enabled: bool) -> Self {
         let now = Instant::now();
-        Self { enabled: enabled && std::io::stdout().is_terminal(), state: Mutex::new((now, now)) }
+        Self { enabled: enabled && std::io::stdout().is_terminal(), state: Arc::new(Mutex::new((now, now))) }
     }
 
     /// Shows the running totals of `table`, at most a few times a second.

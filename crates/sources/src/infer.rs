@@ -105,7 +105,8 @@ fn looks_like_timestamp(s: &str) -> bool {
     s.len() >= 19 && arrow_cast::parse::string_to_timestamp_nanos(s).is_ok()
 }
 
-fn from_records(records: &[Value]) -> RecordSchema {
+/// Columns from JSON records (messages of a topic that declares none).
+pub fn from_records(records: &[Value]) -> RecordSchema {
     let mut order: Vec<String> = Vec::new();
     let mut kinds: BTreeMap<String, Option<Kind>> = BTreeMap::new();
     for r in records {

@@ -4,7 +4,7 @@
 //! synchronous and resumable from a position; committing is the runtime's job.
 
 pub mod decode;
-mod infer;
+pub mod infer;
 pub mod landing;
 pub mod schema;
 

@@ -11,6 +11,8 @@ pub const INGESTED_AT: &str = "_ingested_at";
 pub const SOURCE: &str = "_source";
 pub const POSITION: &str = "_position";
 pub const BATCH_ID: &str = "_batch_id";
+/// Fields of a message that the columns do not name, as a JSON object.
+pub const RESCUED: &str = "_rescued";
 
 pub fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

@@ -3,9 +3,16 @@
 //! moment, and an outside reader (Python's `deltalake` + `pyarrow`) to check
 //! what landed without trusting our own code.
 //!
-//! Servers (PostgreSQL, Redis, a Kafka-protocol broker) join this kit when
-//! the stores and sources that need them do; a missing binary fails the test
-//! with how to install it, never skips it.
+//! Servers: a Kafka-protocol broker (`kafka.rs`, tansu) and a Schema
+//! Registry speaking its REST API (`registry.rs`); PostgreSQL and Redis join
+//! when the stores and sources that need them do. A missing binary fails the
+//! test with how to install it, never skips it.
+
+mod kafka;
+mod registry;
+
+pub use kafka::{Broker, free_port};
+pub use registry::SchemaRegistry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

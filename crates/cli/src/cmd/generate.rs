@@ -1,14 +1,16 @@
-//! `ingesta generate KIND --seed S --rows N --files F --out DIR`
+//! `ingesta generate KIND --seed S --rows N --files F --out DIR`, or for
+//! message kinds `--to kafka://HOST:PORT/TOPIC` (see `send.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ingesta_generate::{FileFormat, Kind, Options};
+use ingesta_generate::{FileFormat, Kind, MessageKind, Options};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// iot, inventory, sales, weather or farm (all four in subfolders).
+    /// Files: iot, inventory, sales, weather or farm (all four in subfolders).
+    /// Messages (with --to): orders, online_sales.
     kind: String,
     #[arg(long, default_value_t = 20261101)]
     seed: u64,
@@ -16,8 +18,22 @@ pub struct Args {
     rows: u64,
     #[arg(long, default_value_t = 10)]
     files: u32,
+    /// The folder for files (and for the manifest of messages).
+    #[arg(long, required_unless_present = "to")]
+    out: Option<PathBuf>,
+    /// Send messages instead of writing files: kafka://HOST:PORT/TOPIC.
     #[arg(long)]
-    out: PathBuf,
+    to: Option<String>,
+    /// Messages per second (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// For online_sales: the Schema Registry to register the Avro schema in.
+    #[arg(long)]
+    schema_registry: Option<String>,
+    /// A librdkafka producer setting, KEY=VALUE (repeatable): security
+    /// settings for Event Hubs or a managed Kafka, batching.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
     /// ndjson, csv, parquet or json (default: the kind's own).
     #[arg(long)]
     format: Option<String>,
@@ -27,6 +43,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(to) = &a.to {
+        let Some(kind) = MessageKind::parse(&a.kind) else {
+            bail!("unknown message kind `{}`; expected one of: {}", a.kind, MessageKind::NAMES.join(", "));
+        };
+        let target = super::send::Target {
+            to: to.clone(),
+            rate: a.rate,
+            schema_registry: a.schema_registry.clone(),
+            out: a.out.clone(),
+            properties: a.properties.clone(),
+        };
+        return super::send::run(kind, a.seed, a.rows, a.malformed_rate, &target);
+    }
+    let Some(out) = a.out.clone() else { bail!("give --out DIR (or --to for message kinds)") };
     let Some(kind) = Kind::parse(&a.kind) else {
         bail!("unknown kind `{}`; expected one of: {}", a.kind, Kind::NAMES.join(", "));
     };
@@ -45,7 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         rows: a.rows,
         files: a.files,
-        out: a.out.clone(),
+        out: out.clone(),
         format,
         malformed_rate: a.malformed_rate,
     };
@@ -56,7 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         m.malformed,
         m.files,
         m.bytes as f64 / 1e6,
-        a.out.display()
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod generate;
 mod maintain;
 mod query;
 mod run;
+mod send;
 mod status;
 mod validate;
 
@@ -52,7 +53,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
-        Command::Generate(args) => generate::run(args),
+        // blocking work (files, the producer, the registry client): off the runtime
+        Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(args)).await?,
         Command::Demo(args) => demo::run(args).await,
     }
 }

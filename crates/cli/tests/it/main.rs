@@ -4,6 +4,7 @@
 mod bad_input;
 mod demo;
 mod exactly_once;
+mod kafka;
 mod layers;
 mod validate;
 mod watch;

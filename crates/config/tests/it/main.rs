@@ -43,7 +43,7 @@ fn a_good_file_loads_with_defaults_and_env() {
     let t = &p.tables["iot_bronze"];
     assert_eq!(t.columns.as_ref().unwrap()[2].ty, ColumnType::Decimal(6, 2));
     assert_eq!(t.target_file_size.0, 64 << 20);
-    let ingesta_config::Source::Landing(l) = &p.sources["iot"];
+    let ingesta_config::Source::Landing(l) = &p.sources["iot"] else { panic!("a landing source") };
     assert_eq!(l.format, Format::Ndjson);
     assert_eq!(l.settle.0.as_millis(), 500);
     // secrets never show in debug output
@@ -137,4 +137,49 @@ fn silver_and_gold_mistakes_point_at_the_key() {
     ] {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }
+}
+
+const KAFKA: &str = r#"
+pipeline: shop
+lake: {root: ./lake}
+sources:
+  orders:
+    type: kafka
+    brokers: ${BROKERS:-localhost:9092}
+    topics: [orders]
+    start: 2026-11-01T00:00:00Z
+    properties:
+      security.protocol: SASL_SSL
+      sasl.password: ${SECRET:-none}
+  sales:
+    type: kafka
+    brokers: localhost:9092
+    pattern: "sales.*"
+    format: avro
+    properties: {group.id: mine}
+tables:
+  orders_raw: {layer: bronze, input: orders}
+  sales_raw: {layer: bronze, input: sales}
+"#;
+
+#[test]
+fn kafka_sources_load_and_their_mistakes_are_named() {
+    let errs = load_str("p.yaml", KAFKA, env).unwrap_err();
+    let text = errs.to_string();
+    assert!(text.contains("sources.sales.pattern: pattern `sales.*` must start with `^`"), "{text}");
+    assert!(text.contains("sources.sales.schema_registry: `format: avro` needs"), "{text}");
+    assert!(text.contains("sources.sales.properties.group.id: `group.id` is set by Ingesta"), "{text}");
+    assert!(text.contains("tables.sales_raw.columns: declare `columns` for Avro topics"), "{text}");
+    assert!(!text.contains("hunter2"), "a secret was printed: {text}");
+    let good = KAFKA
+        .replace("sales.*", "^sales.*")
+        .replace("format: avro\n    properties: {group.id: mine}", "format: string\n    start: latest");
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let ingesta_config::Source::Kafka(k) = &p.sources["orders"] else { panic!("a kafka source") };
+    assert_eq!(k.start, ingesta_config::Start::At(1_793_491_200_000));
+    assert_eq!(k.properties["sasl.password"].expose(), "hunter2");
+    assert!(!format!("{k:?}").contains("hunter2"));
+    let bad = KAFKA.replace("2026-11-01T00:00:00Z", "yesterday");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("p.yaml:9:12: sources.orders.start: `yesterday` is not a start"), "{text}");
 }

@@ -83,6 +83,59 @@ fn to_json(v: Value) -> Result<Json, String> {
     })
 }
 
+/// Like `to_json`, with the writer schema at hand, so decimals get their scale.
+pub(crate) fn to_json_typed(v: Value, schema: &apache_avro::Schema) -> Result<Json, String> {
+    use apache_avro::Schema as S;
+    Ok(match (v, schema) {
+        (Value::Decimal(d), S::Decimal(ds)) => {
+            let bytes = Vec::<u8>::try_from(&d).map_err(|e| e.to_string())?;
+            Json::String(decimal_text(&bytes, ds.scale)?)
+        }
+        (Value::Record(fields), S::Record(rs)) => {
+            let mut out = Map::with_capacity(fields.len());
+            for (k, v) in fields {
+                let json = match rs.fields.iter().find(|f| f.name == k) {
+                    Some(f) => to_json_typed(v, &f.schema)?,
+                    None => to_json(v)?,
+                };
+                out.insert(k, json);
+            }
+            Json::Object(out)
+        }
+        (Value::Union(i, inner), S::Union(u)) => match u.variants().get(i as usize) {
+            Some(s) => to_json_typed(*inner, s)?,
+            None => to_json(*inner)?,
+        },
+        (Value::Array(items), S::Array(a)) => {
+            Json::Array(items.into_iter().map(|v| to_json_typed(v, &a.items)).collect::<Result<_, _>>()?)
+        }
+        (Value::Map(m), S::Map(ms)) => Json::Object(
+            m.into_iter().map(|(k, v)| Ok((k, to_json_typed(v, &ms.types)?))).collect::<Result<Map<_, _>, String>>()?,
+        ),
+        (v, _) => to_json(v)?,
+    })
+}
+
+/// Big-endian two's complement bytes and a scale as exact decimal text.
+fn decimal_text(bytes: &[u8], scale: usize) -> Result<String, String> {
+    if bytes.len() > 16 {
+        return Err(format!("Avro decimal of {} bytes does not fit 38 digits", bytes.len()));
+    }
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    let mut v: i128 = if negative { -1 } else { 0 };
+    for b in bytes {
+        v = (v << 8) | i128::from(*b);
+    }
+    let digits = v.unsigned_abs().to_string();
+    let sign = if v < 0 { "-" } else { "" };
+    if scale == 0 {
+        return Ok(format!("{sign}{digits}"));
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    Ok(format!("{sign}{int}.{frac}"))
+}
+
 fn ts_text(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
     let sub = micros.rem_euclid(1_000_000);
@@ -107,6 +160,14 @@ fn date_text(days: i32) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimals_keep_their_scale() {
+        assert_eq!(super::decimal_text(&[0x04, 0xd2], 2).unwrap(), "12.34");
+        assert_eq!(super::decimal_text(&[0xfb, 0x2e], 2).unwrap(), "-12.34");
+        assert_eq!(super::decimal_text(&[0x05], 3).unwrap(), "0.005");
+        assert_eq!(super::decimal_text(&[], 0).unwrap(), "0");
+    }
+
     #[test]
     fn timestamps_become_iso_text() {
         assert_eq!(super::ts_text(1_762_000_000_123_000), "2025-11-01T12:26:40.123000Z");

@@ -6,6 +6,7 @@ mod avro;
 mod coerce;
 pub(crate) mod csv;
 mod json_doc;
+mod message;
 mod ndjson;
 mod parquet;
 mod timestamp;
@@ -18,6 +19,7 @@ use crate::schema::RecordSchema;
 pub use self::avro::read_avro;
 pub use self::csv::read_csv;
 pub use self::json_doc::{read_json_doc, records as json_records};
+pub use self::message::{Decoded, Raw, SchemaLookup, decode_messages, value_schema};
 pub use self::ndjson::read_ndjson;
 pub use self::parquet::read_parquet;
 

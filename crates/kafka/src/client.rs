@@ -1,0 +1,62 @@
+//! Client settings shared by the consumer and the producer, and the health
+//! state that broker errors (unreachable, unknown topic, bad credentials) are
+//! reported through while librdkafka retries with backoff.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ingesta_config::Secret;
+use rdkafka::ClientConfig;
+
+/// `bootstrap.servers` plus the source's `properties`, passed to librdkafka
+/// as they are (security settings: `security.protocol`, `sasl.mechanism`,
+/// `sasl.username`, `sasl.password`, `ssl.ca.location`, ...).
+pub fn client_config(brokers: &str, properties: &BTreeMap<String, Secret>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    // librdkafka's own backoff between reconnects, capped low enough that a
+    // broker coming back is noticed quickly
+    c.set("reconnect.backoff.ms", "100").set("reconnect.backoff.max.ms", "10000");
+    for (k, v) in properties {
+        c.set(k, v.expose());
+    }
+    c
+}
+
+/// The last problem a client met, if it has not recovered since.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    state: Arc<Mutex<Option<Problem>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub message: String,
+    pub since: Instant,
+    pub count: u64,
+}
+
+impl Health {
+    pub fn failed(&self, message: String) {
+        let mut s = self.state.lock().expect("health");
+        match &mut *s {
+            Some(p) if p.message == message => p.count += 1,
+            _ => {
+                tracing::warn!(error = %message, "kafka client problem; librdkafka retries with backoff");
+                *s = Some(Problem { message, since: Instant::now(), count: 1 });
+            }
+        }
+    }
+
+    pub fn ok(&self) {
+        let mut s = self.state.lock().expect("health");
+        if let Some(p) = s.take() {
+            tracing::info!(after = ?p.since.elapsed(), "kafka client recovered from: {}", p.message);
+        }
+    }
+
+    pub fn problem(&self) -> Option<Problem> {
+        self.state.lock().expect("health").clone()
+    }
+}
