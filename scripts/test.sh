@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command. Makes (once) a Python virtualenv with the outside readers
-# the tests check the lake with (deltalake, pyarrow), then runs every test of
-# the workspace. Extra arguments go to `cargo test`.
+# the tests check the lake with (deltalake, pyarrow, duckdb) and builds (once)
+# the Kafka-protocol broker the Kafka tests start (tansu), then runs every
+# test of the workspace. Extra arguments go to `cargo test`.
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh -p ingesta # one crate
@@ -15,5 +16,7 @@ if ! "$venv/bin/python" -c "import deltalake, pyarrow, duckdb" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 export INGESTA_TEST_PYTHON="$venv/bin/python"
+# the Kafka-protocol broker the Kafka tests start (built once, ~20 minutes)
+scripts/install-tansu.sh
 
 cargo test --workspace "$@"
