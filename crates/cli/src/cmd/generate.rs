@@ -27,6 +27,10 @@ pub struct Args {
     /// Messages per second (default: as fast as possible).
     #[arg(long)]
     rate: Option<f64>,
+    /// JSON messages: add a `pad` field so each is about this many bytes
+    /// (benchmarks use 1024).
+    #[arg(long)]
+    pad_to: Option<usize>,
     /// For online_sales: the Schema Registry to register the Avro schema in.
     #[arg(long)]
     schema_registry: Option<String>,
@@ -50,6 +54,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let target = super::send::Target {
             to: to.clone(),
             rate: a.rate,
+            pad_to: a.pad_to,
             schema_registry: a.schema_registry.clone(),
             out: a.out.clone(),
             properties: a.properties.clone(),

@@ -15,6 +15,7 @@ use ingesta_kafka::{Health, Producer, Record};
 pub struct Target {
     pub to: String,
     pub rate: Option<f64>,
+    pub pad_to: Option<usize>,
     pub schema_registry: Option<String>,
     pub out: Option<PathBuf>,
     pub properties: Vec<String>,
@@ -54,6 +55,15 @@ pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Ta
             }
         }
         let value = match (&m.body, &avro) {
+            (Body::Bytes(b), _) if !m.malformed && t.pad_to.is_some_and(|n| n > b.len() + 12) => {
+                // `..."}` → `...", "pad": "xxxx"}`: still one JSON object
+                let n = t.pad_to.unwrap_or_default() - b.len() - 12;
+                let mut v = b[..b.len() - 1].to_vec();
+                v.extend_from_slice(b", \"pad\": \"");
+                v.extend(std::iter::repeat_n(b'x', n));
+                v.extend_from_slice(b"\"}");
+                v
+            }
             (Body::Bytes(b), _) => b.clone(),
             (Body::Sale(s), Some((id, schema))) => wire(*id, &encode_sale(schema, s).map_err(anyhow::Error::msg)?),
             (Body::Sale(_), None) => unreachable!("sales are avro"),
