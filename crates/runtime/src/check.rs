@@ -38,14 +38,7 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
 
 async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
     if let Some(ingesta_config::Source::Kafka(k)) = p.sources.get(&t.input) {
-        let record = match (&t.columns, k.format) {
-            (Some(cols), _) => Some(RecordSchema::from_columns(cols)),
-            (None, ingesta_config::MessageFormat::String | ingesta_config::MessageFormat::Bytes) => {
-                Some(ingesta_sources::decode::value_schema(k.format))
-            }
-            (None, _) => None,
-        };
-        if let Some(r) = record {
+        if let Some(r) = crate::stream::declared_record(t.columns.as_deref(), k.format) {
             return Some(crate::stream::stream_schema(&r, k.format, &t.partition_by));
         }
     } else if let Some(cols) = &t.columns {

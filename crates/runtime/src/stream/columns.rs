@@ -18,6 +18,17 @@ pub const TIMESTAMP: &str = "_timestamp";
 pub const KEY: &str = "_key";
 pub const HEADERS: &str = "_headers";
 
+/// The record columns a topic table has before any message is read: the
+/// declared ones, or the `value` column of `string` / `bytes` topics; `None`
+/// when they are inferred from the first messages.
+pub fn declared_record(columns: Option<&[ingesta_config::Column]>, format: MessageFormat) -> Option<RecordSchema> {
+    match (columns, format) {
+        (Some(cols), _) => Some(RecordSchema::from_columns(cols)),
+        (None, MessageFormat::String | MessageFormat::Bytes) => Some(ingesta_sources::decode::value_schema(format)),
+        (None, _) => None,
+    }
+}
+
 pub fn stream_schema(record: &RecordSchema, format: MessageFormat, partitions: &[Partition]) -> SchemaRef {
     let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     if rescues(format) {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
-use ingesta_config::{Kafka as KafkaConfig, MessageFormat, Table};
+use ingesta_config::{Kafka as KafkaConfig, Table};
 use ingesta_core::{Error, TableStore};
 use ingesta_kafka::registry::Registry;
 use ingesta_kafka::{Consumer, Event, Health, Message, Polled, TopicPartition};
@@ -28,7 +28,7 @@ use ingesta_lake::{Lake, LakeTable, quarantine_schema};
 use ingesta_sources::schema::RecordSchema;
 use tokio::runtime::Handle;
 
-pub use columns::stream_schema;
+pub use columns::{declared_record, stream_schema};
 
 use crate::report::{Progress, TableReport};
 
@@ -293,22 +293,17 @@ impl Worker {
 
     /// The record columns: declared, the `value` column, or the stored ones.
     fn record_of(&self, stored: &arrow_schema::Schema) -> RecordSchema {
-        match (&self.cfg.columns, self.kafka.format) {
-            (Some(cols), _) => RecordSchema::from_columns(cols),
-            (None, MessageFormat::String | MessageFormat::Bytes) => {
-                ingesta_sources::decode::value_schema(self.kafka.format)
-            }
-            (None, _) => {
-                let parts = self.cfg.partition_by.iter().map(|p| p.column.as_str()).collect::<Vec<_>>();
-                let fields: Vec<_> = stored
-                    .fields()
-                    .iter()
-                    .filter(|f| !f.name().starts_with('_') && !parts.contains(&f.name().as_str()))
-                    .map(|f| f.as_ref().clone())
-                    .collect();
-                RecordSchema::from_arrow(&arrow_schema::Schema::new(fields))
-            }
+        if let Some(r) = declared_record(self.cfg.columns.as_deref(), self.kafka.format) {
+            return r;
         }
+        let parts = self.cfg.partition_by.iter().map(|p| p.column.as_str()).collect::<Vec<_>>();
+        let fields: Vec<_> = stored
+            .fields()
+            .iter()
+            .filter(|f| !f.name().starts_with('_') && !parts.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        RecordSchema::from_arrow(&arrow_schema::Schema::new(fields))
     }
 
     /// Creates the tables on first use (columns inferred from `sample` when
@@ -317,12 +312,9 @@ impl Worker {
         if self.tables.is_some() {
             return Ok(());
         }
-        let record = match (&self.cfg.columns, self.kafka.format) {
-            (Some(cols), _) => RecordSchema::from_columns(cols),
-            (None, MessageFormat::String | MessageFormat::Bytes) => {
-                ingesta_sources::decode::value_schema(self.kafka.format)
-            }
-            (None, _) => {
+        let record = match declared_record(self.cfg.columns.as_deref(), self.kafka.format) {
+            Some(r) => r,
+            None => {
                 let values: Vec<serde_json::Value> =
                     sample.iter().take(1000).filter_map(|m| serde_json::from_slice(&m.payload).ok()).collect();
                 if values.is_empty() {
