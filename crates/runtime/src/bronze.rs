@@ -169,27 +169,13 @@ impl BronzeTask {
         Ok(())
     }
 
-    /// Opens the quarantine table beside `bronze` (creating it when absent).
     async fn finish_open(&self, bronze: LakeTable, record: RecordSchema, schema: SchemaRef) -> Result<Tables, Error> {
-        let qurl = self.lake.quarantine_url(&self.name);
-        let qname = format!("{}__quarantine", self.name);
-        let desc = format!("records of `{}` that could not be read", self.name);
-        let quarantine = LakeTable::open_or_create(&self.lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
-        let bronze = bronze.with_target_file_size(self.cfg.target_file_size.0);
-        Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
+        open_tables(&self.lake, &self.name, bronze, record, schema, self.cfg.target_file_size.0).await
     }
 
     /// The record columns of an existing table; they must match declared ones.
     fn record_schema_of(&self, bronze: &LakeTable) -> Result<RecordSchema, Error> {
-        let stored = bronze.arrow_schema()?;
-        let parts = bronze.partition_columns();
-        let fields: Vec<_> = stored
-            .fields()
-            .iter()
-            .filter(|f| !f.name().starts_with('_') && !parts.contains(f.name()))
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let from_table = RecordSchema::from_arrow(&arrow_schema::Schema::new(fields));
+        let from_table = stored_record(bronze)?;
         let Some(cols) = &self.cfg.columns else {
             return Ok(from_table);
         };
@@ -207,4 +193,34 @@ impl BronzeTask {
         }
         Ok(declared)
     }
+}
+
+/// Opens the quarantine table beside `bronze` (creating it when absent).
+pub(crate) async fn open_tables(
+    lake: &Lake,
+    name: &str,
+    bronze: LakeTable,
+    record: RecordSchema,
+    schema: SchemaRef,
+    target_file_size: u64,
+) -> Result<Tables, Error> {
+    let qurl = lake.quarantine_url(name);
+    let qname = format!("{name}__quarantine");
+    let desc = format!("records of `{name}` that could not be read");
+    let quarantine = LakeTable::open_or_create(lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
+    let bronze = bronze.with_target_file_size(target_file_size);
+    Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
+}
+
+/// The record columns a bronze table stores (not metadata, not partitions).
+pub(crate) fn stored_record(bronze: &LakeTable) -> Result<RecordSchema, Error> {
+    let stored = bronze.arrow_schema()?;
+    let parts = bronze.partition_columns();
+    let fields: Vec<_> = stored
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with('_') && !parts.contains(f.name()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Ok(RecordSchema::from_arrow(&arrow_schema::Schema::new(fields)))
 }

@@ -150,9 +150,9 @@ impl Worker {
     /// Drops everything pending and goes back to the table's positions.
     fn reset(&mut self, consumer: &Consumer) -> Result<(), Error> {
         let tps: Vec<TopicPartition> = self.owned.keys().cloned().collect();
-        for tp in tps {
-            let bronze = self.fresh_position(&tp, true)?;
-            let quarantine = self.fresh_position(&tp, false)?;
+        let bronze = self.fresh_positions(&tps, true)?;
+        let quarantine = self.fresh_positions(&tps, false)?;
+        for ((tp, bronze), quarantine) in tps.into_iter().zip(bronze).zip(quarantine) {
             let p = self.owned.get_mut(&tp).expect("owned");
             p.pending.clear();
             p.pending_bytes = 0;

@@ -24,12 +24,13 @@ use ingesta_config::{Kafka as KafkaConfig, Table};
 use ingesta_core::{Error, TableStore};
 use ingesta_kafka::registry::Registry;
 use ingesta_kafka::{Consumer, Event, Health, Message, Polled, TopicPartition};
-use ingesta_lake::{Lake, LakeTable, quarantine_schema};
+use ingesta_lake::{Lake, LakeTable};
 use ingesta_sources::schema::RecordSchema;
 use tokio::runtime::Handle;
 
 pub use columns::{declared_record, stream_schema};
 
+use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
 
 /// How long `--once` waits for the group to hand out partitions.
@@ -104,14 +105,6 @@ impl StreamTask {
     }
 }
 
-/// The opened tables and the columns they hold.
-pub(crate) struct Tables {
-    pub bronze: LakeTable,
-    pub quarantine: LakeTable,
-    pub record: Arc<RecordSchema>,
-    pub schema: SchemaRef,
-}
-
 /// A partition this member owns.
 pub(crate) struct Part {
     /// The table's position when we read it or last committed it.
@@ -156,6 +149,8 @@ impl Worker {
     fn consume(&mut self, consumer: &Consumer, health: &Health, until: &Until) -> Result<(), Error> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
+        // set after an error, so a healthy stream never takes the health lock per message
+        let mut troubled = false;
         loop {
             if let Until::Stopped(flag) = until
                 && flag.load(Ordering::Relaxed)
@@ -166,8 +161,11 @@ impl Worker {
             self.apply(consumer.take_events())?;
             match polled {
                 Ok(Polled::Message(m)) => {
-                    health.ok();
-                    backoff = Duration::from_millis(100);
+                    if troubled {
+                        health.ok();
+                        troubled = false;
+                        backoff = Duration::from_millis(100);
+                    }
                     if let Some(p) = self.owned.get_mut(&m.tp)
                         && m.offset > p.seen
                     {
@@ -189,6 +187,7 @@ impl Worker {
                         return Err(Error::stop(format!("table `{}`: {}", self.name, e.message)));
                     }
                     health.failed(e.message.clone());
+                    troubled = true;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
@@ -223,6 +222,14 @@ impl Worker {
 
     /// Applies assignment changes in the order they happened.
     fn apply(&mut self, events: Vec<Event>) -> Result<(), Error> {
+        let assigned: Vec<TopicPartition> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Assigned { tp, .. } => Some(tp.clone()),
+                Event::Revoked { .. } => None,
+            })
+            .collect();
+        let mut quarantine = self.fresh_positions(&assigned, false)?.into_iter();
         for e in events {
             match e {
                 Event::Revoked { tp } => {
@@ -233,10 +240,9 @@ impl Worker {
                     }
                 }
                 Event::Assigned { tp, covered } => {
-                    let quarantine = self.fresh_position(&tp, false)?;
                     let part = Part {
                         bronze: covered,
-                        quarantine,
+                        quarantine: quarantine.next().flatten(),
                         seen: covered.unwrap_or(-1),
                         caught_up: false,
                         pending: Vec::new(),
@@ -250,13 +256,21 @@ impl Worker {
         Ok(())
     }
 
-    /// A partition's position in the table (or its quarantine), read afresh.
-    pub(crate) fn fresh_position(&mut self, tp: &TopicPartition, bronze: bool) -> Result<Option<i64>, Error> {
-        let Some(t) = &mut self.tables else { return Ok(None) };
+    /// The partitions' positions in the table (or its quarantine), read
+    /// afresh: one reload of the log, then one lookup each.
+    pub(crate) fn fresh_positions(&mut self, tps: &[TopicPartition], bronze: bool) -> Result<Vec<Option<i64>>, Error> {
+        let Some(t) = &mut self.tables else { return Ok(vec![None; tps.len()]) };
+        if tps.is_empty() {
+            return Ok(Vec::new());
+        }
         let table = if bronze { &mut t.bronze } else { &mut t.quarantine };
         self.rt.block_on(async {
             table.refresh().await?;
-            table.position(&tp.app_id()).await
+            let mut out = Vec::with_capacity(tps.len());
+            for tp in tps {
+                out.push(table.position(&tp.app_id()).await?);
+            }
+            Ok(out)
         })
     }
 
@@ -284,26 +298,13 @@ impl Worker {
         let Some(bronze) = self.rt.block_on(LakeTable::open(&self.lake, &self.name, &url))? else {
             return Ok(());
         };
-        let stored = bronze.arrow_schema()?;
-        let record = self.record_of(&stored);
+        let record = match declared_record(self.cfg.columns.as_deref(), self.kafka.format) {
+            Some(r) => r,
+            None => stored_record(&bronze)?,
+        };
         let schema = stream_schema(&record, self.kafka.format, &self.cfg.partition_by);
         self.tables = Some(self.finish_open(bronze, record, schema)?);
         Ok(())
-    }
-
-    /// The record columns: declared, the `value` column, or the stored ones.
-    fn record_of(&self, stored: &arrow_schema::Schema) -> RecordSchema {
-        if let Some(r) = declared_record(self.cfg.columns.as_deref(), self.kafka.format) {
-            return r;
-        }
-        let parts = self.cfg.partition_by.iter().map(|p| p.column.as_str()).collect::<Vec<_>>();
-        let fields: Vec<_> = stored
-            .fields()
-            .iter()
-            .filter(|f| !f.name().starts_with('_') && !parts.contains(&f.name().as_str()))
-            .map(|f| f.as_ref().clone())
-            .collect();
-        RecordSchema::from_arrow(&arrow_schema::Schema::new(fields))
     }
 
     /// Creates the tables on first use (columns inferred from `sample` when
@@ -339,12 +340,7 @@ impl Worker {
     }
 
     fn finish_open(&self, bronze: LakeTable, record: RecordSchema, schema: SchemaRef) -> Result<Tables, Error> {
-        let qurl = self.lake.quarantine_url(&self.name);
-        let qname = format!("{}__quarantine", self.name);
-        let desc = format!("messages of `{}` that could not be read", self.name);
-        let quarantine =
-            self.rt.block_on(LakeTable::open_or_create(&self.lake, &qname, &qurl, &quarantine_schema(), &[], &desc))?;
-        let bronze = bronze.with_target_file_size(self.cfg.target_file_size.0);
-        Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
+        let size = self.cfg.target_file_size.0;
+        self.rt.block_on(open_tables(&self.lake, &self.name, bronze, record, schema, size))
     }
 }
