@@ -152,6 +152,7 @@ impl Ctx<'_> {
         match ty.as_deref() {
             Some("landing") => self.de(at, Value::Mapping(m)).map(Source::Landing),
             Some("kafka") => self.de(at, Value::Mapping(m)).map(Source::Kafka),
+            Some("http") => self.de(at, Value::Mapping(m)).map(Source::Http),
             Some(other) => {
                 self.push(
                     &format!("{at}.type"),

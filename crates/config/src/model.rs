@@ -92,19 +92,62 @@ pub enum Source {
     Landing(Landing),
     /// Kafka or Event Hubs topics (any Kafka-protocol broker).
     Kafka(Kafka),
+    /// Events posted to `POST /ingest/<source>` (a tracker endpoint).
+    Http(Http),
 }
 
 impl Source {
     /// The accepted values of `type`.
-    pub const TYPES: [&'static str; 2] = ["landing", "kafka"];
+    pub const TYPES: [&'static str; 3] = ["landing", "kafka", "http"];
 
     /// How often `--watch` looks for new input (streams are read continuously).
     pub fn poll(&self) -> Option<Duration> {
         match self {
             Source::Landing(l) => Some(l.poll.0),
-            Source::Kafka(_) => None,
+            Source::Kafka(_) | Source::Http(_) => None,
         }
     }
+}
+
+/// An HTTP collector: clients post JSON or NDJSON events to
+/// `POST /ingest/<source>`; each request is answered 2xx only once its events
+/// are in the collector's write-ahead log (fsynced), from which they are
+/// committed to the table exactly once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// The address to listen on; sources with the same address share a server.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The bearer token clients send (`Authorization: Bearer <token>`). Never printed.
+    pub token: Secret,
+    /// The write-ahead log's folder (local disk). Default: `_wal/<source>`
+    /// under a local lake root; required when the lake is an object store.
+    #[serde(default)]
+    pub wal: Option<String>,
+    /// A request body larger than this (after gzip) is refused with 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: ByteSize,
+    /// An event larger than this is refused with 413.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_record_bytes: ByteSize,
+    /// Accepted bytes not yet in the table; beyond this, posts get 429 with
+    /// `Retry-After` until the table catches up.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: ByteSize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8088".into()
+}
+fn default_max_body_bytes() -> ByteSize {
+    ByteSize(16 << 20)
+}
+fn default_max_event_bytes() -> ByteSize {
+    ByteSize(1 << 20)
+}
+fn default_max_pending_bytes() -> ByteSize {
+    ByteSize(256 << 20)
 }
 
 /// Topics of a Kafka-protocol broker (Apache Kafka, Azure Event Hubs' Kafka

@@ -25,6 +25,10 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
                 kafka(k, &at, err);
                 continue;
             }
+            Source::Http(h) => {
+                http(name, h, root, &at, err);
+                continue;
+            }
         };
         let path = l.path.trim();
         if path.contains("://") && !SCHEMES.iter().any(|s| path.starts_with(s)) {
@@ -98,6 +102,38 @@ fn kafka(k: &crate::model::Kafka, at: &str, err: &mut dyn FnMut(&str, String)) {
     }
     if k.max_record_bytes.0 < 1024 {
         err(&format!("{at}.max_record_bytes"), "must be at least 1KiB".into());
+    }
+}
+
+/// An HTTP collector source: where it listens, its token and limits.
+fn http(name: &str, h: &crate::model::Http, root: &str, at: &str, err: &mut dyn FnMut(&str, String)) {
+    if h.listen.parse::<std::net::SocketAddr>().is_err() {
+        err(&format!("{at}.listen"), format!("`{}` is not an address; write ip:port like 0.0.0.0:8088", h.listen));
+    }
+    if h.token.expose().trim().is_empty() {
+        err(
+            &format!("{at}.token"),
+            "the token is empty; set it from the environment, like `token: ${TRACKER_TOKEN}`".into(),
+        );
+    }
+    let remote = root.contains("://") && !root.starts_with("file://");
+    if h.wal.is_none() && remote {
+        err(
+            &format!("{at}.wal"),
+            "the lake is an object store; give `wal:` a local folder for the collector's log".into(),
+        );
+    }
+    if h.wal.as_deref().is_some_and(|w| w.contains("://")) {
+        err(&format!("{at}.wal"), "the write-ahead log must be a local folder".into());
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        err(at, format!("source `{name}` is a URL path (`/ingest/{name}`): use letters, digits, `_` and `-`"));
+    }
+    if h.max_record_bytes.0 < 1024 {
+        err(&format!("{at}.max_record_bytes"), "must be at least 1KiB".into());
+    }
+    if h.max_body_bytes.0 < h.max_record_bytes.0 {
+        err(&format!("{at}.max_body_bytes"), "must be at least `max_record_bytes`".into());
     }
 }
 

@@ -37,10 +37,13 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
 }
 
 async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
-    if let Some(ingesta_config::Source::Kafka(k)) = p.sources.get(&t.input) {
+    let source = p.sources.get(&t.input);
+    if let Some(ingesta_config::Source::Kafka(k)) = source {
         if let Some(r) = crate::stream::declared_record(t.columns.as_deref(), k.format) {
             return Some(crate::stream::stream_schema(&r, k.format, &t.partition_by));
         }
+    } else if let (Some(ingesta_config::Source::Http(_)), Some(cols)) = (source, &t.columns) {
+        return Some(crate::collect::collect_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     } else if let Some(cols) = &t.columns {
         return Some(bronze_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     }

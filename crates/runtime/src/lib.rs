@@ -4,6 +4,7 @@
 
 mod bronze;
 mod check;
+pub mod collect;
 mod enrich;
 mod maintain;
 mod microbatch;
@@ -20,6 +21,7 @@ use ingesta_lake::Lake;
 
 pub use bronze::BronzeTask;
 pub use check::{Finding, check};
+pub use collect::CollectTask;
 pub use maintain::{compact, rebuild};
 pub use report::{Progress, RunReport, TableReport};
 pub use stream::StreamTask;
@@ -35,6 +37,7 @@ pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
 pub enum Task {
     Bronze(BronzeTask),
     Stream(StreamTask),
+    Collect(CollectTask),
     Transform(TransformTask),
 }
 
@@ -43,6 +46,7 @@ impl Task {
         match self {
             Task::Bronze(t) => t.name(),
             Task::Stream(t) => t.name(),
+            Task::Collect(t) => t.name(),
             Task::Transform(t) => t.name(),
         }
     }
@@ -51,13 +55,14 @@ impl Task {
         match self {
             Task::Bronze(t) => t.run_once(progress).await,
             Task::Stream(t) => t.run_once(progress).await,
+            Task::Collect(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
         }
     }
 }
 
 /// One task per table, each after the tables it reads.
-pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
+pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
     p.run_order()
         .into_iter()
         .map(|name| {
@@ -68,6 +73,9 @@ pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
             match p.sources.get(&t.input) {
                 Some(Source::Landing(l)) => Ok(Task::Bronze(BronzeTask::new(lake.clone(), &name, t, &t.input, l)?)),
                 Some(Source::Kafka(k)) => Ok(Task::Stream(StreamTask::new(lake.clone(), &p.pipeline, &name, t, k))),
+                Some(Source::Http(h)) => {
+                    Ok(Task::Collect(CollectTask::new(lake.clone(), &p.lake.root, &name, t, &t.input, h)))
+                }
                 None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
             }
         })
@@ -79,7 +87,7 @@ pub fn tasks(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
 pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut report = RunReport::default();
-    for mut task in tasks(p, &lake)? {
+    for mut task in tasks_of(p, &lake)? {
         let table = match task.run_once(progress).await {
             Ok(r) => r,
             Err(e) => {
@@ -93,38 +101,52 @@ pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Er
 }
 
 /// Keeps running every table until `stop` resolves: streams read
-/// continuously on their own threads; file sources and table-to-table tasks
-/// are polled in dependency order. A table that stops (a `fail` expectation,
-/// a changed input) is reported and left out of later polls; the others keep
-/// running.
+/// continuously on their own threads, HTTP collectors serve and commit on
+/// theirs; file sources and table-to-table tasks are polled in dependency
+/// order. A table that stops (a `fail` expectation, a changed input) is
+/// reported and left out of later polls; the others keep running. On stop,
+/// the collectors' servers finish their requests first, then every stream
+/// and collector commits what it holds.
 pub async fn run_watch(
     p: &Pipeline,
     progress: &Progress,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
-    let (streams, mut tasks): (Vec<Task>, Vec<Task>) =
-        tasks(p, &lake)?.into_iter().partition(|t| matches!(t, Task::Stream(_)));
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut streams: Vec<StreamTask> = Vec::new();
+    let mut collectors: Vec<CollectTask> = Vec::new();
+    for t in tasks_of(p, &lake)? {
+        match t {
+            Task::Stream(s) => streams.push(s),
+            Task::Collect(c) => collectors.push(c),
+            other => tasks.push(other),
+        }
+    }
+    let (shutdown, servers) = serve(&mut collectors).await?;
     let poll = p.sources.values().filter_map(Source::poll).min().unwrap_or(Duration::from_secs(5));
     let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut running = tokio::task::JoinSet::new();
-    for task in streams {
-        let Task::Stream(mut t) = task else { unreachable!("partitioned") };
+    for mut t in streams {
         let (flag, progress) = (stopping.clone(), progress.clone());
         running.spawn(async move {
             let name = t.name().to_string();
-            stream_until_stopped(&mut t, flag, &progress).await.unwrap_or_else(|e| {
-                tracing::error!(table = %name, error = %e, "table stopped; the others keep running");
-                TableReport { table: name, error: Some(e.message), ..Default::default() }
-            })
+            stream_until_stopped(&mut t, flag, &progress).await.unwrap_or_else(|e| stopped(name, e))
+        });
+    }
+    for mut c in collectors {
+        let (flag, progress) = (stopping.clone(), progress.clone());
+        running.spawn(async move {
+            let name = c.name().to_string();
+            c.run_until(flag, &progress).await.unwrap_or_else(|e| stopped(name, e))
         });
     }
     let mut total = RunReport::default();
-    let mut stopped: Vec<String> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     tokio::pin!(stop);
     loop {
         for task in &mut tasks {
-            if stopped.iter().any(|s| s == task.name()) {
+            if failed.iter().any(|s| s == task.name()) {
                 continue;
             }
             match task.run_once(progress).await {
@@ -135,17 +157,20 @@ pub async fn run_watch(
                 }
                 Err(e) => {
                     progress.done();
-                    tracing::error!(table = task.name(), error = %e, "table stopped; the others keep running");
-                    stopped.push(task.name().to_string());
-                    let report =
-                        TableReport { table: task.name().to_string(), error: Some(e.message), ..Default::default() };
-                    total.merge(RunReport { tables: vec![report] });
+                    failed.push(task.name().to_string());
+                    total.merge(RunReport { tables: vec![stopped(task.name().to_string(), e)] });
                 }
             }
         }
         tokio::select! {
             _ = &mut stop => break,
             _ = tokio::time::sleep(poll) => {}
+        }
+    }
+    let _ = shutdown.send(true);
+    for s in servers {
+        if tokio::time::timeout(Duration::from_secs(10), s).await.is_err() {
+            tracing::warn!("the collector's server did not finish its requests in 10 s");
         }
     }
     stopping.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -155,6 +180,33 @@ pub async fn run_watch(
         }
     }
     Ok(total)
+}
+
+fn stopped(table: String, e: Error) -> TableReport {
+    tracing::error!(table = %table, error = %e, "table stopped; the others keep running");
+    TableReport { table, error: Some(e.message), ..Default::default() }
+}
+
+/// Opens every collector's log and starts one server per listen address;
+/// the servers stop (finishing their requests) when `true` is sent.
+async fn serve(
+    collectors: &mut [CollectTask],
+) -> Result<(tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>), Error> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut by_addr: std::collections::BTreeMap<String, Vec<ingesta_collector::Route>> = Default::default();
+    for c in collectors.iter_mut() {
+        let route = c.open().await?;
+        by_addr.entry(c.listen().to_string()).or_default().push(route);
+    }
+    let mut servers = Vec::new();
+    for (addr, routes) in by_addr {
+        let mut rx = rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        servers.push(ingesta_collector::serve(&addr, routes, shutdown).await.map_err(Error::stop)?);
+    }
+    Ok((tx, servers))
 }
 
 /// Runs a stream until `stop` is set; a passing fault (broker gone, commit

@@ -7,7 +7,7 @@ use ingesta_config::Pipeline;
 use ingesta_core::{Error, TableStore};
 use ingesta_lake::{Compacted, LakeTable};
 
-use crate::{Progress, TableReport, lake_of, tasks};
+use crate::{Progress, TableReport, lake_of, tasks_of};
 
 /// What maintenance did to one table.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +92,6 @@ pub async fn rebuild(p: &Pipeline, name: &str, progress: &Progress) -> Result<Ta
             t.destroy().await?;
         }
     }
-    let mut task = tasks(p, &lake)?.into_iter().find(|t| t.name() == name).expect("a task per table");
+    let mut task = tasks_of(p, &lake)?.into_iter().find(|t| t.name() == name).expect("a task per table");
     task.run_once(progress).await
 }

@@ -183,3 +183,35 @@ fn kafka_sources_load_and_their_mistakes_are_named() {
     let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
     assert!(text.contains("p.yaml:9:12: sources.orders.start: `yesterday` is not a start"), "{text}");
 }
+
+const HTTP: &str = r#"pipeline: web
+lake: {root: s3://bucket/lake}
+sources:
+  traffic:
+    type: http
+    listen: "localhost:80"
+    token: ""
+  "bad name":
+    type: http
+    token: ${SECRET}
+    wal: /var/lib/ingesta/wal
+tables:
+  traffic_raw: {layer: bronze, input: traffic}
+"#;
+
+#[test]
+fn http_sources_load_and_their_mistakes_are_named() {
+    let text = load_str("p.yaml", HTTP, env).unwrap_err().to_string();
+    assert!(text.contains("sources.traffic.listen: `localhost:80` is not an address"), "{text}");
+    assert!(text.contains("sources.traffic.token: the token is empty"), "{text}");
+    assert!(text.contains("sources.traffic.wal: the lake is an object store"), "{text}");
+    assert!(text.contains("source `bad name` is a URL path"), "{text}");
+    let good = HTTP
+        .replace("\"localhost:80\"", "0.0.0.0:8088")
+        .replace("token: \"\"", "token: ${SECRET}\n    wal: w")
+        .replace("\"bad name\"", "other");
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let ingesta_config::Source::Http(h) = &p.sources["traffic"] else { panic!("an http source") };
+    assert_eq!((h.token.expose(), h.max_body_bytes.0), ("hunter2", 16 << 20));
+    assert!(!format!("{h:?}").contains("hunter2"));
+}
