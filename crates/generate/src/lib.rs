@@ -3,13 +3,15 @@
 //! including the malformed records it injected on purpose, so that a test can
 //! reconcile exactly: records in = table rows + quarantined rows.
 //!
-//! A kind is a module with one `generate` function; the orders (seed 002) and
-//! `order_upd` (seed 000) kinds slot in the same way.
+//! A file kind is a module with one `generate` function. Message kinds (for
+//! Kafka topics and the HTTP collector) are iterators in `messages.rs` and
+//! `sales_mart.rs`; the `ingesta generate --to` command sends them.
 
 mod farm;
 mod manifest;
 mod messages;
 mod out;
+mod sales_mart;
 
 use std::path::PathBuf;
 

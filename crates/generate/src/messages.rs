@@ -1,6 +1,7 @@
 //! Message generators for topics and the HTTP collector (formats.md):
 //! seed-002 orders (JSON, with later status updates of the same order and
-//! malformed messages) and farm online sales (records for Avro). A
+//! malformed messages), farm online sales (records for Avro), and the
+//! seed-000 `order_upd` and tracker traffic events (`sales_mart.rs`). A
 //! generator is an iterator, deterministic for a seed; the caller sends the
 //! messages (to Kafka, over HTTP) and writes the manifest.
 
@@ -21,17 +22,32 @@ pub enum MessageKind {
     Orders,
     /// Farm `farm.online_sales`: records sent as Avro (`ONLINE_SALES_SCHEMA`).
     OnlineSales,
+    /// Seed 000 `order_upd`: JSON status events keyed by order id.
+    OrderUpd,
+    /// Seed 000 tracker events (JSON) for `POST /ingest/traffic`.
+    Traffic,
 }
 
 impl MessageKind {
-    pub const NAMES: [&'static str; 2] = ["orders", "online_sales"];
+    pub const NAMES: [&'static str; 4] = ["orders", "online_sales", "order_upd", "traffic"];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "orders" => Self::Orders,
             "online_sales" | "online-sales" => Self::OnlineSales,
+            "order_upd" | "order-upd" => Self::OrderUpd,
+            "traffic" => Self::Traffic,
             _ => return None,
         })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Orders => "orders",
+            Self::OnlineSales => "online_sales",
+            Self::OrderUpd => "order_upd",
+            Self::Traffic => "traffic",
+        }
     }
 }
 
@@ -55,6 +71,8 @@ pub struct GenMessage {
     pub malformed: bool,
     /// A later status of an order already sent.
     pub update: bool,
+    /// What the manifest counts it as (an event type, `duplicate`, `malformed`).
+    pub label: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +104,13 @@ pub fn messages(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64) -
             Box::new((0..count).map(move |i| orders.next(&mut rng, i, malformed_rate)))
         }
         MessageKind::OnlineSales => Box::new((0..count).map(move |i| sale(&mut rng, i, malformed_rate))),
+        MessageKind::OrderUpd => {
+            let mut orders = crate::sales_mart::OrderUpd::new(seed);
+            Box::new((0..count).map(move |i| orders.next(&mut rng, i, malformed_rate)))
+        }
+        MessageKind::Traffic => {
+            Box::new((0..count).map(move |i| crate::sales_mart::traffic(&mut rng, i, malformed_rate)))
+        }
     }
 }
 
@@ -117,7 +142,7 @@ impl Orders {
                 format!(r#"{{"object_id": "id-{i}", "object_type": "order", "sent_dttm": "2023-04-08 20:27:36"}}"#)
                     .into_bytes()
             };
-            return GenMessage { key: None, body: Body::Bytes(body), malformed: true, update: false };
+            return GenMessage { key: None, body: Body::Bytes(body), malformed: true, update: false, label: None };
         }
         // one message in five moves an order already sent to a later status
         let update = !self.sent.is_empty() && rng.random_range(0..5) == 0;
@@ -169,7 +194,13 @@ impl Orders {
                 "update_ts": dttm(at),
             }
         });
-        GenMessage { key: None, body: Body::Bytes(body.to_string().into_bytes()), malformed: false, update }
+        GenMessage {
+            key: None,
+            body: Body::Bytes(body.to_string().into_bytes()),
+            malformed: false,
+            update,
+            label: None,
+        }
     }
 }
 
@@ -198,7 +229,13 @@ fn sale(rng: &mut ChaCha8Rng, i: u64, malformed_rate: f64) -> GenMessage {
     if rng.random_bool(malformed_rate) {
         // not the wire format: a JSON text where Avro was expected
         let body = format!(r#"{{"order_id": "so-{i}"}}"#).into_bytes();
-        return GenMessage { key: Some(format!("so-{i}")), body: Body::Bytes(body), malformed: true, update: false };
+        return GenMessage {
+            key: Some(format!("so-{i}")),
+            body: Body::Bytes(body),
+            malformed: true,
+            update: false,
+            label: None,
+        };
     }
     let s = Sale {
         order_id: format!("so-{i:08}"),
@@ -209,7 +246,7 @@ fn sale(rng: &mut ChaCha8Rng, i: u64, malformed_rate: f64) -> GenMessage {
         unit_price_cents: rng.random_range(50..50_000),
         channel: ["web", "app", "marketplace"][rng.random_range(0..3)].to_string(),
     };
-    GenMessage { key: Some(s.order_id.clone()), body: Body::Sale(s), malformed: false, update: false }
+    GenMessage { key: Some(s.order_id.clone()), body: Body::Sale(s), malformed: false, update: false, label: None }
 }
 
 #[cfg(test)]
@@ -224,5 +261,42 @@ mod tests {
         assert!(a.iter().any(|m| m.update));
         let bad = a.iter().filter(|m| m.malformed).count();
         assert!((5..=40).contains(&bad), "{bad} malformed");
+    }
+
+    #[test]
+    fn order_upd_follows_each_order_through_its_statuses() {
+        let a: Vec<_> = messages(MessageKind::OrderUpd, 3, 5000, 0.002).collect();
+        assert_eq!(a, messages(MessageKind::OrderUpd, 3, 5000, 0.002).collect::<Vec<_>>());
+        let count = |l: &str| a.iter().filter(|m| m.label == Some(l)).count();
+        let (created, confirmed, cancelled) =
+            (count("update-status-created"), count("update-status-confirmed"), count("update-status-cancelled"));
+        assert!(created > 1000 && confirmed > 500 && cancelled > 100, "{created} {confirmed} {cancelled}");
+        assert!(count("duplicate") > 10 && count("malformed") > 2);
+        // every status event is keyed by its order and names it in the body
+        for m in a.iter().filter(|m| !m.malformed) {
+            let Body::Bytes(b) = &m.body else { panic!("json") };
+            let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+            assert_eq!(v["order"]["id"].as_str(), m.key.as_deref());
+            assert!(v["order"]["items"].as_array().is_some_and(|i| !i.is_empty()));
+        }
+        // a cancellation never comes before the order was created
+        let mut seen = std::collections::HashSet::new();
+        for m in a.iter().filter(|m| !m.malformed) {
+            match m.label {
+                Some("update-status-created") => assert!(seen.insert(m.key.clone())),
+                _ => assert!(seen.contains(&m.key), "{:?} before its creation", m.label),
+            }
+        }
+    }
+
+    #[test]
+    fn traffic_events_have_the_tracker_shape() {
+        let a: Vec<_> = messages(MessageKind::Traffic, 1, 2000, 0.01).collect();
+        let Body::Bytes(b) = &a[0].body else { panic!("json") };
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        for k in ["type", "ts", "session_id", "anonymous_id", "store_id", "url", "product_id", "referrer", "device"] {
+            assert!(v.get(k).is_some(), "{k} in {v}");
+        }
+        assert!(a.iter().filter(|m| m.malformed).count() > 5);
     }
 }

@@ -10,7 +10,7 @@ use ingesta_generate::{FileFormat, Kind, MessageKind, Options};
 #[derive(clap::Args)]
 pub struct Args {
     /// Files: iot, inventory, sales, weather or farm (all four in subfolders).
-    /// Messages (with --to): orders, online_sales.
+    /// Messages (with --to): orders, online_sales, order_upd, traffic.
     kind: String,
     #[arg(long, default_value_t = 20261101)]
     seed: u64,
@@ -21,9 +21,19 @@ pub struct Args {
     /// The folder for files (and for the manifest of messages).
     #[arg(long, required_unless_present = "to")]
     out: Option<PathBuf>,
-    /// Send messages instead of writing files: kafka://HOST:PORT/TOPIC.
+    /// Send messages instead of writing files: kafka://HOST:PORT/TOPIC or
+    /// http://HOST:PORT/ingest/SOURCE (the HTTP collector).
     #[arg(long)]
     to: Option<String>,
+    /// The collector's bearer token (default: $INGESTA_TOKEN).
+    #[arg(long)]
+    token: Option<String>,
+    /// Events per request to the collector.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Gzip the requests to the collector.
+    #[arg(long)]
+    gzip: bool,
     /// Messages per second (default: as fast as possible).
     #[arg(long)]
     rate: Option<f64>,
@@ -58,6 +68,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             schema_registry: a.schema_registry.clone(),
             out: a.out.clone(),
             properties: a.properties.clone(),
+            token: a.token.clone(),
+            batch: a.batch,
+            gzip: a.gzip,
         };
         return super::send::run(kind, a.seed, a.rows, a.malformed_rate, &target);
     }

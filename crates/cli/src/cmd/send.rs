@@ -1,6 +1,9 @@
-//! `ingesta generate KIND --to kafka://HOST:PORT/TOPIC [--rate N]`: sends a
-//! message kind through the idempotent producer, deterministic for a seed,
-//! and writes (or prints) a manifest of what was sent.
+//! `ingesta generate KIND --to kafka://HOST:PORT/TOPIC | http://HOST:PORT/ingest/SOURCE`:
+//! sends a message kind, deterministic for a seed, at a rate or as fast as
+//! possible, and writes (or prints) a manifest of what was sent.
+
+mod http;
+mod kafka;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,9 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ingesta_generate::{Body, MessageKind, ONLINE_SALES_SCHEMA, encode_sale, messages};
-use ingesta_kafka::registry::{Registry, wire};
-use ingesta_kafka::{Health, Producer, Record};
+use ingesta_generate::{MessageKind, messages};
 
 pub struct Target {
     pub to: String,
@@ -19,34 +20,36 @@ pub struct Target {
     pub schema_registry: Option<String>,
     pub out: Option<PathBuf>,
     pub properties: Vec<String>,
+    pub token: Option<String>,
+    pub batch: usize,
+    pub gzip: bool,
+}
+
+/// Where messages go: one at a time in, a count of what was delivered out.
+trait Sink {
+    fn send(&mut self, key: Option<&str>, value: Vec<u8>) -> anyhow::Result<()>;
+    /// Waits for everything to be delivered; adds its own counts to the manifest.
+    fn finish(&mut self, manifest: &mut serde_json::Map<String, serde_json::Value>) -> anyhow::Result<()>;
+    /// The Avro schema id and schema, for Avro kinds.
+    fn avro(&self) -> Option<&(u32, apache_avro::Schema)> {
+        None
+    }
 }
 
 pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Target) -> anyhow::Result<ExitCode> {
-    let Some(rest) = t.to.strip_prefix("kafka://") else {
-        bail!("--to `{}`: expected kafka://HOST:PORT/TOPIC", t.to);
-    };
-    let Some((brokers, topic)) = rest.split_once('/').filter(|(b, t)| !b.is_empty() && !t.is_empty()) else {
-        bail!("--to `{}`: expected kafka://HOST:PORT/TOPIC", t.to);
-    };
-    let avro = match kind {
-        MessageKind::OnlineSales => {
-            let Some(url) = &t.schema_registry else { bail!("online_sales is Avro: give --schema-registry URL") };
-            let cfg = ingesta_config::SchemaRegistry { url: url.clone(), username: None, password: None };
-            let registry = Registry::new(&cfg)?;
-            let id = registry.register(&format!("{topic}-value"), ONLINE_SALES_SCHEMA)?;
-            let schema = apache_avro::Schema::parse_str(ONLINE_SALES_SCHEMA).context("the online sales schema")?;
-            Some((id, schema))
+    let mut sink: Box<dyn Sink> = if let Some(rest) = t.to.strip_prefix("kafka://") {
+        Box::new(kafka::KafkaSink::new(rest, kind, t)?)
+    } else if t.to.starts_with("http://") || t.to.starts_with("https://") {
+        if kind == MessageKind::OnlineSales {
+            bail!("online_sales is Avro for a topic; the HTTP collector takes JSON kinds (orders, order_upd, traffic)");
         }
-        MessageKind::Orders => None,
+        Box::new(http::HttpSink::new(t)?)
+    } else {
+        bail!("--to `{}`: expected kafka://HOST:PORT/TOPIC or http://HOST:PORT/ingest/SOURCE", t.to);
     };
-    let mut properties = BTreeMap::new();
-    for p in &t.properties {
-        let Some((k, v)) = p.split_once('=') else { bail!("--property `{p}`: expected KEY=VALUE") };
-        properties.insert(k.trim().to_string(), ingesta_config::Secret::new(v.trim()));
-    }
-    let producer = Producer::new(brokers, &properties, Health::default())?;
     let started = Instant::now();
     let (mut malformed, mut updates, mut bytes) = (0u64, 0u64, 0u64);
+    let mut labels: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, m) in messages(kind, seed, count, malformed_rate).enumerate() {
         if let Some(rate) = t.rate {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
@@ -54,30 +57,23 @@ pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Ta
                 std::thread::sleep(wait);
             }
         }
-        let value = match (&m.body, &avro) {
-            (Body::Bytes(b), _) if !m.malformed && t.pad_to.is_some_and(|n| n > b.len() + 12) => {
-                // `..."}` → `...", "pad": "xxxx"}`: still one JSON object
-                let n = t.pad_to.unwrap_or_default() - b.len() - 12;
-                let mut v = b[..b.len() - 1].to_vec();
-                v.extend_from_slice(b", \"pad\": \"");
-                v.extend(std::iter::repeat_n(b'x', n));
-                v.extend_from_slice(b"\"}");
-                v
+        let value = match &m.body {
+            ingesta_generate::Body::Bytes(b) if !m.malformed && t.pad_to.is_some_and(|n| n > b.len() + 12) => {
+                pad(b, t.pad_to.unwrap_or_default())
             }
-            (Body::Bytes(b), _) => b.clone(),
-            (Body::Sale(s), Some((id, schema))) => wire(*id, &encode_sale(schema, s).map_err(anyhow::Error::msg)?),
-            (Body::Sale(_), None) => unreachable!("sales are avro"),
+            ingesta_generate::Body::Bytes(b) => b.clone(),
+            ingesta_generate::Body::Sale(s) => kafka::avro_sale(&*sink, s)?,
         };
         malformed += u64::from(m.malformed);
         updates += u64::from(m.update);
         bytes += value.len() as u64;
-        let record =
-            Record { topic, key: m.key.as_deref().map(str::as_bytes), payload: &value, headers: &[], partition: None };
-        producer.send(&record)?;
+        if let Some(l) = m.label {
+            *labels.entry(l).or_default() += 1;
+        }
+        sink.send(m.key.as_deref(), value)?;
     }
-    let delivered = producer.flush(Duration::from_secs(600)).context("delivering the messages")?;
-    let manifest = serde_json::json!({
-        "kind": format!("{kind:?}").to_lowercase(),
+    let mut manifest = serde_json::json!({
+        "kind": kind.name(),
         "seed": seed,
         "to": t.to,
         "rows": count,
@@ -85,8 +81,10 @@ pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Ta
         "valid_rows": count - malformed,
         "updates": updates,
         "bytes": bytes,
-        "delivered": delivered,
+        "labels": labels,
     });
+    let map = manifest.as_object_mut().expect("an object");
+    sink.finish(map).context("delivering the messages")?;
     match &t.out {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -102,4 +100,14 @@ pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Ta
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `..."}` → `...", "pad": "xxxx"}`: still one JSON object, about `to` bytes.
+fn pad(b: &[u8], to: usize) -> Vec<u8> {
+    let n = to - b.len() - 12;
+    let mut v = b[..b.len() - 1].to_vec();
+    v.extend_from_slice(b", \"pad\": \"");
+    v.extend(std::iter::repeat_n(b'x', n));
+    v.extend_from_slice(b"\"}");
+    v
 }
