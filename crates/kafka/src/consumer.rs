@@ -69,9 +69,14 @@ impl ClientContext for Ctx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         // reaching the end of a partition is news, not a problem
-        if !matches!(error, KafkaError::PartitionEOF(_)) && !reason.contains("reached end of partition") {
-            self.health.failed(format!("{error}: {reason}"));
+        if matches!(error, KafkaError::PartitionEOF(_)) || reason.contains("reached end of partition") {
+            return;
         }
+        // "all brokers are down" follows each broker's own error (which one, why): keep that
+        if reason.contains("brokers are down") && self.health.problem().is_some() {
+            return;
+        }
+        self.health.failed(format!("{error}: {reason}"));
     }
 }
 

@@ -6,6 +6,7 @@ mod bronze;
 mod check;
 pub mod collect;
 mod enrich;
+pub mod health;
 mod maintain;
 mod microbatch;
 pub mod query;
@@ -110,8 +111,10 @@ pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Er
 pub async fn run_watch(
     p: &Pipeline,
     progress: &Progress,
+    health_addr: Option<&str>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<RunReport, Error> {
+    let board = health::Board::default();
     let lake = lake_of(p)?;
     let mut tasks: Vec<Task> = Vec::new();
     let mut streams: Vec<StreamTask> = Vec::new();
@@ -123,22 +126,33 @@ pub async fn run_watch(
             other => tasks.push(other),
         }
     }
-    let (shutdown, servers) = serve(&mut collectors).await?;
+    let (shutdown, mut servers) = serve(&mut collectors).await?;
+    if let Some(addr) = health_addr {
+        let b = board.clone();
+        let probe: ingesta_collector::Probe = std::sync::Arc::new(move || b.snapshot());
+        let mut rx = shutdown.subscribe();
+        let until = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        servers.push(ingesta_collector::serve_health(addr, probe, until).await.map_err(Error::stop)?);
+    }
     let poll = p.sources.values().filter_map(Source::poll).min().unwrap_or(Duration::from_secs(5));
     let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut running = tokio::task::JoinSet::new();
     for mut t in streams {
-        let (flag, progress) = (stopping.clone(), progress.clone());
+        let (flag, progress, board) = (stopping.clone(), progress.clone(), board.clone());
+        board.watch_client(t.name(), t.health().clone());
         running.spawn(async move {
             let name = t.name().to_string();
-            stream_until_stopped(&mut t, flag, &progress).await.unwrap_or_else(|e| stopped(name, e))
+            stream_until_stopped(&mut t, flag, &progress, &board).await.unwrap_or_else(|e| stopped(&board, name, e))
         });
     }
     for mut c in collectors {
-        let (flag, progress) = (stopping.clone(), progress.clone());
+        let (flag, progress, board) = (stopping.clone(), progress.clone(), board.clone());
+        board.ok(c.name(), 0, false);
         running.spawn(async move {
             let name = c.name().to_string();
-            c.run_until(flag, &progress).await.unwrap_or_else(|e| stopped(name, e))
+            c.run_until(flag, &progress).await.unwrap_or_else(|e| stopped(&board, name, e))
         });
     }
     let mut total = RunReport::default();
@@ -150,15 +164,19 @@ pub async fn run_watch(
                 continue;
             }
             match task.run_once(progress).await {
-                Ok(r) => total.merge(RunReport { tables: vec![r] }),
+                Ok(r) => {
+                    board.ok(task.name(), r.rows, r.commits > 0);
+                    total.merge(RunReport { tables: vec![r] });
+                }
                 // a passing fault (a folder briefly gone, a commit conflict): next poll
                 Err(e) if e.kind == ErrorKind::Retry => {
                     tracing::warn!(table = task.name(), error = %e, "will try again at the next poll");
+                    board.retrying(task.name(), &e.message);
                 }
                 Err(e) => {
                     progress.done();
                     failed.push(task.name().to_string());
-                    total.merge(RunReport { tables: vec![stopped(task.name().to_string(), e)] });
+                    total.merge(RunReport { tables: vec![stopped(&board, task.name().to_string(), e)] });
                 }
             }
         }
@@ -182,8 +200,9 @@ pub async fn run_watch(
     Ok(total)
 }
 
-fn stopped(table: String, e: Error) -> TableReport {
+fn stopped(board: &health::Board, table: String, e: Error) -> TableReport {
     tracing::error!(table = %table, error = %e, "table stopped; the others keep running");
+    board.stopped(&table, &e.message);
     TableReport { table, error: Some(e.message), ..Default::default() }
 }
 
@@ -215,6 +234,7 @@ async fn stream_until_stopped(
     t: &mut StreamTask,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     progress: &Progress,
+    board: &health::Board,
 ) -> Result<TableReport, Error> {
     let mut total = RunReport::default();
     let mut backoff = Duration::from_secs(1);
@@ -223,8 +243,10 @@ async fn stream_until_stopped(
             Ok(r) => total.merge(RunReport { tables: vec![r] }),
             Err(e) if e.kind == ErrorKind::Retry => {
                 tracing::warn!(table = t.name(), error = %e, ?backoff, "stream failed; starting again");
+                board.retrying(t.name(), &e.message);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(60));
+                board.ok(t.name(), 0, false);
             }
             Err(e) => return Err(e),
         }

@@ -268,6 +268,28 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("onnect"), "{err}");
 
+    // while watching, the health endpoint says so (and the process keeps trying)
+    let health = ingesta_testkit::free_port();
+    let addr = format!("127.0.0.1:{health}");
+    let mut watching = ws
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Member)
+        .unwrap();
+    let mut seen = serde_json::Value::Null;
+    let reported = wait_until(Duration::from_secs(30), || {
+        let Ok(r) = reqwest::blocking::get(format!("http://{addr}/health")) else { return false };
+        let status = r.status();
+        seen = r.json().unwrap_or_default();
+        status == 503 && seen["tables"][0]["state"] == "retrying"
+    });
+    assert!(reported, "{seen}");
+    assert!(seen["tables"][0]["problem"].as_str().is_some_and(|p| p.contains(&port.to_string())), "{seen}");
+    interrupt(&watching.0);
+    assert!(wait_until(Duration::from_secs(30), || watching.0.try_wait().is_ok_and(|s| s.is_some())));
+
     let broker = Broker::start();
     ws.write_pipeline(&orders_pipeline(&broker.address(), "no_such_topic"));
     let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);

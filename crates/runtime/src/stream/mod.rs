@@ -186,7 +186,10 @@ impl Worker {
                     if e.kind == ingesta_core::ErrorKind::Stop {
                         return Err(Error::stop(format!("table `{}`: {}", self.name, e.message)));
                     }
-                    health.failed(e.message.clone());
+                    // the client's own report (which broker, why) is more telling than the poll's
+                    if health.problem().is_none() {
+                        health.failed(e.message.clone());
+                    }
                     troubled = true;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));

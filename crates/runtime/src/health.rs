@@ -1,0 +1,115 @@
+//! The health of each table while `run --watch` runs: ok, retrying (a passing
+//! fault: broker unreachable, commit conflict, folder gone) or stopped (a
+//! fault that needs a person: bad credentials, a `fail` expectation), with
+//! the problem, since when, and the last commit. `run --watch --health ADDR`
+//! serves it as `GET /health` (200 when every table is ok, 503 otherwise).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+pub struct Board {
+    tables: Arc<Mutex<BTreeMap<String, TableHealth>>>,
+    /// Kafka clients' own state (librdkafka retries inside them).
+    clients: Arc<Mutex<Vec<(String, ingesta_kafka::Health)>>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TableHealth {
+    stopped: Option<String>,
+    retrying: Option<(String, DateTime<Utc>)>,
+    last_commit: Option<DateTime<Utc>>,
+    rows: u64,
+}
+
+impl Board {
+    pub fn watch_client(&self, table: &str, health: ingesta_kafka::Health) {
+        self.clients.lock().expect("health").push((table.to_string(), health));
+        self.entry(table, |_| {});
+    }
+
+    /// A pass of the table went through; `rows` new rows, `committed` if it committed.
+    pub fn ok(&self, table: &str, rows: u64, committed: bool) {
+        self.entry(table, |t| {
+            t.retrying = None;
+            t.rows += rows;
+            if committed {
+                t.last_commit = Some(Utc::now());
+            }
+        });
+    }
+
+    pub fn retrying(&self, table: &str, problem: &str) {
+        self.entry(table, |t| match &t.retrying {
+            Some((p, _)) if p == problem => {}
+            _ => t.retrying = Some((problem.to_string(), Utc::now())),
+        });
+    }
+
+    pub fn stopped(&self, table: &str, error: &str) {
+        self.entry(table, |t| t.stopped = Some(error.to_string()));
+    }
+
+    fn entry(&self, table: &str, f: impl FnOnce(&mut TableHealth)) {
+        f(self.tables.lock().expect("health").entry(table.to_string()).or_default());
+    }
+
+    /// (every table ok, the report).
+    pub fn snapshot(&self) -> (bool, Value) {
+        let tables = self.tables.lock().expect("health").clone();
+        let clients = self.clients.lock().expect("health").clone();
+        let mut all_ok = true;
+        let rows: Vec<Value> = tables
+            .iter()
+            .map(|(name, t)| {
+                let client = clients.iter().find(|(n, _)| n == name).and_then(|(_, h)| h.problem());
+                let (state, problem, since) = match (&t.stopped, &t.retrying, client) {
+                    (Some(e), _, _) => ("stopped", Some(e.clone()), None),
+                    (None, Some((p, at)), _) => ("retrying", Some(p.clone()), Some(at.to_rfc3339())),
+                    (None, None, Some(p)) => {
+                        let since = Utc::now() - chrono::Duration::from_std(p.since.elapsed()).unwrap_or_default();
+                        ("retrying", Some(format!("{} ({} times)", p.message, p.count)), Some(since.to_rfc3339()))
+                    }
+                    (None, None, None) => ("ok", None, None),
+                };
+                all_ok &= state == "ok";
+                json!({
+                    "table": name, "state": state, "problem": problem, "since": since,
+                    "last_commit": t.last_commit.map(|c| c.to_rfc3339()), "rows": t.rows,
+                })
+            })
+            .collect();
+        (all_ok, json!({"status": if all_ok { "ok" } else { "degraded" }, "tables": rows}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_is_ok_until_a_problem_and_stopped_wins() {
+        let b = Board::default();
+        b.ok("a", 10, true);
+        assert!(b.snapshot().0);
+        b.retrying("a", "broker gone");
+        let (ok, v) = b.snapshot();
+        assert!(!ok);
+        assert_eq!(v["tables"][0]["state"], "retrying");
+        assert_eq!(v["tables"][0]["problem"], "broker gone");
+        b.ok("a", 5, false);
+        assert_eq!(b.snapshot().1["tables"][0]["rows"], 15);
+        assert!(b.snapshot().0);
+        let h = ingesta_kafka::Health::default();
+        b.watch_client("k", h.clone());
+        h.failed("all brokers down".into());
+        assert_eq!(b.snapshot().1["tables"][1]["state"], "retrying");
+        h.ok();
+        b.stopped("a", "bad credentials");
+        let v = b.snapshot().1;
+        assert_eq!((v["tables"][0]["state"].as_str(), v["tables"][1]["state"].as_str()), (Some("stopped"), Some("ok")));
+    }
+}
