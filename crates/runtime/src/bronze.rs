@@ -195,6 +195,15 @@ impl BronzeTask {
     }
 }
 
+/// The `info` of a bronze (or its quarantine's) commit: the batch and its counts.
+pub(crate) fn commit_info(batch_id: &str, rows: u64, quarantined: u64) -> Vec<(String, String)> {
+    vec![
+        ("ingesta.batch_id".to_string(), batch_id.to_string()),
+        ("ingesta.rows".to_string(), rows.to_string()),
+        ("ingesta.quarantined".to_string(), quarantined.to_string()),
+    ]
+}
+
 /// Opens the quarantine table beside `bronze` (creating it when absent).
 pub(crate) async fn open_tables(
     lake: &Lake,

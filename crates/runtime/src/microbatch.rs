@@ -159,11 +159,7 @@ async fn commit(
     completed: &mut Vec<String>,
 ) -> Result<(), Error> {
     let positions: Vec<(String, i64)> = p.positions.iter().map(|(id, pos)| (id.clone(), pos.encode())).collect();
-    let info = vec![
-        ("ingesta.batch_id".to_string(), p.batch_id.clone()),
-        ("ingesta.rows".to_string(), p.rows.to_string()),
-        ("ingesta.quarantined".to_string(), p.quarantine.len().to_string()),
-    ];
+    let info = crate::bronze::commit_info(&p.batch_id, p.rows, p.quarantine.len() as u64);
     if !p.quarantine.is_empty() {
         let mut staged = t.quarantine.begin(&WriteMode::Append)?;
         let batch = quarantine_batch(&p.quarantine, p.ingested_at, &p.batch_id);

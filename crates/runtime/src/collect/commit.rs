@@ -64,11 +64,7 @@ impl Committer {
         let rows = assemble(&t.schema, &self.cfg.partition_by, parts);
         let quarantine: Vec<QuarantineRecord> = decoded.chunk.quarantine;
         let (n_rows, n_bad) = (rows.num_rows() as u64, quarantine.len() as u64);
-        let info = vec![
-            ("ingesta.batch_id".to_string(), batch_id.clone()),
-            ("ingesta.rows".to_string(), n_rows.to_string()),
-            ("ingesta.quarantined".to_string(), n_bad.to_string()),
-        ];
+        let info = crate::bronze::commit_info(&batch_id, n_rows, n_bad);
         let id = app_id(&self.source);
         let t = self.tables.as_mut().expect("ensured");
         if !quarantine.is_empty() {

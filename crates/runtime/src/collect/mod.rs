@@ -205,7 +205,9 @@ impl Committer {
                     since = None;
                     backoff = Duration::from_millis(200);
                 }
-                Err(e) if e.kind == ingesta_core::ErrorKind::Retry && stop.is_some() => {
+                // a passing fault while serving: the events wait in the log (when
+                // stopping, they wait there for the next start)
+                Err(e) if e.kind == ingesta_core::ErrorKind::Retry && !stopping => {
                     tracing::warn!(table = %self.name, error = %e, ?backoff, "commit failed; the events stay in the log and are tried again");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(30));

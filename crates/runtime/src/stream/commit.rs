@@ -104,11 +104,7 @@ impl Worker {
                 quarantine.extend(decoded.chunk.quarantine);
             }
         }
-        let info = vec![
-            ("ingesta.batch_id".to_string(), batch_id.clone()),
-            ("ingesta.rows".to_string(), rows.to_string()),
-            ("ingesta.quarantined".to_string(), quarantine.len().to_string()),
-        ];
+        let info = crate::bronze::commit_info(&batch_id, rows, quarantine.len() as u64);
         let t = self.tables.as_mut().expect("ensured");
         if !quarantine.is_empty() {
             let mut qstaged = t.quarantine.begin(&WriteMode::Append)?;
