@@ -8,7 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Source, Table};
+use crate::model::{Lake, Pipeline, Sink, Source, Table};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -124,11 +124,19 @@ impl Ctx<'_> {
         let lake = self.required::<Lake>(&mut map, "lake");
         let sources = self.entries(&mut map, "sources", Self::source);
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
+        let sinks = self.entries(&mut map, "sinks", Self::sink);
         for (k, _) in map {
             let key = scalar_text(&k);
-            self.push(&key, format!("unknown key `{key}`; expected one of: pipeline, lake, sources, tables"));
+            self.push(&key, format!("unknown key `{key}`; expected one of: pipeline, lake, sources, tables, sinks"));
         }
-        Some(Pipeline { pipeline: name?, lake: lake?, sources: sources?, tables: tables?, origin: Origin::default() })
+        Some(Pipeline {
+            pipeline: name?,
+            lake: lake?,
+            sources: sources?,
+            tables: tables?,
+            sinks: sinks?,
+            origin: Origin::default(),
+        })
     }
 
     fn required<T: DeserializeOwned>(&mut self, map: &mut Mapping, key: &str) -> Option<T> {
@@ -162,6 +170,28 @@ impl Ctx<'_> {
             }
             None => {
                 self.push(at, format!("missing key `type`; expected one of: {}", Source::TYPES.join(", ")));
+                None
+            }
+        }
+    }
+
+    /// A sink: its `type` picks the struct, as for sources.
+    fn sink(&mut self, at: &str, v: Value) -> Option<Sink> {
+        let Value::Mapping(mut m) = v else {
+            self.push(at, "a sink must be a mapping with a `type`".into());
+            return None;
+        };
+        match m.remove("type").map(|t| scalar_text(&t)).as_deref() {
+            Some("kafka") => self.de(at, Value::Mapping(m)).map(Sink::Kafka),
+            Some(other) => {
+                self.push(
+                    &format!("{at}.type"),
+                    format!("unknown sink type `{other}`; expected one of: {}", Sink::TYPES.join(", ")),
+                );
+                None
+            }
+            None => {
+                self.push(at, format!("missing key `type`; expected one of: {}", Sink::TYPES.join(", ")));
                 None
             }
         }

@@ -14,6 +14,8 @@ pub struct Pipeline {
     pub lake: Lake,
     pub sources: BTreeMap<String, Source>,
     pub tables: BTreeMap<String, Table>,
+    /// Where tables' new rows are published.
+    pub sinks: BTreeMap<String, Sink>,
     /// Where each key came from, for checks made after loading (SQL planning).
     pub origin: crate::Origin,
 }
@@ -107,6 +109,41 @@ impl Source {
             Source::Kafka(_) | Source::Http(_) => None,
         }
     }
+}
+
+/// An output of the pipeline, chosen by its `type` key.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// A table's new rows, published to a Kafka topic exactly once.
+    Kafka(KafkaSink),
+}
+
+impl Sink {
+    pub const TYPES: [&'static str; 1] = ["kafka"];
+
+    pub fn input(&self) -> &str {
+        match self {
+            Sink::Kafka(k) => &k.input,
+        }
+    }
+}
+
+/// Publishes the rows a table appends to a topic: one message per row (JSON),
+/// keyed by `key`, through an idempotent producer; each row exactly once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSink {
+    /// The table whose new rows are published (append-only).
+    pub input: String,
+    pub brokers: String,
+    pub topic: String,
+    /// Columns whose values, joined with `|`, make the message key (and pick
+    /// the partition); none: no key, rows spread over the partitions.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// librdkafka settings passed as they are. Never printed.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Secret>,
 }
 
 /// An HTTP collector: clients post JSON or NDJSON events to

@@ -70,6 +70,36 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             }
         }
     }
+    for (name, sink) in &p.sinks {
+        let at = format!("sinks.{name}");
+        let crate::model::Sink::Kafka(k) = sink;
+        if !p.tables.contains_key(&k.input) {
+            let known: Vec<&str> = p.tables.keys().map(String::as_str).collect();
+            err(&format!("{at}.input"), format!("unknown table `{}`; defined tables: {}", k.input, list(&known)));
+        } else if !matches!(p.tables[&k.input].write.mode, WriteModeName::Append | WriteModeName::InsertIfAbsent) {
+            err(
+                &format!("{at}.input"),
+                format!("table `{}` is not append-only; a sink publishes appended rows", k.input),
+            );
+        }
+        if k.brokers.trim().is_empty() {
+            err(&format!("{at}.brokers"), "no brokers; write host:port[,host:port...]".into());
+        }
+        if k.topic.trim().is_empty() {
+            err(&format!("{at}.topic"), "no topic".into());
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            err(&at, format!("sink name `{name}`: use letters, digits, `_` and `-`"));
+        }
+        if p.tables.contains_key(name) {
+            err(&at, format!("`{name}` is also a table's name; give the sink its own"));
+        }
+        for key in ["bootstrap.servers", "enable.idempotence"] {
+            if k.properties.contains_key(key) {
+                err(&format!("{at}.properties.{key}"), format!("`{key}` is set by Ingesta"));
+            }
+        }
+    }
     cycles(p, err);
 }
 

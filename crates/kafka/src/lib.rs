@@ -8,12 +8,14 @@ mod client;
 mod consumer;
 mod producer;
 pub mod registry;
+mod tail;
 
 use std::fmt;
 
 pub use client::{Health, Problem, client_config};
 pub use consumer::{Consumer, Event, Lookup, Polled};
 pub use producer::{Producer, Record};
+pub use tail::{Tail, tails};
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

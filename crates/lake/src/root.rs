@@ -47,6 +47,11 @@ impl Lake {
     pub fn quarantine_url(&self, table: &str) -> Url {
         self.root.join(&format!("_quarantine/{table}/")).expect("table names are URL-safe")
     }
+
+    /// A sink's ledger: the input versions it has published.
+    pub fn sink_url(&self, sink: &str) -> Url {
+        self.root.join(&format!("_sinks/{sink}/")).expect("sink names are URL-safe")
+    }
 }
 
 /// Makes the object store of `root`'s scheme available, or says how to get it.

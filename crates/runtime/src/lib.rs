@@ -11,6 +11,7 @@ mod maintain;
 mod microbatch;
 pub mod query;
 mod report;
+pub mod sink;
 pub mod stream;
 pub mod transform;
 
@@ -25,6 +26,7 @@ pub use check::{Finding, check};
 pub use collect::CollectTask;
 pub use maintain::{compact, rebuild};
 pub use report::{Progress, RunReport, TableReport};
+pub use sink::SinkTask;
 pub use stream::StreamTask;
 pub use transform::TransformTask;
 
@@ -40,6 +42,7 @@ pub enum Task {
     Stream(StreamTask),
     Collect(CollectTask),
     Transform(TransformTask),
+    Sink(SinkTask),
 }
 
 impl Task {
@@ -49,6 +52,7 @@ impl Task {
             Task::Stream(t) => t.name(),
             Task::Collect(t) => t.name(),
             Task::Transform(t) => t.name(),
+            Task::Sink(t) => t.name(),
         }
     }
 
@@ -58,12 +62,16 @@ impl Task {
             Task::Stream(t) => t.run_once(progress).await,
             Task::Collect(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
+            Task::Sink(t) => t.run_once(progress).await,
         }
     }
 }
 
-/// One task per table, each after the tables it reads.
+/// One task per table, each after the tables it reads, then one per sink.
 pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
+    let sinks = p.sinks.iter().map(|(name, s)| match s {
+        ingesta_config::Sink::Kafka(k) => Ok(Task::Sink(SinkTask::new(lake.clone(), name, k))),
+    });
     p.run_order()
         .into_iter()
         .map(|name| {
@@ -80,6 +88,7 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
                 None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
             }
         })
+        .chain(sinks)
         .collect()
 }
 

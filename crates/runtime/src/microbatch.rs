@@ -252,7 +252,7 @@ fn unreadable(w: &Work, record: &RecordSchema, problem: &str) -> Chunk {
 
 /// Crash tests: `INGESTA_FAILPOINT=<name>` aborts the process at that point,
 /// as a power cut would (no unwinding, nothing flushed).
-fn fail_point(name: &str) {
+pub(crate) fn fail_point(name: &str) {
     if std::env::var("INGESTA_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("fail point `{name}` reached: aborting");
         std::process::abort();

@@ -7,6 +7,7 @@ mod demo;
 mod exactly_once;
 mod kafka;
 mod layers;
+mod sink;
 mod validate;
 mod watch;
 

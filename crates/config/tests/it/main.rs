@@ -215,3 +215,20 @@ fn http_sources_load_and_their_mistakes_are_named() {
     assert_eq!((h.token.expose(), h.max_body_bytes.0), ("hunter2", 16 << 20));
     assert!(!format!("{h:?}").contains("hunter2"));
 }
+
+#[test]
+fn sinks_load_and_their_mistakes_are_named() {
+    let base = "pipeline: p\nlake: {root: ./lake}\nsources:\n  s: {type: landing, path: ./in}\ntables:\n  t: {layer: bronze, input: s}\n";
+    let unknown = format!("{base}sinks:\n  u: {{type: pigeon}}\n");
+    let text = load_str("p.yaml", &unknown, env).unwrap_err().to_string();
+    assert!(text.contains("sinks.u.type: unknown sink type `pigeon`"), "{text}");
+    let bad = format!("{base}sinks:\n  t: {{type: kafka, input: nope, brokers: '', topic: out}}\n");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("sinks.t.input: unknown table `nope`"), "{text}");
+    assert!(text.contains("sinks.t.brokers: no brokers"), "{text}");
+    assert!(text.contains("`t` is also a table's name"), "{text}");
+    let good = format!("{base}sinks:\n  out: {{type: kafka, input: t, brokers: 'k:9092', topic: t.out, key: [id]}}\n");
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let ingesta_config::Sink::Kafka(k) = &p.sinks["out"];
+    assert_eq!((k.topic.as_str(), k.key.clone()), ("t.out", vec!["id".to_string()]));
+}

@@ -1,0 +1,249 @@
+//! A table's new rows published to a Kafka topic, exactly once with respect
+//! to the table's versions (decision 0007).
+//!
+//! Every row has a stable position: (input version, its number within the
+//! version, counting the version's added files in commit order, each read
+//! alone and in order). The sink picks each row's partition itself (CRC-32 of
+//! the key, or of the position when there is no key) and sends the position
+//! as a header through the idempotent producer. After a version is flushed
+//! (every message acknowledged), its number is committed as a `txn` to the
+//! sink's ledger (`<lake>/_sinks/<name>`). On start, the ledger says which
+//! versions are surely in the topic, and the last message of each partition
+//! says how far that partition got in the next one: a row is sent only if its
+//! position is past its partition's last, so nothing is sent twice after a
+//! crash, and nothing is skipped. One process runs a sink; the topic is the
+//! sink's alone.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema};
+use ingesta_config::KafkaSink;
+use ingesta_core::{Error, TableStore, WriteMode};
+use ingesta_kafka::{Health, Producer, Record, Tail, tails};
+use ingesta_lake::datafusion::prelude::{SessionConfig, SessionContext};
+use ingesta_lake::{Appended, Lake, LakeTable};
+
+use crate::report::{Progress, TableReport};
+
+/// Rows sent between two commits of the ledger (a crash re-reads at most
+/// this many; the topic's last positions skip what was sent).
+const RECORD_EVERY: u64 = 100_000;
+
+/// The header carrying a row's position, `version:row`.
+pub const POSITION_HEADER: &str = "ingesta.position";
+
+pub struct SinkTask {
+    name: String,
+    cfg: KafkaSink,
+    lake: Lake,
+    producer: Option<Arc<Producer>>,
+    /// Per partition, the position of its last message (read once per process).
+    last: Option<Vec<Option<(i64, i64)>>>,
+}
+
+impl SinkTask {
+    pub fn new(lake: Lake, name: &str, cfg: &KafkaSink) -> Self {
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, producer: None, last: None }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Publishes every version the input gained since the last run. After a
+    /// failure the topic's last positions are read again (what was in flight
+    /// may or may not have arrived).
+    pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        let r = self.publish_new(progress).await;
+        if r.is_err() {
+            self.last = None;
+            self.producer = None;
+        }
+        r
+    }
+
+    async fn publish_new(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        let started = Instant::now();
+        let mut report = TableReport { table: self.name.clone(), ..Default::default() };
+        let input_url = self.lake.table_url(&self.cfg.input);
+        let Some(input) = LakeTable::open(&self.lake, &self.cfg.input, &input_url).await? else {
+            return Ok(report);
+        };
+        let app = format!("ingesta/sink/{}/{}", self.cfg.input, input.table_id()?);
+        let schema = Schema::new(vec![Field::new("note", DataType::Utf8, true)]);
+        let desc =
+            format!("versions of `{}` published to topic `{}` by sink `{}`", self.cfg.input, self.cfg.topic, self.name);
+        let ledger_name = format!("{}__sink", self.name);
+        let mut ledger = LakeTable::open_or_create(
+            &self.lake,
+            &ledger_name,
+            &self.lake.sink_url(&self.name),
+            &Arc::new(schema),
+            &[],
+            &desc,
+        )
+        .await?;
+        let done = ledger.position(&app).await?.unwrap_or(-1);
+        if done >= input.version() {
+            return Ok(report);
+        }
+        let producer = self.producer().await?;
+        let last = self.last_positions().await?;
+        let (end, mut unrecorded) = (input.version(), 0u64);
+        for v in done + 1..=end {
+            let range = input.appended_since(v - 1, Some(v), u64::MAX).await?;
+            let mut row = 0i64;
+            for path in &range.paths {
+                let one = Appended { after: v - 1, to: v, paths: vec![path.clone()], bytes: 0 };
+                for batch in read_in_order(&input, v, &one).await? {
+                    let (sent, bytes) = self.publish(&producer, &batch, v, &mut row, &last)?;
+                    report.rows += sent;
+                    report.bytes += bytes;
+                    unrecorded += sent;
+                }
+            }
+            // the ledger moves after a flush, every RECORD_EVERY rows and at the end
+            if unrecorded < RECORD_EVERY && v < end {
+                continue;
+            }
+            let p = producer.clone();
+            tokio::task::spawn_blocking(move || p.flush(std::time::Duration::from_secs(300)))
+                .await
+                .map_err(|e| Error::stop(e.to_string()))?
+                .map_err(|e| Error::retry(format!("sink `{}`: {e}", self.name)))?;
+            if unrecorded > 0 {
+                crate::microbatch::fail_point("sink-after-flush");
+            }
+            let staged = ledger.begin(&WriteMode::Append)?;
+            ledger.commit(staged, vec![(app.clone(), v)], Vec::new()).await?;
+            unrecorded = 0;
+            report.commits += 1;
+            progress.show(&self.name, report.rows, 0, report.bytes, started);
+        }
+        progress.done();
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Sends the rows of `batch` (numbered on from `row`) that their
+    /// partition does not hold yet; (rows sent, bytes).
+    fn publish(
+        &self,
+        producer: &Producer,
+        batch: &RecordBatch,
+        version: i64,
+        row: &mut i64,
+        last: &[Option<(i64, i64)>],
+    ) -> Result<(u64, u64), Error> {
+        if let Some(k) = self.cfg.key.iter().find(|k| batch.schema().column_with_name(k).is_none()) {
+            return Err(Error::stop(format!(
+                "sink `{}`: key column `{k}` is not a column of `{}`",
+                self.name, self.cfg.input
+            )));
+        }
+        let mut w = arrow_json::LineDelimitedWriter::new(Vec::new());
+        w.write(batch).map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
+        w.finish().map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
+        let text = w.into_inner();
+        let (mut sent, mut bytes) = (0u64, 0u64);
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            *row += 1;
+            let key = self.key_of(line)?;
+            let hashed =
+                key.as_deref().map_or_else(|| crc32fast::hash(format!("{version}:{row}").as_bytes()), crc32fast::hash);
+            let partition = (hashed % last.len() as u32) as i32;
+            if last[partition as usize].is_some_and(|l| l >= (version, *row)) {
+                continue; // sent before a crash: the partition has it
+            }
+            let position = format!("{version}:{row}");
+            let headers = [(POSITION_HEADER, position.as_bytes())];
+            let record = Record {
+                topic: &self.cfg.topic,
+                key: key.as_deref(),
+                payload: line,
+                headers: &headers,
+                partition: Some(partition),
+            };
+            producer.send(&record).map_err(|e| Error::retry(format!("sink `{}`: {e}", self.name)))?;
+            sent += 1;
+            bytes += line.len() as u64;
+        }
+        Ok((sent, bytes))
+    }
+
+    /// The key columns' values joined with `|` (none: no key; a null value is empty).
+    fn key_of(&self, line: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if self.cfg.key.is_empty() {
+            return Ok(None);
+        }
+        let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| Error::stop(e.to_string()))?;
+        let parts: Vec<String> = self
+            .cfg
+            .key
+            .iter()
+            .map(|k| match v.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            })
+            .collect();
+        Ok(Some(parts.join("|").into_bytes()))
+    }
+
+    async fn producer(&mut self) -> Result<Arc<Producer>, Error> {
+        if let Some(p) = &self.producer {
+            return Ok(p.clone());
+        }
+        let p = Producer::new(&self.cfg.brokers, &self.cfg.properties, Health::default())
+            .map_err(|e| Error::stop(format!("sink `{}`: {e}", self.name)))?;
+        let p = Arc::new(p);
+        self.producer = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Per partition, the position of its last message (once per process:
+    /// afterwards this process is the only writer).
+    async fn last_positions(&mut self) -> Result<Vec<Option<(i64, i64)>>, Error> {
+        if let Some(l) = &self.last {
+            return Ok(l.clone());
+        }
+        let (brokers, props, topic) = (self.cfg.brokers.clone(), self.cfg.properties.clone(), self.cfg.topic.clone());
+        let found = tokio::task::spawn_blocking(move || tails(&brokers, &props, &topic, POSITION_HEADER))
+            .await
+            .map_err(|e| Error::stop(e.to_string()))?
+            .map_err(|e| Error::retry(format!("sink `{}`: {e}", self.name)))?;
+        let mut out = Vec::with_capacity(found.len());
+        for (p, t) in found.into_iter().enumerate() {
+            out.push(match t {
+                Tail::Empty => None,
+                Tail::Header(h) => Some(parse_position(&h).ok_or_else(|| {
+                    Error::stop(format!("sink `{}`: partition {p} of `{}` ends with a bad position header", self.name, self.cfg.topic))
+                })?),
+                Tail::Foreign => {
+                    return Err(Error::stop(format!(
+                        "sink `{}`: partition {p} of topic `{}` ends with a message this sink did not write; a sink needs a topic of its own",
+                        self.name, self.cfg.topic
+                    )));
+                }
+            });
+        }
+        self.last = Some(out.clone());
+        Ok(out)
+    }
+}
+
+/// The rows of `files` (one file) at `version`, in file order.
+async fn read_in_order(input: &LakeTable, version: i64, files: &Appended) -> Result<Vec<RecordBatch>, Error> {
+    let provider = input.files_provider(version, files).await?;
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    let df = ctx.read_table(provider).map_err(|e| Error::stop(e.to_string()))?;
+    df.collect().await.map_err(|e| Error::retry(format!("reading `{}`: {e}", input.name())))
+}
+
+fn parse_position(h: &[u8]) -> Option<(i64, i64)> {
+    let s = std::str::from_utf8(h).ok()?;
+    let (v, r) = s.split_once(':')?;
+    Some((v.parse().ok()?, r.parse().ok()?))
+}
