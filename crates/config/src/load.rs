@@ -152,46 +152,36 @@ impl Ctx<'_> {
     /// A source: its `type` picks the struct the other keys are read into (done
     /// here rather than by serde's internal tagging, which loses key paths).
     fn source(&mut self, at: &str, v: Value) -> Option<Source> {
-        let Value::Mapping(mut m) = v else {
-            self.push(at, "a source must be a mapping with a `type`".into());
-            return None;
-        };
-        let ty = m.remove("type").map(|t| scalar_text(&t));
-        match ty.as_deref() {
-            Some("landing") => self.de(at, Value::Mapping(m)).map(Source::Landing),
-            Some("kafka") => self.de(at, Value::Mapping(m)).map(Source::Kafka),
-            Some("http") => self.de(at, Value::Mapping(m)).map(Source::Http),
-            Some(other) => {
-                self.push(
-                    &format!("{at}.type"),
-                    format!("unknown source type `{other}`; expected one of: {}", Source::TYPES.join(", ")),
-                );
-                None
-            }
-            None => {
-                self.push(at, format!("missing key `type`; expected one of: {}", Source::TYPES.join(", ")));
-                None
-            }
+        let (ty, m) = self.typed(at, v, "source", &Source::TYPES)?;
+        match ty.as_str() {
+            "landing" => self.de(at, m).map(Source::Landing),
+            "kafka" => self.de(at, m).map(Source::Kafka),
+            "http" => self.de(at, m).map(Source::Http),
+            _ => unreachable!("`typed` accepts Source::TYPES only"),
         }
     }
 
     /// A sink: its `type` picks the struct, as for sources.
     fn sink(&mut self, at: &str, v: Value) -> Option<Sink> {
+        let (_, m) = self.typed(at, v, "sink", &Sink::TYPES)?;
+        self.de(at, m).map(Sink::Kafka)
+    }
+
+    /// An entry's `type` (one of `types`) and its other keys.
+    fn typed(&mut self, at: &str, v: Value, what: &str, types: &[&str]) -> Option<(String, Value)> {
         let Value::Mapping(mut m) = v else {
-            self.push(at, "a sink must be a mapping with a `type`".into());
+            self.push(at, format!("a {what} must be a mapping with a `type`"));
             return None;
         };
-        match m.remove("type").map(|t| scalar_text(&t)).as_deref() {
-            Some("kafka") => self.de(at, Value::Mapping(m)).map(Sink::Kafka),
+        match m.remove("type").map(|t| scalar_text(&t)) {
+            Some(t) if types.contains(&t.as_str()) => Some((t, Value::Mapping(m))),
             Some(other) => {
-                self.push(
-                    &format!("{at}.type"),
-                    format!("unknown sink type `{other}`; expected one of: {}", Sink::TYPES.join(", ")),
-                );
+                let msg = format!("unknown {what} type `{other}`; expected one of: {}", types.join(", "));
+                self.push(&format!("{at}.type"), msg);
                 None
             }
             None => {
-                self.push(at, format!("missing key `type`; expected one of: {}", Sink::TYPES.join(", ")));
+                self.push(at, format!("missing key `type`; expected one of: {}", types.join(", ")));
                 None
             }
         }
