@@ -13,7 +13,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -154,16 +154,16 @@ async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, header
 }
 
 /// The body after `Content-Encoding` (gzip or none), within `limit`.
-fn decoded(headers: &HeaderMap, raw: axum::body::Bytes, limit: usize) -> Result<Vec<u8>, Box<Response>> {
+fn decoded(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, Box<Response>> {
     let enc = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
     match enc.trim().to_ascii_lowercase().as_str() {
-        "identity" | "" => Ok(raw.to_vec()),
+        "identity" | "" => Ok(raw),
         "gzip" | "x-gzip" => {
             let mut out = Vec::with_capacity(raw.len() * 4);
             let read = flate2::read::MultiGzDecoder::new(&raw[..]).take(limit as u64 + 1).read_to_end(&mut out);
             match read {
                 Ok(n) if n > limit => Err(Box::new(too_large(limit))),
-                Ok(_) => Ok(out),
+                Ok(_) => Ok(Bytes::from(out)),
                 Err(e) => Err(Box::new(fail(StatusCode::BAD_REQUEST, format!("the body is not valid gzip: {e}")))),
             }
         }

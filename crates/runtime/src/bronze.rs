@@ -204,6 +204,19 @@ pub(crate) fn commit_info(batch_id: &str, rows: u64, quarantined: u64) -> Vec<(S
     ]
 }
 
+/// The items at `positions` (ascending; a subsequence of `items` by
+/// `position`): the inputs a decode kept, for their metadata columns.
+pub(crate) fn kept_at<'a, T>(items: &'a [T], position: impl Fn(&T) -> i64, positions: &[i64]) -> Vec<&'a T> {
+    let mut out = Vec::with_capacity(positions.len());
+    let mut it = items.iter();
+    for &p in positions {
+        if let Some(m) = it.by_ref().find(|m| position(m) == p) {
+            out.push(m);
+        }
+    }
+    out
+}
+
 /// Opens the quarantine table beside `bronze` (creating it when absent).
 pub(crate) async fn open_tables(
     lake: &Lake,

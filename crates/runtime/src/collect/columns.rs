@@ -37,7 +37,7 @@ pub struct Meta<'a> {
 
 pub struct Parts<'a> {
     pub rows: &'a RecordBatch,
-    pub meta: &'a [Meta<'a>],
+    pub meta: &'a [&'a Meta<'a>],
     pub rescued: Vec<Option<String>>,
     pub ingested_at: i64,
     pub batch_id: &'a str,

@@ -51,7 +51,7 @@ impl Committer {
         };
         let decoded = decode_messages(MessageFormat::Json, &raws, &ctx, &|_| SchemaLookup::Unknown(String::new()))
             .map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
-        let kept = kept_meta(&meta, &decoded.chunk.positions);
+        let kept = crate::bronze::kept_at(&meta, |m| m.seq, &decoded.chunk.positions);
         let ingested_at = chrono::Utc::now().timestamp_micros();
         let batch_id = uuid::Uuid::new_v4().to_string();
         let parts = Parts {
@@ -122,16 +122,4 @@ impl Committer {
         self.tables = Some(tables);
         Ok(())
     }
-}
-
-/// The metadata of the events kept at `positions` (ascending).
-fn kept_meta<'a>(meta: &[Meta<'a>], positions: &[i64]) -> Vec<Meta<'a>> {
-    let mut out = Vec::with_capacity(positions.len());
-    let mut it = meta.iter();
-    for &p in positions {
-        if let Some(m) = it.by_ref().find(|m| m.seq == p) {
-            out.push(Meta { seq: m.seq, request: m.request, received_at_us: m.received_at_us });
-        }
-    }
-    out
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Field, Schema};
 use ingesta_config::KafkaSink;
 use ingesta_core::{Error, TableStore, WriteMode};
@@ -39,13 +40,15 @@ pub struct SinkTask {
     cfg: KafkaSink,
     lake: Lake,
     producer: Option<Arc<Producer>>,
+    /// The versions published (`<lake>/_sinks/<name>`).
+    ledger: Option<LakeTable>,
     /// Per partition, the position of its last message (read once per process).
     last: Option<Vec<Option<(i64, i64)>>>,
 }
 
 impl SinkTask {
     pub fn new(lake: Lake, name: &str, cfg: &KafkaSink) -> Self {
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, producer: None, last: None }
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, producer: None, ledger: None, last: None }
     }
 
     pub fn name(&self) -> &str {
@@ -72,19 +75,7 @@ impl SinkTask {
             return Ok(report);
         };
         let app = format!("ingesta/sink/{}/{}", self.cfg.input, input.table_id()?);
-        let schema = Schema::new(vec![Field::new("note", DataType::Utf8, true)]);
-        let desc =
-            format!("versions of `{}` published to topic `{}` by sink `{}`", self.cfg.input, self.cfg.topic, self.name);
-        let ledger_name = format!("{}__sink", self.name);
-        let mut ledger = LakeTable::open_or_create(
-            &self.lake,
-            &ledger_name,
-            &self.lake.sink_url(&self.name),
-            &Arc::new(schema),
-            &[],
-            &desc,
-        )
-        .await?;
+        let ledger = self.ledger().await?;
         let done = ledger.position(&app).await?.unwrap_or(-1);
         if done >= input.version() {
             return Ok(report);
@@ -116,6 +107,7 @@ impl SinkTask {
             if unrecorded > 0 {
                 crate::microbatch::fail_point("sink-after-flush");
             }
+            let ledger = self.ledger.as_mut().expect("opened");
             let staged = ledger.begin(&WriteMode::Append)?;
             ledger.commit(staged, vec![(app.clone(), v)], Vec::new()).await?;
             unrecorded = 0;
@@ -137,20 +129,16 @@ impl SinkTask {
         row: &mut i64,
         last: &[Option<(i64, i64)>],
     ) -> Result<(u64, u64), Error> {
-        if let Some(k) = self.cfg.key.iter().find(|k| batch.schema().column_with_name(k).is_none()) {
-            return Err(Error::stop(format!(
-                "sink `{}`: key column `{k}` is not a column of `{}`",
-                self.name, self.cfg.input
-            )));
-        }
+        let keys = self.key_columns(batch)?;
         let mut w = arrow_json::LineDelimitedWriter::new(Vec::new());
         w.write(batch).map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
         w.finish().map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
         let text = w.into_inner();
         let (mut sent, mut bytes) = (0u64, 0u64);
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        for (i, line) in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             *row += 1;
-            let key = self.key_of(line)?;
+            let key = (!keys.is_empty())
+                .then(|| keys.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>().join("|").into_bytes());
             let hashed =
                 key.as_deref().map_or_else(|| crc32fast::hash(format!("{version}:{row}").as_bytes()), crc32fast::hash);
             let partition = (hashed % last.len() as u32) as i32;
@@ -173,23 +161,42 @@ impl SinkTask {
         Ok((sent, bytes))
     }
 
-    /// The key columns' values joined with `|` (none: no key; a null value is empty).
-    fn key_of(&self, line: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        if self.cfg.key.is_empty() {
-            return Ok(None);
-        }
-        let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| Error::stop(e.to_string()))?;
-        let parts: Vec<String> = self
-            .cfg
+    /// Formatters of the key columns' values (a null is empty), read from the
+    /// rows themselves rather than from their JSON.
+    fn key_columns<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<ArrayFormatter<'a>>, Error> {
+        let options = FormatOptions::default();
+        self.cfg
             .key
             .iter()
-            .map(|k| match v.get(k) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
+            .map(|k| {
+                let col = batch.column_by_name(k).ok_or_else(|| {
+                    Error::stop(format!(
+                        "sink `{}`: key column `{k}` is not a column of `{}`",
+                        self.name, self.cfg.input
+                    ))
+                })?;
+                ArrayFormatter::try_new(col.as_ref(), &options)
+                    .map_err(|e| Error::stop(format!("sink `{}`: key column `{k}`: {e}", self.name)))
             })
-            .collect();
-        Ok(Some(parts.join("|").into_bytes()))
+            .collect()
+    }
+
+    /// The sink's ledger (opened once, created on first use), read afresh.
+    async fn ledger(&mut self) -> Result<&LakeTable, Error> {
+        match &mut self.ledger {
+            Some(l) => l.refresh().await?,
+            None => {
+                let schema = Arc::new(Schema::new(vec![Field::new("note", DataType::Utf8, true)]));
+                let desc = format!(
+                    "versions of `{}` published to topic `{}` by sink `{}`",
+                    self.cfg.input, self.cfg.topic, self.name
+                );
+                let (name, url) = (format!("{}__sink", self.name), self.lake.sink_url(&self.name));
+                let l = LakeTable::open_or_create(&self.lake, &name, &url, &schema, &[], &desc).await?;
+                self.ledger = Some(l);
+            }
+        }
+        Ok(self.ledger.as_ref().expect("opened"))
     }
 
     async fn producer(&mut self) -> Result<Arc<Producer>, Error> {

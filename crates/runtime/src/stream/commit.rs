@@ -83,7 +83,7 @@ impl Worker {
             let raws: Vec<Raw> = msgs.iter().map(|m| Raw { offset: m.offset, value: &m.payload }).collect();
             let decoded = decode_messages(self.kafka.format, &raws, &ctx, &schemas)
                 .map_err(|e| Error::retry(format!("table `{}`: schema registry: {e}", self.name)))?;
-            let kept = kept_messages(msgs, &decoded.chunk.positions);
+            let kept = crate::bronze::kept_at(msgs, |m| m.offset, &decoded.chunk.positions);
             let parts = Parts {
                 rows: &decoded.chunk.rows,
                 kept: &kept,
@@ -161,16 +161,4 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// The messages at `positions` (ascending offsets, a subsequence of `msgs`).
-fn kept_messages<'a>(msgs: &'a [Message], positions: &[i64]) -> Vec<&'a Message> {
-    let mut out = Vec::with_capacity(positions.len());
-    let mut it = msgs.iter();
-    for &p in positions {
-        if let Some(m) = it.by_ref().find(|m| m.offset == p) {
-            out.push(m);
-        }
-    }
-    out
 }
