@@ -128,8 +128,9 @@ impl Sink {
     }
 }
 
-/// Publishes the rows a table appends to a topic: one message per row (JSON),
-/// keyed by `key`, through an idempotent producer; each row exactly once.
+/// Publishes the rows a table appends to a topic: one message per row (JSON,
+/// or Avro in the Confluent wire format), keyed by `key`, through an
+/// idempotent producer; each row exactly once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSink {
@@ -141,9 +142,27 @@ pub struct KafkaSink {
     /// the partition); none: no key, rows spread over the partitions.
     #[serde(default)]
     pub key: Vec<String>,
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// For `format: avro`: the registry the value schema is registered with
+    /// (subject `<topic>-value`).
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistry>,
     /// librdkafka settings passed as they are. Never printed.
     #[serde(default)]
     pub properties: BTreeMap<String, Secret>,
+}
+
+/// How a sink encodes each row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkFormat {
+    /// One JSON object per row.
+    #[default]
+    Json,
+    /// Confluent wire format (byte 0, the schema id, Avro binary); the schema
+    /// is derived from the table's columns and registered.
+    Avro,
 }
 
 /// An HTTP collector: clients post JSON or NDJSON events to

@@ -88,6 +88,12 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         if k.topic.trim().is_empty() {
             err(&format!("{at}.topic"), "no topic".into());
         }
+        if k.format == crate::model::SinkFormat::Avro && k.schema_registry.is_none() {
+            err(&format!("{at}.schema_registry"), "`format: avro` needs `schema_registry: {url: ...}`".into());
+        }
+        if k.format != crate::model::SinkFormat::Avro && k.schema_registry.is_some() {
+            err(&format!("{at}.schema_registry"), "a schema registry is used by `format: avro` only".into());
+        }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             err(&at, format!("sink name `{name}`: use letters, digits, `_` and `-`"));
         }

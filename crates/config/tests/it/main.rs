@@ -227,8 +227,12 @@ fn sinks_load_and_their_mistakes_are_named() {
     assert!(text.contains("sinks.t.input: unknown table `nope`"), "{text}");
     assert!(text.contains("sinks.t.brokers: no brokers"), "{text}");
     assert!(text.contains("`t` is also a table's name"), "{text}");
+    let avro = format!("{base}sinks:\n  a: {{type: kafka, input: t, brokers: 'k:9092', topic: a, format: avro}}\n");
+    let text = load_str("p.yaml", &avro, env).unwrap_err().to_string();
+    assert!(text.contains("sinks.a.schema_registry: `format: avro` needs"), "{text}");
     let good = format!("{base}sinks:\n  out: {{type: kafka, input: t, brokers: 'k:9092', topic: t.out, key: [id]}}\n");
     let p = load_str("p.yaml", &good, env).unwrap();
     let ingesta_config::Sink::Kafka(k) = &p.sinks["out"];
     assert_eq!((k.topic.as_str(), k.key.clone()), ("t.out", vec!["id".to_string()]));
+    assert_eq!(k.format, ingesta_config::SinkFormat::Json, "JSON unless told");
 }

@@ -12,7 +12,9 @@
 //! says how far that partition got in the next one: a row is sent only if its
 //! position is past its partition's last, so nothing is sent twice after a
 //! crash, and nothing is skipped. One process runs a sink; the topic is the
-//! sink's alone.
+//! sink's alone. Values are JSON or Avro (`encode`).
+
+mod encode;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,11 +46,13 @@ pub struct SinkTask {
     ledger: Option<LakeTable>,
     /// Per partition, the position of its last message (read once per process).
     last: Option<Vec<Option<(i64, i64)>>>,
+    encoder: encode::Encoder,
 }
 
 impl SinkTask {
     pub fn new(lake: Lake, name: &str, cfg: &KafkaSink) -> Self {
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, producer: None, ledger: None, last: None }
+        let encoder = encode::Encoder::new(name, cfg);
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, producer: None, ledger: None, last: None, encoder }
     }
 
     pub fn name(&self) -> &str {
@@ -89,6 +93,7 @@ impl SinkTask {
             for path in &range.paths {
                 let one = Appended { after: v - 1, to: v, paths: vec![path.clone()], bytes: 0 };
                 for batch in read_in_order(&input, v, &one).await? {
+                    self.encoder.prepare(&batch.schema()).await?;
                     let (sent, bytes) = self.publish(&producer, &batch, v, &mut row, &last)?;
                     report.rows += sent;
                     report.bytes += bytes;
@@ -122,20 +127,18 @@ impl SinkTask {
     /// Sends the rows of `batch` (numbered on from `row`) that their
     /// partition does not hold yet; (rows sent, bytes).
     fn publish(
-        &self,
+        &mut self,
         producer: &Producer,
         batch: &RecordBatch,
         version: i64,
         row: &mut i64,
         last: &[Option<(i64, i64)>],
     ) -> Result<(u64, u64), Error> {
+        let rows = self.encoder.encode(batch)?;
         let keys = self.key_columns(batch)?;
-        let mut w = arrow_json::LineDelimitedWriter::new(Vec::new());
-        w.write(batch).map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
-        w.finish().map_err(|e| Error::stop(format!("sink `{}`: rows to JSON: {e}", self.name)))?;
-        let text = w.into_inner();
         let (mut sent, mut bytes) = (0u64, 0u64);
-        for (i, line) in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        for i in 0..rows.len() {
+            let value = rows.get(i);
             *row += 1;
             let key = (!keys.is_empty())
                 .then(|| keys.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>().join("|").into_bytes());
@@ -150,13 +153,13 @@ impl SinkTask {
             let record = Record {
                 topic: &self.cfg.topic,
                 key: key.as_deref(),
-                payload: line,
+                payload: value,
                 headers: &headers,
                 partition: Some(partition),
             };
             producer.send(&record).map_err(|e| Error::retry(format!("sink `{}`: {e}", self.name)))?;
             sent += 1;
-            bytes += line.len() as u64;
+            bytes += value.len() as u64;
         }
         Ok((sent, bytes))
     }
