@@ -24,6 +24,17 @@ pub fn client_config(brokers: &str, properties: &BTreeMap<String, Secret>) -> Cl
     c
 }
 
+/// Reports a client error: librdkafka's words, and for refused credentials
+/// which settings to check.
+pub(crate) fn report(health: &Health, error: &rdkafka::error::KafkaError, reason: &str) {
+    match crate::KafkaError::from_kafka(error) {
+        crate::KafkaError::Auth(_) => {
+            health.note(format!("{error}: {reason} (check sasl.username / sasl.password / security.protocol)"), true)
+        }
+        _ => health.failed(format!("{error}: {reason}")),
+    }
+}
+
 /// The last problem a client met, if it has not recovered since.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
@@ -35,16 +46,23 @@ pub struct Problem {
     pub message: String,
     pub since: Instant,
     pub count: u64,
+    /// The broker refused the credentials or the access (retrying may help
+    /// once a user or an ACL is fixed on its side, but a one-off run stops).
+    pub refused: bool,
 }
 
 impl Health {
     pub fn failed(&self, message: String) {
+        self.note(message, false);
+    }
+
+    fn note(&self, message: String, refused: bool) {
         let mut s = self.state.lock().expect("health");
         match &mut *s {
             Some(p) if p.message == message => p.count += 1,
             _ => {
                 tracing::warn!(error = %message, "kafka client problem; librdkafka retries with backoff");
-                *s = Some(Problem { message, since: Instant::now(), count: 1 });
+                *s = Some(Problem { message, since: Instant::now(), count: 1, refused });
             }
         }
     }

@@ -76,7 +76,7 @@ impl ClientContext for Ctx {
         if reason.contains("brokers are down") && self.health.problem().is_some() {
             return;
         }
-        self.health.failed(format!("{error}: {reason}"));
+        crate::client::report(&self.health, &error, reason);
     }
 }
 

@@ -60,7 +60,8 @@ pub enum KafkaError {
     /// The broker or the network: retried with backoff.
     #[error("kafka: {0}")]
     Broker(String),
-    /// Credentials or authorisation refused: fix the settings.
+    /// Credentials or authorisation refused: retried with backoff (a user or
+    /// an ACL is often fixed on the broker's side), with a hint at the settings.
     #[error("kafka: {0} (check sasl.username / sasl.password / security.protocol)")]
     Auth(String),
     /// The Schema Registry.
@@ -91,8 +92,10 @@ impl KafkaError {
 impl From<KafkaError> for ingesta_core::Error {
     fn from(e: KafkaError) -> Self {
         match e {
-            KafkaError::Broker(_) | KafkaError::Registry(_) => ingesta_core::Error::retry(e.to_string()),
-            KafkaError::Config(_) | KafkaError::Auth(_) => ingesta_core::Error::stop(e.to_string()),
+            KafkaError::Broker(_) | KafkaError::Registry(_) | KafkaError::Auth(_) => {
+                ingesta_core::Error::retry(e.to_string())
+            }
+            KafkaError::Config(_) => ingesta_core::Error::stop(e.to_string()),
         }
     }
 }

@@ -39,7 +39,7 @@ struct Ctx {
 
 impl ClientContext for Ctx {
     fn error(&self, error: RdError, reason: &str) {
-        self.health.failed(format!("{error}: {reason}"));
+        crate::client::report(&self.health, &error, reason);
     }
 }
 

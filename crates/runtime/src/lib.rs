@@ -237,8 +237,9 @@ async fn serve(
     Ok((tx, servers))
 }
 
-/// Runs a stream until `stop` is set; a passing fault (broker gone, commit
-/// conflict) restarts it after a backoff, a configuration error ends it.
+/// Runs a stream until `stop` is set; a passing fault (broker gone, refused
+/// credentials, commit conflict) restarts it after a backoff (1 s doubling to
+/// 60 s, cut short by `stop`), a configuration error ends it.
 async fn stream_until_stopped(
     t: &mut StreamTask,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -253,7 +254,10 @@ async fn stream_until_stopped(
             Err(e) if e.kind == ErrorKind::Retry => {
                 tracing::warn!(table = t.name(), error = %e, ?backoff, "stream failed; starting again");
                 board.retrying(t.name(), &e.message);
-                tokio::time::sleep(backoff).await;
+                let until = tokio::time::Instant::now() + backoff;
+                while tokio::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(60));
                 board.ok(t.name(), 0, false);
             }

@@ -41,6 +41,16 @@ fn tansu() -> PathBuf {
 impl Broker {
     /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A broker that requires SASL (SCRAM) authentication and knows no user:
+    /// any credentials are refused.
+    pub fn start_authenticating() -> Self {
+        Self::start_with(&["--authentication"])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let bin = tansu();
         let dir = tempfile::Builder::new().prefix("ingesta-broker-").tempdir().expect("temp dir");
         let port = free_port();
@@ -49,6 +59,7 @@ impl Broker {
         let child = Command::new(&bin)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/", "--cluster-id", "ingesta-test"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

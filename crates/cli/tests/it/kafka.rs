@@ -1,6 +1,7 @@
 //! Kafka into bronze on a real broker (tansu, from the test kit): exactly once
 //! across two group members and a SIGKILL, Avro through a Schema Registry,
-//! and clear errors for an unreachable broker or an unknown topic.
+//! and clear errors for an unreachable broker, an unknown topic or refused
+//! credentials.
 
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -296,4 +297,42 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     let err = text(&out.stderr) + &text(&out.stdout);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("no_such_topic") || err.to_lowercase().contains("unknown topic"), "{err}");
+}
+
+#[test]
+fn refused_credentials_are_reported_and_retried_until_stopped() {
+    let broker = Broker::start_authenticating();
+    let ws = workspace();
+    let sasl = "properties:\n      security.protocol: SASL_PLAINTEXT\n      sasl.mechanism: SCRAM-SHA-512\n      \
+                sasl.username: nobody\n      sasl.password: not-the-password\n";
+    ws.write_pipeline(&orders_pipeline(&broker.address(), "orders").replace("properties:\n", sasl));
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
+    let err = text(&out.stderr) + &text(&out.stdout);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Authentication") && err.contains("check sasl.username"), "{err}");
+    assert!(!err.contains("not-the-password"), "the password is never printed: {err}");
+
+    // while watching: retried with backoff, the health says why, Ctrl-C ends it
+    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
+    let mut watching = ws
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Member)
+        .unwrap();
+    let health = || -> Option<serde_json::Value> {
+        let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
+        let status = r.status();
+        let seen: serde_json::Value = r.json().unwrap_or_default();
+        (status == 503 && seen["tables"][0]["state"] == "retrying").then_some(seen)
+    };
+    assert!(wait_until(Duration::from_secs(30), || health().is_some()), "health never said retrying");
+    let seen = health().unwrap_or_default();
+    assert!(seen["tables"][0]["problem"].as_str().is_some_and(|p| p.contains("Authentication")), "{seen}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(health().is_some(), "still retrying after a few backoffs, not stopped");
+    assert!(watching.0.try_wait().unwrap().is_none(), "the process keeps running");
+    interrupt(&watching.0);
+    assert!(wait_until(Duration::from_secs(10), || watching.0.try_wait().is_ok_and(|s| s.is_some())));
 }

@@ -209,6 +209,10 @@ impl Worker {
             if once && rows == 0 && caught_up {
                 return Ok(());
             }
+            // refused credentials end a one-off run at once (`--watch` retries)
+            if let Some(p) = health.problem().filter(|p| once && p.refused) {
+                return Err(Error::retry(format!("table `{}`: {}", self.name, p.message)));
+            }
             if once && self.owned.is_empty() && started.elapsed() > ASSIGN_WAIT {
                 if let Some(p) = health.problem() {
                     return Err(Error::retry(format!("table `{}`: {}", self.name, p.message)));
