@@ -3,6 +3,7 @@
 //! reported through while librdkafka retries with backoff.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +19,8 @@ pub fn client_config(brokers: &str, properties: &BTreeMap<String, Secret>) -> Cl
     // librdkafka's own backoff between reconnects, capped low enough that a
     // broker coming back is noticed quickly
     c.set("reconnect.backoff.ms", "100").set("reconnect.backoff.max.ms", "10000");
+    // a subscribed topic created after the start is found within 30 s (librdkafka: 5 min)
+    c.set("topic.metadata.refresh.interval.ms", "30000");
     for (k, v) in properties {
         c.set(k, v.expose());
     }
@@ -39,6 +42,9 @@ pub(crate) fn report(health: &Health, error: &rdkafka::error::KafkaError, reason
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     state: Arc<Mutex<Option<Problem>>>,
+    /// Whether `state` holds a problem: `ok` is called per message and
+    /// takes the lock only when there is one to clear.
+    troubled: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,10 +71,16 @@ impl Health {
                 *s = Some(Problem { message, since: Instant::now(), count: 1, refused });
             }
         }
+        self.troubled.store(true, Ordering::Relaxed);
     }
 
+    /// The client works again (a message, a partition assigned or caught up).
     pub fn ok(&self) {
+        if !self.troubled.load(Ordering::Relaxed) {
+            return;
+        }
         let mut s = self.state.lock().expect("health");
+        self.troubled.store(false, Ordering::Relaxed);
         if let Some(p) = s.take() {
             tracing::info!(after = ?p.since.elapsed(), "kafka client recovered from: {}", p.message);
         }

@@ -297,6 +297,32 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     let err = text(&out.stderr) + &text(&out.stdout);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("no_such_topic") || err.to_lowercase().contains("unknown topic"), "{err}");
+
+    // while watching, the health says so until the topic is created, then ok
+    let quick = "properties:\n      topic.metadata.refresh.interval.ms: \"1000\"\n";
+    ws.write_pipeline(&orders_pipeline(&broker.address(), "no_such_topic").replace("properties:\n", quick));
+    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
+    let watching = ws
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Member)
+        .unwrap();
+    let state = || -> Option<serde_json::Value> {
+        let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
+        r.json::<serde_json::Value>().ok().map(|v| v["tables"][0].clone())
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || state().is_some_and(
+            |t| t["state"] == "retrying" && t["problem"].as_str().is_some_and(|p| p.contains("no_such_topic"))
+        )),
+        "{:?}",
+        state()
+    );
+    broker.create_topic("no_such_topic", 1);
+    assert!(wait_until(Duration::from_secs(30), || state().is_some_and(|t| t["state"] == "ok")), "{:?}", state());
+    drop(watching);
 }
 
 #[test]

@@ -149,8 +149,6 @@ impl Worker {
     fn consume(&mut self, consumer: &Consumer, health: &Health, until: &Until) -> Result<(), Error> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
-        // set after an error, so a healthy stream never takes the health lock per message
-        let mut troubled = false;
         loop {
             if let Until::Stopped(flag) = until
                 && flag.load(Ordering::Relaxed)
@@ -158,14 +156,15 @@ impl Worker {
                 return self.commit_now(consumer);
             }
             let polled = consumer.poll(Duration::from_millis(100));
-            self.apply(consumer.take_events())?;
+            let events = consumer.take_events();
+            if events.iter().any(|e| matches!(e, Event::Assigned { .. })) {
+                health.ok();
+            }
+            self.apply(events)?;
             match polled {
                 Ok(Polled::Message(m)) => {
-                    if troubled {
-                        health.ok();
-                        troubled = false;
-                        backoff = Duration::from_millis(100);
-                    }
+                    health.ok();
+                    backoff = Duration::from_millis(100);
                     if let Some(p) = self.owned.get_mut(&m.tp)
                         && m.offset > p.seen
                     {
@@ -177,6 +176,7 @@ impl Worker {
                     }
                 }
                 Ok(Polled::Caught(n)) => {
+                    health.ok();
                     // the event carries the partition number only
                     self.owned.iter_mut().filter(|(tp, _)| tp.partition == n).for_each(|(_, p)| p.caught_up = true);
                 }
@@ -190,7 +190,6 @@ impl Worker {
                     if health.problem().is_none() {
                         health.failed(e.message.clone());
                     }
-                    troubled = true;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
