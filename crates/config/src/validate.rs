@@ -335,7 +335,7 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
         if w.measures.is_empty() {
             err(
                 &format!("{at}.write.measures"),
-                "aggregate needs `measures` (column: sum|min|max|last|avg(sum, count))".into(),
+                "aggregate needs `measures` (column: sum|min|max|last|avg(sum, count)|set|count_distinct(set))".into(),
             );
         }
         for (m, kind) in &w.measures {
@@ -348,6 +348,17 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
                         );
                     }
                 }
+            }
+            if let Measure::CountDistinct { set } = kind
+                && w.measures.get(set) != Some(&Measure::Set)
+            {
+                err(
+                    &format!("{at}.write.measures.{m}"),
+                    format!(
+                        "`{set}` must be a `set` measure of this table (e.g. `array_agg(DISTINCT customer_id) AS {set}`) \
+                         for the count to stay exact"
+                    ),
+                );
             }
         }
     } else if !w.measures.is_empty() {

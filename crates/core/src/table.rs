@@ -39,6 +39,13 @@ pub enum Measure {
         sum: String,
         count: String,
     },
+    /// A list of distinct values (`array_agg(DISTINCT x)`), merged by union.
+    Set,
+    /// The number of values in a `set` measure of the same row, recomputed
+    /// after it merges: an exact count of distinct values across batches.
+    CountDistinct {
+        set: String,
+    },
 }
 
 impl TryFrom<String> for Measure {
@@ -50,20 +57,26 @@ impl TryFrom<String> for Measure {
             "min" => Measure::Min,
             "max" => Measure::Max,
             "last" => Measure::Last,
+            "set" => Measure::Set,
             _ => {
                 let raw = s.trim();
-                let args = (t.starts_with("avg(") && t.ends_with(')'))
-                    .then(|| raw[4..raw.len() - 1].split_once(','))
-                    .flatten();
-                match args {
-                    Some((sum, count)) if !sum.trim().is_empty() && !count.trim().is_empty() => {
-                        Measure::Avg { sum: sum.trim().to_string(), count: count.trim().to_string() }
-                    }
-                    _ => {
-                        return Err(format!(
-                            "unknown measure `{s}`; expected one of: sum, count, min, max, last, avg(SUM_COLUMN, COUNT_COLUMN)"
-                        ));
-                    }
+                // `name(args)`: the arguments as written (column names keep their case)
+                let args = |name: &str| {
+                    (t.starts_with(name) && t[name.len()..].trim_start().starts_with('(') && t.ends_with(')'))
+                        .then(|| raw[raw.find('(').unwrap_or(0) + 1..raw.len() - 1].trim())
+                };
+                if let Some((sum, count)) = args("avg").and_then(|a| a.split_once(','))
+                    && !sum.trim().is_empty()
+                    && !count.trim().is_empty()
+                {
+                    Measure::Avg { sum: sum.trim().to_string(), count: count.trim().to_string() }
+                } else if let Some(set) = args("count_distinct").filter(|a| !a.is_empty() && !a.contains(',')) {
+                    Measure::CountDistinct { set: set.to_string() }
+                } else {
+                    return Err(format!(
+                        "unknown measure `{s}`; expected one of: sum, count, min, max, last, \
+                         avg(SUM_COLUMN, COUNT_COLUMN), set, count_distinct(SET_COLUMN)"
+                    ));
                 }
             }
         })
@@ -104,4 +117,21 @@ pub trait TableStore {
         positions: Vec<(String, i64)>,
         info: Vec<(String, String)>,
     ) -> Result<CommitReceipt>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Measure;
+
+    #[test]
+    fn measures_parse_with_their_arguments_as_written() {
+        let m = |s: &str| Measure::try_from(s.to_string());
+        assert_eq!(m(" Count "), Ok(Measure::Sum));
+        assert_eq!(m("avg(t_Sum, n)"), Ok(Measure::Avg { sum: "t_Sum".into(), count: "n".into() }));
+        assert_eq!(m("set"), Ok(Measure::Set));
+        assert_eq!(m("count_distinct( Customers )"), Ok(Measure::CountDistinct { set: "Customers".into() }));
+        for bad in ["count_distinct()", "count_distinct(a, b)", "avg(x)", "median", "avgx(a, b)"] {
+            assert!(m(bad).unwrap_err().contains("count_distinct(SET_COLUMN)"), "{bad}");
+        }
+    }
 }

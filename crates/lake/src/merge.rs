@@ -5,7 +5,8 @@
 //! * upsert: the newest row per key by `sequence` replaces an older stored one;
 //! * delete: stored rows with a key of the batch are removed;
 //! * counter merge: the batch is first aggregated per key, then its measures
-//!   are combined with the stored ones (sum, min, max, last, avg of two sums).
+//!   are combined with the stored ones (sum, min, max, last, avg of two sums,
+//!   union of sets of distinct values and their exact count).
 
 use std::sync::Arc;
 
@@ -105,6 +106,10 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
                         Some(Measure::Min) => format!("min({c})"),
                         Some(Measure::Avg { sum, count }) => {
                             format!("CAST(sum({}) AS DOUBLE) / CAST(sum({}) AS DOUBLE)", q(sum), q(count))
+                        }
+                        Some(Measure::Set) => set_union_agg(&c),
+                        Some(Measure::CountDistinct { set }) => {
+                            format!("coalesce(cardinality({}), 0)", set_union_agg(&q(set)))
                         }
                         // last: within one batch, the highest value
                         Some(Measure::Max | Measure::Last) | None => format!("max({c})"),
@@ -229,6 +234,8 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
                         };
                         format!("({}) / ({})", part(sum), part(count))
                     }
+                    Some(Measure::Set) => set_union(c),
+                    Some(Measure::CountDistinct { set }) => format!("coalesce(cardinality({}), 0)", set_union(set)),
                     Some(Measure::Last) | None => s,
                 }
             };
@@ -248,6 +255,17 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let (table, _metrics) = builder.await.map_err(err)?;
     t.table = table;
     Ok(t.version())
+}
+
+/// The distinct values of a list column over a group's rows (null: none).
+fn set_union_agg(c: &str) -> String {
+    format!("array_distinct(flatten(array_agg({c}) FILTER (WHERE {c} IS NOT NULL)))")
+}
+
+/// The stored and the new set of one key, merged (a null side is empty).
+fn set_union(c: &str) -> String {
+    let (t, s) = (format!("target.{}", q(c)), format!("source.{}", q(c)));
+    format!("CASE WHEN {t} IS NULL THEN {s} WHEN {s} IS NULL THEN {t} ELSE array_union({t}, {s}) END")
 }
 
 /// `expr` cast to a numeric column type (sums widen decimals and integers).

@@ -41,7 +41,7 @@ def expected_temperature():
 def expected_sales():
     return con.execute(f"""
         WITH s AS (
-          SELECT order_id, TRY_CAST(ts AS TIMESTAMPTZ) AS ts, product_id,
+          SELECT order_id, TRY_CAST(ts AS TIMESTAMPTZ) AS ts, product_id, customer_id,
                  TRY_CAST(quantity AS INTEGER) AS q, TRY_CAST(unit_price AS DECIMAL(10, 2)) AS p
           FROM read_csv('{landing}/sales/*.csv', all_varchar = true, header = true)
         ), valid AS (
@@ -56,7 +56,8 @@ def expected_sales():
           WHERE d IS NOT NULL AND qty IS NOT NULL GROUP BY ALL
         ), stock AS (SELECT product_id, sum(qty) AS stock FROM latest GROUP BY ALL)
         SELECT strftime(CAST(v.ts AS DATE), '%Y-%m-%d') AS day, v.product_id, count(*) AS order_lines,
-               sum(v.q) AS units, sum(CAST(v.q * v.p AS DECIMAL(12, 2))) AS revenue, max(st.stock) AS stock
+               sum(v.q) AS units, sum(CAST(v.q * v.p AS DECIMAL(12, 2))) AS revenue, max(st.stock) AS stock,
+               count(DISTINCT v.customer_id) AS customers
         FROM valid v LEFT JOIN stock st USING (product_id) GROUP BY ALL
     """).fetchall()
 
@@ -91,9 +92,10 @@ if "sales" in checks:
     if set(want) != set(got):
         problems.append(f"sales_daily keys: {len(set(want) - set(got))} missing, {len(set(got) - set(want))} extra")
     for k in set(want) & set(got):
-        lines, units, revenue, stock = want[k]
+        lines, units, revenue, stock, customers = want[k]
         g = got[k]
-        if g["order_lines"] != lines or g["units"] != units or g["revenue"] != revenue or g["stock_on_hand"] != stock:
+        if g["order_lines"] != lines or g["units"] != units or g["revenue"] != revenue or g["stock_on_hand"] != stock \
+                or g["customers"] != customers:
             problems.append(f"sales_daily {k}: lake {g} != duckdb {want[k]}")
             break
 

@@ -115,7 +115,7 @@ fn silver_and_gold_mistakes_point_at_the_key() {
     layer: gold
     input: latest
     transform: {sql: "SELECT 1", select: [a]}
-    write: {mode: aggregate, key: [k], measures: {n: sum, avg_t: "avg(t, n)"}}
+    write: {mode: aggregate, key: [k], measures: {n: sum, avg_t: "avg(t, n)", users: "count_distinct(n)"}}
   loop_a:
     layer: silver
     input: loop_b
@@ -132,6 +132,7 @@ fn silver_and_gold_mistakes_point_at_the_key() {
         "tables.stats.input: `latest` changes rows in place (write mode upsert)",
         "tables.stats.transform.sql: `sql` replaces the other steps",
         "tables.stats.write.measures.avg_t: `t` must be a `sum` measure",
+        "tables.stats.write.measures.users: `n` must be a `set` measure",
         "tables.loop_a.input: tables read each other in a cycle",
         "tables.latest_by_key.write.sequence: `ts` is a key column",
     ] {

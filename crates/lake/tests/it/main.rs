@@ -232,3 +232,75 @@ async fn check_positions(t: &LakeTable, ids: &[String]) {
     }
     assert_eq!(all.len(), known, "no other ids");
 }
+
+/// Rows of (id, a set of values): the set as a list column, the count as
+/// `count_distinct(seen)`; an empty set is null.
+fn sets(rows: &[(&str, &[&str])]) -> RecordBatch {
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    let mut seen = ListBuilder::new(StringBuilder::new());
+    for (_, values) in rows {
+        for v in *values {
+            seen.values().append_value(v);
+        }
+        seen.append(!values.is_empty());
+    }
+    RecordBatch::try_new(
+        Arc::new(set_schema()),
+        vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(seen.finish()),
+            Arc::new(Int64Array::from(vec![0; rows.len()])),
+        ],
+    )
+    .unwrap()
+}
+
+fn set_schema() -> Schema {
+    let item = Arc::new(Field::new("item", DataType::Utf8, true));
+    Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("seen", DataType::List(item), true),
+        Field::new("n", DataType::Int64, true),
+    ])
+}
+
+/// Property: a count of distinct values merged over batches equals the
+/// count over all the values at once, however they are cut into batches.
+#[tokio::test]
+async fn count_distinct_stays_exact_across_merges() {
+    use ingesta_core::Measure;
+    let mode = WriteMode::CounterMerge {
+        key: vec!["id".into()],
+        measures: vec![("seen".into(), Measure::Set), ("n".into(), Measure::CountDistinct { set: "seen".into() })],
+    };
+    let values = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+    for case in 0..4u64 {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (case + 1));
+        let input: Vec<(String, Vec<&str>)> = (0..24)
+            .map(|_| {
+                let k = format!("k{}", rng.below(4));
+                (k, (0..rng.below(4)).map(|_| values[rng.below(7) as usize]).collect())
+            })
+            .collect();
+        let mut want: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> = Default::default();
+        for (k, vs) in &input {
+            want.entry(k.clone()).or_default().extend(vs.iter().copied());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+        let mut t =
+            LakeTable::open_or_create(&lake, "t", &lake.table_url("t"), &set_schema(), &[], "test").await.unwrap();
+        let mut start = 0;
+        let mut position = 0;
+        while start < input.len() {
+            let end = (start + 1 + rng.below(9) as usize).min(input.len());
+            let cut: Vec<(&str, &[&str])> = input[start..end].iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+            position += 1;
+            write(&mut t, &mode, vec![sets(&cut)], position).await;
+            start = end;
+        }
+        let got = rows(&t).await;
+        let want: Vec<(String, i64)> = want.into_iter().map(|(k, s)| (k, s.len() as i64)).collect();
+        assert_eq!(got, want, "case {case}: {position} batches");
+    }
+}

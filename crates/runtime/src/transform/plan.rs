@@ -40,6 +40,9 @@ pub fn table_sql(t: &Table, input_schema: &Schema) -> String {
                 Measure::Avg { sum, count } => {
                     Some(format!("CAST({} AS DOUBLE) / CAST({} AS DOUBLE) AS {}", q(sum), q(count), q(name)))
                 }
+                Measure::CountDistinct { set } => {
+                    Some(format!("CAST(coalesce(cardinality({}), 0) AS BIGINT) AS {}", q(set), q(name)))
+                }
                 _ => None,
             })
             .collect();
