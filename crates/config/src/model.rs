@@ -432,6 +432,12 @@ pub struct Table {
     /// target size (0: never automatically; `ingesta compact` always can).
     #[serde(default = "default_compact_after")]
     pub compact_after: usize,
+    /// Data files no version has referenced for this long are deleted
+    /// automatically (checked at most hourly; `0`: never automatically).
+    /// Readers lagging further behind than this, or time travel further
+    /// back, find their files gone.
+    #[serde(default = "default_vacuum_after")]
+    pub vacuum_after: Dur,
     #[serde(default)]
     pub batch: BatchConfig,
     /// Data files are cut at about this size.
@@ -441,6 +447,11 @@ pub struct Table {
 
 fn default_compact_after() -> usize {
     64
+}
+
+/// Delta Lake's own default retention (7 days).
+fn default_vacuum_after() -> Dur {
+    Dur(Duration::from_secs(7 * 24 * 3600))
 }
 
 impl Table {

@@ -16,6 +16,7 @@ use ingesta_sources::{FileInfo, Landing};
 use crate::enrich::bronze_schema;
 use crate::microbatch;
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 
 pub struct BronzeTask {
     name: String,
@@ -25,6 +26,7 @@ pub struct BronzeTask {
     tables: Option<Tables>,
     /// Files known to be fully committed (saves a log lookup per scan).
     done: HashSet<String>,
+    upkeep: Upkeep,
 }
 
 /// The opened tables and the columns they hold.
@@ -62,6 +64,7 @@ impl BronzeTask {
             lake,
             tables: None,
             done: HashSet::new(),
+            upkeep: Upkeep::new(cfg),
         })
     }
 
@@ -121,6 +124,9 @@ impl BronzeTask {
             let done = microbatch::run(tables, &self.landing, &self.cfg, work, progress, &mut report).await?;
             self.done.extend(done);
             progress.done();
+        }
+        if let Some(t) = &mut self.tables {
+            self.upkeep.run(&mut t.bronze).await;
         }
         report.elapsed = started.elapsed();
         Ok(report)

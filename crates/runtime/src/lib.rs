@@ -14,6 +14,7 @@ mod report;
 pub mod sink;
 pub mod stream;
 pub mod transform;
+mod upkeep;
 
 use std::time::Duration;
 

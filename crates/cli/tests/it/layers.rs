@@ -293,6 +293,45 @@ fn compaction_keeps_results_and_drops_the_file_count() {
     assert_eq!(read_delta(&ws.lake().join("copy"), &["_source", "_position"], None).distinct_keys, 310);
 }
 
+/// The upkeep policy on a bronze table: small files compacted after a run,
+/// the files they replaced deleted once older than `vacuum_after`.
+#[test]
+fn bronze_compacts_and_vacuums_itself_by_policy() {
+    let ws = workspace();
+    ws.drop_file("a.ndjson", (0..400).map(|i| reading(i) + "\n").collect::<String>());
+    let mut yaml = iot_pipeline("", 50);
+    yaml.push_str("    compact_after: 4\n    vacuum_after: 1s\n");
+    ws.write_pipeline(&yaml);
+    let bronze = ws.lake().join("iot_bronze");
+    let on_disk = || {
+        let mut n = 0;
+        let mut dirs = vec![bronze.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() && !p.ends_with("_delta_log") {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    ws.run_once();
+    let view = read_delta(&bronze, &["_source", "_position"], None);
+    assert_eq!((view.rows, view.distinct_keys), (400, 400));
+    let pipeline = ws.pipeline();
+    let status = ws.ingesta(&["status", pipeline.to_str().unwrap(), "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["tables"][0]["files"], 1, "8 micro-batch files compacted into one: {s}");
+    assert_eq!(on_disk(), 9, "the replaced files stay until they are older than vacuum_after");
+    std::thread::sleep(Duration::from_millis(1500));
+    ws.run_once();
+    assert_eq!(on_disk(), 1, "vacuumed by the next run");
+    assert_eq!(read_delta(&bronze, &["_source", "_position"], None).distinct_keys, 400);
+}
+
 #[test]
 fn validate_points_at_bad_sql_and_unknown_columns() {
     let ws = workspace();

@@ -27,6 +27,7 @@ pub use columns::collect_schema;
 
 use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 
 /// How often an idle committer looks at the log.
 const IDLE: Duration = Duration::from_millis(20);
@@ -138,6 +139,7 @@ impl CollectTask {
             report: TableReport { table: self.name.clone(), ..Default::default() },
             progress: progress.clone(),
             started: Instant::now(),
+            upkeep: Upkeep::new(&self.cfg),
         }
     }
 }
@@ -163,6 +165,7 @@ pub(crate) struct Committer {
     pub report: TableReport,
     pub progress: Progress,
     pub started: Instant,
+    pub upkeep: Upkeep,
 }
 
 impl Committer {
@@ -204,6 +207,9 @@ impl Committer {
                     taken(bytes);
                     since = None;
                     backoff = Duration::from_millis(200);
+                    if let Some(t) = &mut self.tables {
+                        self.rt.block_on(self.upkeep.run(&mut t.bronze));
+                    }
                 }
                 // a passing fault while serving: the events wait in the log (when
                 // stopping, they wait there for the next start)

@@ -35,6 +35,9 @@ impl Worker {
                 let covered: BTreeMap<TopicPartition, i64> =
                     batch.iter().map(|(tp, msgs)| (tp.clone(), msgs.last().expect("non-empty").offset)).collect();
                 consumer.commit_group_offsets(&covered);
+                if let Some(t) = &mut self.tables {
+                    self.rt.block_on(self.upkeep.run(&mut t.bronze));
+                }
                 Ok(())
             }
             Ok(false) => self.reset(consumer),

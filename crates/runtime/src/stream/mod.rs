@@ -32,6 +32,7 @@ pub use columns::{declared_record, stream_schema};
 
 use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 
 /// How long `--once` waits for the group to hand out partitions.
 const ASSIGN_WAIT: Duration = Duration::from_secs(20);
@@ -92,6 +93,7 @@ impl StreamTask {
             report: TableReport { table: self.name.clone(), ..Default::default() },
             progress: progress.clone(),
             started: Instant::now(),
+            upkeep: Upkeep::new(&self.cfg),
         };
         let (group, health) = (self.group.clone(), self.health.clone());
         tokio::task::spawn_blocking(move || {
@@ -131,6 +133,7 @@ pub(crate) struct Worker {
     pub report: TableReport,
     pub progress: Progress,
     pub started: Instant,
+    pub upkeep: Upkeep,
 }
 
 impl Worker {

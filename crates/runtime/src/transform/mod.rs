@@ -20,6 +20,7 @@ use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::{Appended, Lake, LakeTable, quarantine_batch, quarantine_schema};
 
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
 
@@ -32,11 +33,13 @@ pub struct TransformTask {
     lake: Lake,
     target: Option<LakeTable>,
     quarantine: Option<LakeTable>,
+    upkeep: Upkeep,
 }
 
 impl TransformTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None }
+        let upkeep = Upkeep::new(cfg);
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep }
     }
 
     pub fn name(&self) -> &str {
@@ -70,7 +73,9 @@ impl TransformTask {
                 break;
             }
         }
-        self.maintain().await?;
+        if let Some(t) = &mut self.target {
+            self.upkeep.run(t).await;
+        }
         progress.done();
         report.elapsed = started.elapsed();
         Ok(report)
@@ -266,16 +271,6 @@ impl TransformTask {
         let mut staged = q.begin(&WriteMode::Append)?;
         q.stage(&mut staged, batch).await?;
         q.commit(staged, positions, Vec::new()).await?;
-        Ok(())
-    }
-
-    /// Compacts the table when small files piled up (the policy `compact_after`).
-    async fn maintain(&mut self) -> Result<(), Error> {
-        let Some(t) = &mut self.target else { return Ok(()) };
-        if self.cfg.compact_after > 0 && t.small_files()? >= self.cfg.compact_after {
-            let c = t.compact().await?;
-            tracing::info!(table = %self.name, removed = c.files_removed, added = c.files_added, "compacted");
-        }
         Ok(())
     }
 }
