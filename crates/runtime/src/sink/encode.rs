@@ -95,15 +95,15 @@ impl Encoder {
     /// The message values of `batch`'s rows, in order.
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Rows, Error> {
         let bad = |e: String| Error::stop(format!("sink `{}`: rows to {:?}: {e}", self.sink, self.format));
-        match &mut self.avro {
-            Some((columns, encoder)) if columns == &batch.schema() => {
+        match (self.format, &mut self.avro) {
+            (SinkFormat::Avro, Some((columns, encoder))) if columns == &batch.schema() => {
                 let plain =
                     RecordBatch::try_new(encoder.schema(), batch.columns().to_vec()).map_err(|e| bad(e.to_string()))?;
                 encoder.encode(&plain).map_err(|e| bad(e.to_string()))?;
                 Ok(Rows::Avro(encoder.flush()))
             }
-            Some(_) => Err(Error::stop(format!("sink `{}`: rows encoded before `prepare`", self.sink))),
-            None => {
+            (SinkFormat::Avro, _) => Err(Error::stop(format!("sink `{}`: rows encoded before `prepare`", self.sink))),
+            (SinkFormat::Json, _) => {
                 let mut w = arrow_json::LineDelimitedWriter::new(Vec::new());
                 w.write(batch).map_err(|e| bad(e.to_string()))?;
                 w.finish().map_err(|e| bad(e.to_string()))?;
