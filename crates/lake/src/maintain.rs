@@ -3,14 +3,28 @@
 //! positions are untouched); vacuum deletes files no version younger than the
 //! retention period needs.
 
-use std::num::NonZeroU64;
+use std::collections::BTreeMap;
+
+use arrow_array::RecordBatch;
 use std::time::Duration;
 
 use deltalake::DeltaTableError;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Remove, Transaction};
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::{LakeError, LakeTable};
+use crate::{Appended, LakeError, LakeTable};
+
+/// A file to compact: its path, and the action that removes it.
+type SmallFile = (String, Remove);
+
+/// The `txn` application id every compaction commits (see `compact`).
+pub const COMPACTION_APP: &str = "ingesta/compaction";
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,18 +40,75 @@ impl LakeTable {
         Ok(snapshot.log_data().iter().filter(|f| (f.size() as u64) < self.target_file_size / 2).count())
     }
 
-    /// Rewrites small files into files of about the target size.
+    /// Rewrites the small files of each partition into files of about the
+    /// target size, in one `dataChange: false` commit.
+    ///
+    /// Not delta-rs's optimize: it lets two compactions that remove the same
+    /// files both commit (`dataChange: false` removes do not conflict), which
+    /// keeps both rewrites, so rows twice, and it drops the `txn` actions
+    /// given to it. Here every compaction commits the `txn` of
+    /// [`COMPACTION_APP`], on the snapshot it planned from: of two racing
+    /// compactions (two group members, or `ingesta compact` next to a running
+    /// pipeline) the second fails with a conflict instead.
     pub async fn compact(&mut self) -> Result<Compacted, LakeError> {
-        let target = NonZeroU64::new(self.target_file_size.max(1)).expect("not zero");
-        let (table, metrics) = self
-            .table
-            .clone()
-            .optimize()
-            .with_target_size(target)
+        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
+        let snapshot = self.table.snapshot().map_err(err)?.clone();
+        let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<SmallFile>> = BTreeMap::new();
+        for f in snapshot.log_data().iter().filter(|f| (f.size() as u64) < self.target_file_size / 2) {
+            let mut part: Vec<_> = f.partition_values_map().into_iter().collect();
+            part.sort();
+            groups.entry(part).or_default().push((f.path().to_string(), f.remove_action(false)));
+        }
+        groups.retain(|_, files| files.len() > 1);
+        if groups.is_empty() {
+            return Ok(Compacted::default());
+        }
+        let mut writer =
+            RecordBatchWriter::for_table(&self.table).map_err(err)?.with_target_file_size(self.target_file_size);
+        let mut actions = Vec::new();
+        let ctx = SessionContext::new();
+        // the table's own types (DataFusion reads strings as views)
+        let schema = std::sync::Arc::new(self.arrow_schema()?);
+        for files in groups.into_values() {
+            let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+            let provider = self.files_provider(self.version(), &Appended { paths, ..Default::default() }).await?;
+            let generic = |e: DataFusionError| err(DeltaTableError::Generic(e.to_string()));
+            let mut rows = ctx.read_table(provider).map_err(generic)?.execute_stream().await.map_err(generic)?;
+            while let Some(batch) = rows.try_next().await.map_err(generic)? {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let c = batch.column_by_name(f.name()).ok_or_else(|| {
+                            err(DeltaTableError::Generic(format!("compaction read no column `{}`", f.name())))
+                        })?;
+                        arrow_cast::cast(c, f.data_type()).map_err(|e| err(e.into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(e.into()))?;
+                writer.write(batch).await.map_err(err)?;
+            }
+            actions.extend(files.into_iter().map(|(_, remove)| Action::Remove(remove)));
+        }
+        let adds = writer.flush().await.map_err(err)?;
+        let added = adds.len() as u64;
+        let removed = actions.len() as u64;
+        actions.extend(adds.into_iter().map(|mut a| {
+            a.data_change = false;
+            Action::Add(a)
+        }));
+        let guard = Transaction::new(COMPACTION_APP, chrono::Utc::now().timestamp_millis());
+        let operation = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: self.target_file_size.min(i64::MAX as u64) as i64,
+        };
+        let finalized = CommitBuilder::from(CommitProperties::default().with_application_transaction(guard))
+            .with_actions(actions)
+            .build(Some(&snapshot), self.table.log_store(), operation)
             .await
-            .map_err(|e| LakeError::delta(&self.name, e))?;
-        self.table = table;
-        Ok(Compacted { files_removed: metrics.num_files_removed, files_added: metrics.num_files_added })
+            .map_err(err)?;
+        self.table.state = Some(finalized.snapshot());
+        Ok(Compacted { files_removed: removed, files_added: added })
     }
 
     /// Deletes data files unreferenced for longer than `retention`; returns how many.

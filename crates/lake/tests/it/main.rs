@@ -304,3 +304,24 @@ async fn count_distinct_stays_exact_across_merges() {
         assert_eq!(got, want, "case {case}: {position} batches");
     }
 }
+
+/// Two compactions from the same snapshot (two group members, or
+/// `ingesta compact` next to a running pipeline): one wins, the other fails
+/// with a conflict, and no row is kept twice.
+#[tokio::test]
+async fn racing_compactions_never_keep_rows_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    for i in 0..6 {
+        write(&mut t, &WriteMode::Append, vec![batch(&["a", "b", "c"])], i).await;
+    }
+    let mut other = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    assert_eq!(t.compact().await.unwrap().files_removed, 6);
+    let lost = other.compact().await;
+    assert!(lost.is_err(), "the second compaction must not commit: {lost:?}");
+    t.refresh().await.unwrap();
+    let stats = t.stats().unwrap();
+    assert_eq!((stats.rows, stats.files), (18, 1));
+    assert_eq!(t.position("input").await.unwrap(), Some(5), "positions are untouched");
+}
