@@ -259,6 +259,33 @@ fn produce_raw(broker: &Broker, topic: &str, bytes: &[u8]) {
     p.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// `run --watch --health ADDR` on the workspace's pipeline (killed when dropped).
+fn watch_with_health(ws: &Workspace) -> (Member, String) {
+    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
+    let member = ws
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Member)
+        .unwrap();
+    (member, addr)
+}
+
+/// The health endpoint's status code and its first table, once it answers.
+fn first_table_health(addr: &str) -> Option<(u16, serde_json::Value)> {
+    let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().ok()?;
+    Some((status, v["tables"][0].clone()))
+}
+
+/// Ctrl-C ends a watching process within `secs`.
+fn interrupt_and_wait(member: &mut Member, secs: u64) {
+    interrupt(&member.0);
+    assert!(wait_until(Duration::from_secs(secs), || member.0.try_wait().is_ok_and(|s| s.is_some())));
+}
+
 #[test]
 fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     let ws = workspace();
@@ -270,26 +297,12 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("onnect"), "{err}");
 
     // while watching, the health endpoint says so (and the process keeps trying)
-    let health = ingesta_testkit::free_port();
-    let addr = format!("127.0.0.1:{health}");
-    let mut watching = ws
-        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Member)
-        .unwrap();
-    let mut seen = serde_json::Value::Null;
-    let reported = wait_until(Duration::from_secs(30), || {
-        let Ok(r) = reqwest::blocking::get(format!("http://{addr}/health")) else { return false };
-        let status = r.status();
-        seen = r.json().unwrap_or_default();
-        status == 503 && seen["tables"][0]["state"] == "retrying"
-    });
-    assert!(reported, "{seen}");
-    assert!(seen["tables"][0]["problem"].as_str().is_some_and(|p| p.contains(&port.to_string())), "{seen}");
-    interrupt(&watching.0);
-    assert!(wait_until(Duration::from_secs(30), || watching.0.try_wait().is_ok_and(|s| s.is_some())));
+    let (mut watching, addr) = watch_with_health(&ws);
+    let retrying = || first_table_health(&addr).filter(|(code, t)| *code == 503 && t["state"] == "retrying");
+    assert!(wait_until(Duration::from_secs(30), || retrying().is_some()), "{:?}", first_table_health(&addr));
+    let (_, seen) = retrying().unwrap_or_default();
+    assert!(seen["problem"].as_str().is_some_and(|p| p.contains(&port.to_string())), "{seen}");
+    interrupt_and_wait(&mut watching, 30);
 
     let broker = Broker::start();
     ws.write_pipeline(&orders_pipeline(&broker.address(), "no_such_topic"));
@@ -301,18 +314,8 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     // while watching, the health says so until the topic is created, then ok
     let quick = "properties:\n      topic.metadata.refresh.interval.ms: \"1000\"\n";
     ws.write_pipeline(&orders_pipeline(&broker.address(), "no_such_topic").replace("properties:\n", quick));
-    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
-    let watching = ws
-        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Member)
-        .unwrap();
-    let state = || -> Option<serde_json::Value> {
-        let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
-        r.json::<serde_json::Value>().ok().map(|v| v["tables"][0].clone())
-    };
+    let (watching, addr) = watch_with_health(&ws);
+    let state = || first_table_health(&addr).map(|(_, t)| t);
     assert!(
         wait_until(Duration::from_secs(30), || state().is_some_and(
             |t| t["state"] == "retrying" && t["problem"].as_str().is_some_and(|p| p.contains("no_such_topic"))
@@ -339,26 +342,13 @@ fn refused_credentials_are_reported_and_retried_until_stopped() {
     assert!(!err.contains("not-the-password"), "the password is never printed: {err}");
 
     // while watching: retried with backoff, the health says why, Ctrl-C ends it
-    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
-    let mut watching = ws
-        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Member)
-        .unwrap();
-    let health = || -> Option<serde_json::Value> {
-        let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
-        let status = r.status();
-        let seen: serde_json::Value = r.json().unwrap_or_default();
-        (status == 503 && seen["tables"][0]["state"] == "retrying").then_some(seen)
-    };
-    assert!(wait_until(Duration::from_secs(30), || health().is_some()), "health never said retrying");
-    let seen = health().unwrap_or_default();
-    assert!(seen["tables"][0]["problem"].as_str().is_some_and(|p| p.contains("Authentication")), "{seen}");
+    let (mut watching, addr) = watch_with_health(&ws);
+    let retrying = || first_table_health(&addr).filter(|(code, t)| *code == 503 && t["state"] == "retrying");
+    assert!(wait_until(Duration::from_secs(30), || retrying().is_some()), "health never said retrying");
+    let (_, seen) = retrying().unwrap_or_default();
+    assert!(seen["problem"].as_str().is_some_and(|p| p.contains("Authentication")), "{seen}");
     std::thread::sleep(Duration::from_secs(4));
-    assert!(health().is_some(), "still retrying after a few backoffs, not stopped");
+    assert!(retrying().is_some(), "still retrying after a few backoffs, not stopped");
     assert!(watching.0.try_wait().unwrap().is_none(), "the process keeps running");
-    interrupt(&watching.0);
-    assert!(wait_until(Duration::from_secs(10), || watching.0.try_wait().is_ok_and(|s| s.is_some())));
+    interrupt_and_wait(&mut watching, 10);
 }
