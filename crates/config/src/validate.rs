@@ -88,12 +88,7 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         if k.topic.trim().is_empty() {
             err(&format!("{at}.topic"), "no topic".into());
         }
-        if k.format == crate::model::SinkFormat::Avro && k.schema_registry.is_none() {
-            err(&format!("{at}.schema_registry"), "`format: avro` needs `schema_registry: {url: ...}`".into());
-        }
-        if k.format != crate::model::SinkFormat::Avro && k.schema_registry.is_some() {
-            err(&format!("{at}.schema_registry"), "a schema registry is used by `format: avro` only".into());
-        }
+        registry_with_avro(k.format == crate::model::SinkFormat::Avro, k.schema_registry.is_some(), &at, err);
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             err(&at, format!("sink name `{name}`: use letters, digits, `_` and `-`"));
         }
@@ -109,6 +104,19 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     cycles(p, err);
 }
 
+/// A schema registry goes with `format: avro`, and only with it (sources and sinks).
+fn registry_with_avro(avro: bool, registry: bool, at: &str, err: &mut dyn FnMut(&str, String)) {
+    match (avro, registry) {
+        (true, false) => {
+            err(&format!("{at}.schema_registry"), "`format: avro` needs `schema_registry: {url: ...}`".into())
+        }
+        (false, true) => {
+            err(&format!("{at}.schema_registry"), "a schema registry is used by `format: avro` only".into())
+        }
+        _ => {}
+    }
+}
+
 /// A Kafka source: what to read and how to decode it.
 fn kafka(k: &crate::model::Kafka, at: &str, err: &mut dyn FnMut(&str, String)) {
     if k.brokers.trim().is_empty() {
@@ -122,12 +130,7 @@ fn kafka(k: &crate::model::Kafka, at: &str, err: &mut dyn FnMut(&str, String)) {
         }
         _ => {}
     }
-    if k.format == MessageFormat::Avro && k.schema_registry.is_none() {
-        err(&format!("{at}.schema_registry"), "`format: avro` needs `schema_registry: {url: ...}`".into());
-    }
-    if k.format != MessageFormat::Avro && k.schema_registry.is_some() {
-        err(&format!("{at}.schema_registry"), "a schema registry is used by `format: avro` only".into());
-    }
+    registry_with_avro(k.format == MessageFormat::Avro, k.schema_registry.is_some(), at, err);
     for key in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"] {
         if k.properties.contains_key(key) {
             err(

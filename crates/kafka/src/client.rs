@@ -42,8 +42,8 @@ pub(crate) fn report(health: &Health, error: &rdkafka::error::KafkaError, reason
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     state: Arc<Mutex<Option<Problem>>>,
-    /// Whether `state` holds a problem: `ok` is called per message and
-    /// takes the lock only when there is one to clear.
+    /// Whether `state` holds a problem: `ok` and `problem` are called per
+    /// message and take the lock only when there is one.
     troubled: Arc<AtomicBool>,
 }
 
@@ -86,7 +86,11 @@ impl Health {
         }
     }
 
+    /// The problem, if any (no lock while there is none: polled per message).
     pub fn problem(&self) -> Option<Problem> {
+        if !self.troubled.load(Ordering::Relaxed) {
+            return None;
+        }
         self.state.lock().expect("health").clone()
     }
 }

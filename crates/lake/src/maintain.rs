@@ -4,8 +4,6 @@
 //! retention period needs.
 
 use std::collections::BTreeMap;
-
-use arrow_array::RecordBatch;
 use std::time::Duration;
 
 use deltalake::DeltaTableError;
@@ -75,18 +73,9 @@ impl LakeTable {
             let generic = |e: DataFusionError| err(DeltaTableError::Generic(e.to_string()));
             let mut rows = ctx.read_table(provider).map_err(generic)?.execute_stream().await.map_err(generic)?;
             while let Some(batch) = rows.try_next().await.map_err(generic)? {
-                let columns = schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let c = batch.column_by_name(f.name()).ok_or_else(|| {
-                            err(DeltaTableError::Generic(format!("compaction read no column `{}`", f.name())))
-                        })?;
-                        arrow_cast::cast(c, f.data_type()).map_err(|e| err(e.into()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(e.into()))?;
-                writer.write(batch).await.map_err(err)?;
+                for batch in crate::merge::conform(&schema, vec![batch]).map_err(err)? {
+                    writer.write(batch).await.map_err(err)?;
+                }
             }
             actions.extend(files.into_iter().map(|(_, remove)| Action::Remove(remove)));
         }

@@ -162,20 +162,23 @@ fn key_of(mode: &WriteMode) -> &[String] {
     }
 }
 
-/// Casts aggregated columns back to the table's types (sums widen).
-fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaTableError> {
+/// Rows cast back to the table's types, column by name (aggregate sums
+/// widen; DataFusion reads strings as views).
+pub(crate) fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaTableError> {
     rows.into_iter()
         .map(|b| {
             let cols = schema
                 .fields()
                 .iter()
-                .zip(b.columns())
-                // not `safe`: a sum too large for the column is an error, not a null
-                .map(|(f, c)| {
+                .map(|f| {
+                    let c = b
+                        .column_by_name(f.name())
+                        .ok_or_else(|| DeltaTableError::Generic(format!("no column `{}` in the rows", f.name())))?;
+                    // not `safe`: a sum too large for the column is an error, not a null
                     let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
-                    arrow_cast::cast_with_options(c, f.data_type(), &opts)
+                    Ok(arrow_cast::cast_with_options(c, f.data_type(), &opts)?)
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, DeltaTableError>>()?;
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         })
         .collect()
