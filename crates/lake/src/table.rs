@@ -10,7 +10,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, DeltaTableBuilder};
+use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
@@ -27,6 +27,12 @@ pub struct TableStats {
 
 /// Data files are cut at about this size unless the table says otherwise.
 const DEFAULT_FILE_SIZE: u64 = 128 << 20;
+
+/// A checkpoint every this many commits (Spark's default; delta-rs's is 100).
+/// Opening a table replays the commits after the last checkpoint, and
+/// delta-rs parses each commit file with a ~5 MB JSON decoder: at 45 commits
+/// an open took ~100 ms, at 3 about 6 ms.
+const CHECKPOINT_INTERVAL: &str = "10";
 
 pub struct LakeTable {
     pub(crate) name: String,
@@ -77,6 +83,7 @@ impl LakeTable {
             .create()
             .with_table_name(name)
             .with_comment(description)
+            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL))
             .with_columns(kernel.fields().cloned())
             .with_partition_columns(partitions.to_vec())
             .with_save_mode(SaveMode::Ignore)
@@ -262,14 +269,8 @@ impl TableStore for LakeTable {
                         }
                     }
                     crate::merge::Prepared::Merge(plan) => {
-                        let before = self.version();
-                        let props = Self::props(positions.clone(), info.clone());
-                        let version = crate::merge::run(self, plan, props).await?;
-                        if version != before {
-                            return Ok(CommitReceipt { version, rows: staged.rows });
-                        }
-                        // MERGE changed nothing (every row older than the stored
-                        // one) and wrote no commit: the positions still must move
+                        let version = crate::merge::run(self, plan, Self::props(positions, info)).await?;
+                        return Ok(CommitReceipt { version, rows: staged.rows });
                     }
                 }
             }
