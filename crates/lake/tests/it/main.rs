@@ -325,3 +325,38 @@ async fn racing_compactions_never_keep_rows_twice() {
     assert_eq!((stats.rows, stats.files), (18, 1));
     assert_eq!(t.position("input").await.unwrap(), Some(5), "positions are untouched");
 }
+
+#[tokio::test]
+async fn a_merge_rewrites_only_the_files_holding_its_keys_and_stops_a_racing_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    // three files with disjoint keys
+    for (i, rows) in [[("a", 1), ("b", 1)], [("m", 1), ("n", 1)], [("x", 1), ("y", 1)]].iter().enumerate() {
+        write(&mut t, &WriteMode::Append, vec![pairs(rows)], i as i64).await;
+    }
+    let before = t.file_uris().unwrap();
+    let mut compactor = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    let merge = WriteMode::CounterMerge {
+        key: vec!["id".to_string()],
+        measures: vec![("n".into(), ingesta_core::Measure::Sum)],
+    };
+    // "n" is stored (second file), "o" is new
+    write(&mut t, &merge, vec![pairs(&[("n", 10), ("o", 5)])], 3).await;
+    let after = t.file_uris().unwrap();
+    let kept: Vec<_> = before.iter().filter(|f| after.contains(f)).collect();
+    assert_eq!(kept.len(), 2, "only the file holding `n` is rewritten: {before:?} -> {after:?}");
+    assert_eq!(after.len(), 3);
+    assert_eq!(
+        rows(&t).await,
+        [("a", 1), ("b", 1), ("m", 1), ("n", 11), ("o", 5), ("x", 1), ("y", 1)]
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect::<Vec<_>>()
+    );
+    // a compaction planned before the merge would bring the replaced rows back
+    let lost = compactor.compact().await;
+    assert!(lost.is_err(), "a compaction racing a merge must not commit: {lost:?}");
+    t.refresh().await.unwrap();
+    assert_eq!(t.stats().unwrap().rows, 7);
+}
