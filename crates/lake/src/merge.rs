@@ -13,6 +13,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, SchemaRef};
 use deltalake::DeltaTableError;
+use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::common::{Column, ScalarValue};
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::DataFusionError;
@@ -268,7 +269,12 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     }
 
     // the touched files with the batch merged in, plus the batch's new keys
-    let provider = t.files_provider(t.version(), &Appended { paths, ..Default::default() }).await?;
+    let provider: Arc<dyn TableProvider> = if paths.is_empty() {
+        // no stored row has a key of the batch: nothing to read or remove
+        Arc::new(MemTable::try_new(table_schema.clone(), vec![vec![]]).map_err(df)?)
+    } else {
+        t.files_provider(t.version(), &Appended { paths, ..Default::default() }).await?
+    };
     ctx.deregister_table("stored").map_err(df)?;
     ctx.register_table("stored", provider).map_err(df)?;
     let sql = rewrite_sql(&mode, &table_schema, &on);

@@ -360,3 +360,18 @@ async fn a_merge_rewrites_only_the_files_holding_its_keys_and_stops_a_racing_com
     t.refresh().await.unwrap();
     assert_eq!(t.stats().unwrap().rows, 7);
 }
+
+#[tokio::test]
+async fn a_merge_of_only_new_keys_adds_them_and_rewrites_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    write(&mut t, &WriteMode::Append, vec![pairs(&[("a", 1), ("c", 1)])], 0).await;
+    let before = t.file_uris().unwrap();
+    let upsert = WriteMode::Upsert { key: vec!["id".to_string()], sequence: "n".into() };
+    // "b" lies in the stored file's key range but is not in it
+    write(&mut t, &upsert, vec![pairs(&[("b", 2)])], 1).await;
+    let after = t.file_uris().unwrap();
+    assert!(before.iter().all(|f| after.contains(f)), "the stored file is kept: {before:?} -> {after:?}");
+    assert_eq!(rows(&t).await, vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 1)]);
+}
