@@ -47,7 +47,8 @@ impl LakeTable {
     /// given to it. Here every compaction commits the `txn` of
     /// [`COMPACTION_APP`], on the snapshot it planned from: of two racing
     /// compactions (two group members, or `ingesta compact` next to a running
-    /// pipeline) the second fails with a conflict instead.
+    /// pipeline) the second fails with a conflict instead. Keyed merges carry
+    /// the same `txn` (decision 0009), so a compaction racing one fails too.
     pub async fn compact(&mut self) -> Result<Compacted, LakeError> {
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         let snapshot = self.table.snapshot().map_err(err)?.clone();

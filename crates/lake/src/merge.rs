@@ -203,7 +203,7 @@ const FILE: &str = "__ingesta_file";
 /// (its general plan: an operation column per row, metrics, a second scan
 /// for the touched files). The commit carries [`COMPACTION_APP`]'s `txn`
 /// too, so a compaction racing it fails instead of keeping rows twice
-/// (decision 0008).
+/// (decisions 0008, 0009).
 pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitProperties) -> Result<i64, LakeError> {
     let Plan { mode, on, source } = *plan;
     let name = t.name.clone();
@@ -218,55 +218,10 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let rows = source.collect().await.map_err(df)?;
     ctx.register_table("source", Arc::new(MemTable::try_new(schema, vec![rows]).map_err(df)?)).map_err(df)?;
 
-    // the files holding a key of the batch: the key ranges skip files by
-    // their statistics, a semi-join finds the ones really holding one
-    let parts: Vec<String> =
-        key.iter().map(|k| format!("min({c}), max({c}), count(*) - count({c})", c = q(k))).collect();
-    let ranges = ctx.sql(&format!("SELECT {} FROM source", parts.join(", "))).await.map_err(df)?;
-    let ranges = ranges.collect().await.map_err(df)?;
-    let mut skip = Vec::new();
-    for (i, k) in key.iter().enumerate() {
-        let value = |c: usize| ScalarValue::try_from_array(ranges[0].column(3 * i + c), 0).map_err(df);
-        let (min, max, nulls) = (value(0)?, value(1)?, value(2)?);
-        // a null key is in no range: the column cannot skip files then
-        if !min.is_null() && nulls == ScalarValue::Int64(Some(0)) {
-            skip.push(Expr::Column(Column::new_unqualified(k)).between(lit(min), lit(max)));
-        }
-    }
-    let provider = t.table.table_provider().with_file_column(FILE).build().await.map_err(df)?;
-    let mut stored = ctx.read_table(Arc::new(provider)).map_err(df)?;
-    if let Some(f) = skip.into_iter().reduce(Expr::and) {
-        stored = stored.filter(f).map_err(df)?;
-    }
-    ctx.register_table("stored", stored.into_view()).map_err(df)?;
-    let sql = format!("SELECT DISTINCT t.{FILE} FROM stored t WHERE EXISTS (SELECT 1 FROM source s WHERE {on})");
-    let found = ctx.sql(&sql).await.map_err(df)?.collect().await.map_err(df)?;
-    let mut touched = std::collections::HashSet::new();
-    for b in &found {
-        let ids = arrow_cast::cast(b.column(0), &DataType::Utf8).map_err(|e| df(e.into()))?;
-        let ids = ids.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-        touched.extend(ids.iter().flatten().map(str::to_string));
-    }
-    // the file column names a file by its URL; the log by its path under the table
-    let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
-    let touched: std::collections::HashSet<String> =
-        touched.iter().map(|id| id.strip_prefix(&root).unwrap_or(id).trim_start_matches('/').to_string()).collect();
-    let mut removes = Vec::new();
-    let mut paths = Vec::new();
-    for f in snapshot.log_data().iter() {
-        let path = f.path();
-        let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
-        if touched.contains(path.as_ref()) || touched.contains(decoded.as_ref()) {
-            paths.push(path.to_string());
-            removes.push(Action::Remove(f.remove_action(true)));
-        }
-    }
-    if removes.len() < touched.len() {
-        return Err(err(DeltaTableError::Generic(format!(
-            "{} of the files to rewrite are not in the log: {touched:?}",
-            touched.len() - removes.len()
-        ))));
-    }
+    let (paths, removes) = touched_files(t, &ctx, &key, &on, &snapshot).await.map_err(|e| match e {
+        Touched::Delta(e) => err(e),
+        Touched::Query(e) => df(e),
+    })?;
 
     // the touched files with the batch merged in, plus the batch's new keys
     let provider: Arc<dyn TableProvider> = if paths.is_empty() {
@@ -275,7 +230,6 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     } else {
         t.files_provider(t.version(), &Appended { paths, ..Default::default() }).await?
     };
-    ctx.deregister_table("stored").map_err(df)?;
     ctx.register_table("stored", provider).map_err(df)?;
     let sql = rewrite_sql(&mode, &table_schema, &on);
     let mut out = ctx.sql(&sql).await.map_err(df)?.execute_stream().await.map_err(df)?;
@@ -302,6 +256,74 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         .map_err(err)?;
     t.table.state = Some(finalized.snapshot());
     Ok(t.version())
+}
+
+/// Why the touched files could not be found.
+enum Touched {
+    Delta(DeltaTableError),
+    Query(DataFusionError),
+}
+
+/// The stored files holding a key of the batch (registered as `source`):
+/// their paths, and the actions removing them. The batch's key ranges skip
+/// files by their statistics; a semi-join finds the ones really holding one.
+async fn touched_files(
+    t: &LakeTable,
+    ctx: &SessionContext,
+    key: &[String],
+    on: &str,
+    snapshot: &deltalake::table::state::DeltaTableState,
+) -> Result<(Vec<String>, Vec<Action>), Touched> {
+    let parts: Vec<String> =
+        key.iter().map(|k| format!("min({c}), max({c}), count(*) - count({c})", c = q(k))).collect();
+    let ranges = ctx.sql(&format!("SELECT {} FROM source", parts.join(", "))).await.map_err(Touched::Query)?;
+    let ranges = ranges.collect().await.map_err(Touched::Query)?;
+    let mut skip = Vec::new();
+    for (i, k) in key.iter().enumerate() {
+        let value = |c: usize| ScalarValue::try_from_array(ranges[0].column(3 * i + c), 0).map_err(Touched::Query);
+        let (min, max, nulls) = (value(0)?, value(1)?, value(2)?);
+        // a null key is in no range: the column cannot skip files then
+        if !min.is_null() && nulls == ScalarValue::Int64(Some(0)) {
+            skip.push(Expr::Column(Column::new_unqualified(k)).between(lit(min), lit(max)));
+        }
+    }
+    let provider = t.table.table_provider().with_file_column(FILE).build().await.map_err(Touched::Query)?;
+    let mut stored = ctx.read_table(Arc::new(provider)).map_err(Touched::Query)?;
+    if let Some(f) = skip.into_iter().reduce(Expr::and) {
+        stored = stored.filter(f).map_err(Touched::Query)?;
+    }
+    ctx.register_table("stored", stored.into_view()).map_err(Touched::Query)?;
+    let sql = format!("SELECT DISTINCT t.{FILE} FROM stored t WHERE EXISTS (SELECT 1 FROM source s WHERE {on})");
+    let found = ctx.sql(&sql).await.map_err(Touched::Query)?.collect().await.map_err(Touched::Query)?;
+    let mut touched = std::collections::HashSet::new();
+    for b in &found {
+        let ids = arrow_cast::cast(b.column(0), &DataType::Utf8).map_err(|e| Touched::Query(e.into()))?;
+        let ids = ids.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        touched.extend(ids.iter().flatten().map(str::to_string));
+    }
+    // the file column names a file by its URL; the log by its path under the table
+    let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
+    let touched: std::collections::HashSet<String> =
+        touched.iter().map(|id| id.strip_prefix(&root).unwrap_or(id).trim_start_matches('/').to_string()).collect();
+    let mut removes = Vec::new();
+    let mut paths = Vec::new();
+    for f in snapshot.log_data().iter() {
+        let path = f.path();
+        let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+        if touched.contains(path.as_ref()) || touched.contains(decoded.as_ref()) {
+            paths.push(path.to_string());
+            removes.push(Action::Remove(f.remove_action(true)));
+        }
+    }
+    if removes.len() < touched.len() {
+        return Err(Touched::Delta(DeltaTableError::Generic(format!(
+            "{} of the files to rewrite are not in the log: {touched:?}",
+            touched.len() - removes.len()
+        ))));
+    }
+
+    ctx.deregister_table("stored").map_err(Touched::Query)?;
+    Ok((paths, removes))
 }
 
 /// The query merging `source` into `stored` (aliases `s` and `t`) by the
