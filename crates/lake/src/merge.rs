@@ -295,16 +295,16 @@ async fn touched_files(
     ctx.register_table("stored", stored.into_view()).map_err(Touched::Query)?;
     let sql = format!("SELECT DISTINCT t.{FILE} FROM stored t WHERE EXISTS (SELECT 1 FROM source s WHERE {on})");
     let found = ctx.sql(&sql).await.map_err(Touched::Query)?.collect().await.map_err(Touched::Query)?;
+    // the file column names a file by its URL; the log by its path under the table
+    let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
     let mut touched = std::collections::HashSet::new();
     for b in &found {
         let ids = arrow_cast::cast(b.column(0), &DataType::Utf8).map_err(|e| Touched::Query(e.into()))?;
         let ids = ids.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-        touched.extend(ids.iter().flatten().map(str::to_string));
+        touched.extend(
+            ids.iter().flatten().map(|id| id.strip_prefix(&root).unwrap_or(id).trim_start_matches('/').to_string()),
+        );
     }
-    // the file column names a file by its URL; the log by its path under the table
-    let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
-    let touched: std::collections::HashSet<String> =
-        touched.iter().map(|id| id.strip_prefix(&root).unwrap_or(id).trim_start_matches('/').to_string()).collect();
     let mut removes = Vec::new();
     let mut paths = Vec::new();
     for f in snapshot.log_data().iter() {
