@@ -415,6 +415,13 @@ pub struct Table {
     /// Bronze: the source that feeds the table. Silver and gold: the upstream
     /// table whose new rows (appended since the last commit) are transformed.
     pub input: String,
+    /// Silver and gold: what of the input is read. `appends` (the default):
+    /// the rows it appended, so it must be append-only. `changes`: its Change
+    /// Data Feed, every row inserted, updated or deleted, with `_change_type`
+    /// (`insert`, `update_preimage`, `update_postimage`, `delete`),
+    /// `_commit_version` and `_commit_timestamp`.
+    #[serde(default)]
+    pub read: ReadMode,
     /// Bronze: the record's columns; when absent they are inferred from a sample.
     #[serde(default)]
     pub columns: Option<Vec<Column>>,
@@ -461,6 +468,17 @@ impl Table {
         out.extend(self.transform.lookups.iter().cloned());
         out
     }
+}
+
+/// What a silver or gold table reads of its input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// The rows appended since the last commit (the input is append-only).
+    #[default]
+    Appends,
+    /// The input's Change Data Feed since the last commit.
+    Changes,
 }
 
 /// Steps applied to the new rows of the input, in this order: `explode`,
@@ -661,6 +679,11 @@ pub struct WriteConfig {
     /// Upsert: the column that orders versions of a key (the highest wins).
     #[serde(default)]
     pub sequence: Option<String>,
+    /// Upsert: a SQL condition over the transform's columns; a row where it
+    /// holds deletes its key (when its sequence is the newest) instead of
+    /// being written, e.g. `_change_type = 'delete'` when reading changes.
+    #[serde(default)]
+    pub delete_when: Option<String>,
     /// Aggregate: how each measure combines with the stored one.
     #[serde(default)]
     pub measures: BTreeMap<String, Measure>,

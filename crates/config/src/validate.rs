@@ -2,7 +2,8 @@
 //! named by partitions and write modes, globs, the lake root's scheme.
 
 use crate::model::{
-    ColumnType, Format, Layer, Measure, MessageFormat, PartitionTransform, Pipeline, Source, Table, WriteModeName,
+    ColumnType, Format, Layer, Measure, MessageFormat, PartitionTransform, Pipeline, ReadMode, Source, Table,
+    WriteModeName,
 };
 
 const SCHEMES: [&str; 6] = ["file://", "s3://", "s3a://", "abfss://", "az://", "gs://"];
@@ -198,6 +199,9 @@ fn bronze(
     if t.write.mode != WriteModeName::Append {
         err(&format!("{at}.write.mode"), "bronze tables are append-only; expected `append`".into());
     }
+    if t.read != ReadMode::Appends {
+        err(&format!("{at}.read"), "bronze tables read a source; `read` is for silver and gold tables".into());
+    }
     if let Some(Source::Kafka(k)) = p.sources.get(&t.input) {
         match k.format {
             MessageFormat::String | MessageFormat::Bytes if t.columns.is_some() => err(
@@ -270,15 +274,21 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
             err(&format!("{at}.input"), format!("unknown table `{}`; tables: {}{hint}", t.input, list(&tables)));
         }
         Some(_) if t.input == name => err(&format!("{at}.input"), "a table cannot read itself".into()),
-        Some(up) if !matches!(up.write.mode, WriteModeName::Append | WriteModeName::InsertIfAbsent) => err(
-            &format!("{at}.input"),
-            format!(
-                "`{}` changes rows in place (write mode {}); an input must be append-only (append or \
-                 insert_if_absent). Read it whole with `transform.lookups` and `sql` instead",
-                t.input,
-                up.write.mode.as_str()
-            ),
-        ),
+        Some(up)
+            if t.read == ReadMode::Appends
+                && !matches!(up.write.mode, WriteModeName::Append | WriteModeName::InsertIfAbsent) =>
+        {
+            err(
+                &format!("{at}.input"),
+                format!(
+                    "`{}` changes rows in place (write mode {}), so its appended rows are not all it does. \
+                     Read its changes (`read: changes`: every insert, update and delete, with \
+                     `_change_type`), or read it whole with `transform.lookups` and `sql`",
+                    t.input,
+                    up.write.mode.as_str()
+                ),
+            )
+        }
         Some(_) => {}
     }
     for (i, l) in t.transform.lookups.iter().enumerate() {
@@ -333,6 +343,9 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
         ),
         (WriteModeName::Upsert, Some(_)) | (_, None) => {}
         (_, Some(_)) => err(&format!("{at}.write.sequence"), "`sequence` applies to upsert only".into()),
+    }
+    if w.delete_when.is_some() && w.mode != WriteModeName::Upsert {
+        err(&format!("{at}.write.delete_when"), "`delete_when` applies to upsert only".into());
     }
     if w.mode == WriteModeName::Aggregate {
         if w.measures.is_empty() {

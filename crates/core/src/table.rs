@@ -16,13 +16,18 @@ pub enum WriteMode {
     /// A row whose key is already present is skipped.
     InsertIfAbsent { key: Vec<String> },
     /// A row replaces the stored row with the same key when its sequence is
-    /// higher (so the arrival order does not matter).
-    Upsert { key: Vec<String>, sequence: String },
+    /// higher (so the arrival order does not matter). With `deletes`, rows
+    /// carry a boolean [`DELETE_FLAG`] column, and such a row, when it wins,
+    /// deletes its key instead.
+    Upsert { key: Vec<String>, sequence: String, deletes: bool },
     /// A row deletes the stored row with the same key.
     Delete { key: Vec<String> },
     /// A row's measures are combined with the stored measures of the same key.
     CounterMerge { key: Vec<String>, measures: Vec<(String, Measure)> },
 }
+
+/// The column of an upsert's rows saying the row deletes its key.
+pub const DELETE_FLAG: &str = "__ingesta_delete";
 
 /// How a measure of a counter merge combines a new value with the stored one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

@@ -2,16 +2,21 @@
 //! input positions (the stored files holding a key of the batch are rewritten):
 //! * insert-if-absent: one row per key, minus the keys the table holds, then
 //!   appended (so the table stays append-only for its readers);
-//! * upsert: the newest row per key by `sequence` replaces an older stored one;
+//! * upsert: the newest row per key by `sequence` replaces an older stored
+//!   one, or deletes it when the row says so ([`DELETE_FLAG`]);
 //! * delete: stored rows with a key of the batch are removed;
 //! * counter merge: the batch is first aggregated per key, then its measures
 //!   are combined with the stored ones (sum, min, max, last, avg of two sums,
 //!   union of sets of distinct values and their exact count).
+//!
+//! On a table with a change feed, a merge also writes the rows it changed
+//! as change files (`_change_data/`), and one that changes nothing rewrites
+//! nothing (only its positions are committed).
 
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, StringArray};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use deltalake::DeltaTableError;
 use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::common::{Column, ScalarValue};
@@ -19,11 +24,11 @@ use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::{Action, AddCDCFile, Transaction};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
-use ingesta_core::{Measure, WriteMode};
+use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 
 use crate::maintain::COMPACTION_APP;
 use crate::{Appended, LakeError, LakeTable};
@@ -95,7 +100,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             let rows = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
             return Ok(Prepared::Append(rows));
         }
-        WriteMode::Upsert { key, sequence } => {
+        WriteMode::Upsert { key, sequence, .. } => {
             ctx.sql(&one_per_key(key, Some(sequence), unique(key).await?)).await.map_err(err)?
         }
         WriteMode::Delete { key } => ctx.sql(&one_per_key(key, None, unique(key).await?)).await.map_err(err)?,
@@ -134,6 +139,12 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         // nothing stored to merge with (a first load): the prepared rows are the table
         return match mode {
             WriteMode::Delete { .. } => Ok(Prepared::Append(Vec::new())),
+            // deleting a key the table does not hold deletes nothing
+            WriteMode::Upsert { deletes: true, .. } => {
+                let flag = Column::new_unqualified(DELETE_FLAG);
+                let kept = source.filter(Expr::Column(flag.clone()).is_not_true()).map_err(err)?;
+                Ok(Prepared::Append(kept.drop_columns(&[DELETE_FLAG]).map_err(err)?.collect().await.map_err(err)?))
+            }
             _ => Ok(Prepared::Append(source.collect().await.map_err(err)?)),
         };
     }
@@ -231,16 +242,29 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         t.files_provider(t.version(), &Appended { paths, ..Default::default() }).await?
     };
     ctx.register_table("stored", provider).map_err(df)?;
-    let sql = rewrite_sql(&mode, &table_schema, &on);
-    let mut out = ctx.sql(&sql).await.map_err(df)?.execute_stream().await.map_err(df)?;
-    let mut writer = RecordBatchWriter::for_table(&t.table).map_err(err)?.with_target_file_size(t.target_file_size);
-    while let Some(batch) = out.try_next().await.map_err(df)? {
-        for batch in conform(&table_schema, vec![batch]).map_err(err)? {
-            writer.write(batch).await.map_err(err)?;
+    let mut actions = Vec::new();
+    // the rows changed, kept as the table's change feed; none changed (an
+    // upsert of older versions only): the files stay as they are
+    let changed = if t.change_feed() {
+        let changes = change_files(t, &ctx, &mode, &table_schema, &on).await?;
+        let any = !changes.is_empty();
+        actions.extend(changes);
+        any
+    } else {
+        true
+    };
+    if changed {
+        let sql = rewrite_sql(&mode, &table_schema, &on);
+        let mut out = ctx.sql(&sql).await.map_err(df)?.execute_stream().await.map_err(df)?;
+        let mut writer = RecordBatchWriter::for_table(&t.table).map_err(err)?.with_target_file_size(t.target_file_size);
+        while let Some(batch) = out.try_next().await.map_err(df)? {
+            for batch in conform(&table_schema, vec![batch]).map_err(err)? {
+                writer.write(batch).await.map_err(err)?;
+            }
         }
+        actions.extend(removes);
+        actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
     }
-    let mut actions = removes;
-    actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
     let guard = Transaction::new(COMPACTION_APP, chrono::Utc::now().timestamp_millis());
     let operation = DeltaOperation::Merge {
         predicate: None,
@@ -326,41 +350,163 @@ async fn touched_files(
     Ok((paths, removes))
 }
 
+/// Where a table's change files go, under its root (as Spark puts them).
+const CHANGE_DATA: &str = "_change_data";
+
+/// Writes the rows the merge changes as change files (the table's columns
+/// and `_change_type`: `insert`, `update_preimage`, `update_postimage`,
+/// `delete`) and returns their `cdc` actions; none when nothing changes.
+async fn change_files(
+    t: &LakeTable,
+    ctx: &SessionContext,
+    mode: &WriteMode,
+    schema: &SchemaRef,
+    on: &str,
+) -> Result<Vec<Action>, LakeError> {
+    let err = |e: DeltaTableError| LakeError::delta(&t.name, e);
+    let df = |e: DataFusionError| err(DeltaTableError::Generic(format!("{mode:?}, change feed: {e}")));
+    let mut fields = schema.fields().to_vec();
+    fields.push(Arc::new(Field::new(CHANGE_TYPE, DataType::Utf8, true)));
+    let feed_schema = Arc::new(Schema::new(fields));
+    let mut out = ctx.sql(&changes_sql(mode, schema, on)).await.map_err(df)?.execute_stream().await.map_err(df)?;
+    let mut writer: Option<RecordBatchWriter> = None;
+    while let Some(batch) = out.try_next().await.map_err(df)? {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let writer = match &mut writer {
+            Some(w) => w,
+            None => {
+                let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
+                let url = format!("{root}/{CHANGE_DATA}");
+                if let Ok(path) =
+                    url::Url::parse(&url).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?.to_file_path()
+                {
+                    std::fs::create_dir_all(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+                }
+                let parts = Some(t.partition_columns());
+                writer.insert(
+                    RecordBatchWriter::try_new(url, feed_schema.clone(), parts, Some(t.storage.clone()))
+                        .map_err(err)?,
+                )
+            }
+        };
+        for batch in conform(&feed_schema, vec![batch]).map_err(err)? {
+            writer.write(batch).await.map_err(err)?;
+        }
+    }
+    let Some(mut writer) = writer else { return Ok(Vec::new()) };
+    let files = writer.flush().await.map_err(err)?;
+    Ok(files
+        .into_iter()
+        .map(|a| {
+            Action::Cdc(AddCDCFile {
+                path: format!("{CHANGE_DATA}/{}", a.path),
+                size: a.size,
+                partition_values: a.partition_values,
+                data_change: false,
+                tags: None,
+            })
+        })
+        .collect())
+}
+
+/// The change feed's column naming what happened to a row.
+const CHANGE_TYPE: &str = "_change_type";
+
+/// The rows a merge changes, with their `_change_type`, from the same join
+/// as [`rewrite_sql`]: a key only in the batch is an `insert`; a stored key
+/// the batch changes gives its old row (`update_preimage`) and its merged
+/// one (`update_postimage`); a deleted key its old row (`delete`). An upsert
+/// of an older version than the stored one changes nothing.
+fn changes_sql(mode: &WriteMode, schema: &SchemaRef, on: &str) -> String {
+    let from = join_sql(on);
+    if let WriteMode::Delete { .. } = mode {
+        let cols: Vec<String> = schema.fields().iter().map(|f| format!("t.{c} AS {c}", c = q(f.name()))).collect();
+        return format!("SELECT {}, 'delete' AS {CHANGE_TYPE} FROM {from} WHERE NOT {T} AND NOT {S}", cols.join(", "));
+    }
+    let (changed, deletes) = match mode {
+        WriteMode::Upsert { sequence, deletes, .. } => (batch_wins(sequence), *deletes),
+        _ => ("TRUE".to_string(), false),
+    };
+    let flag = if deletes { format!("s.{} IS TRUE", q(DELETE_FLAG)) } else { "FALSE".to_string() };
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let merged = merged_column(mode, f);
+            format!(
+                "CASE WHEN k.c IN ('update_preimage', 'delete') THEN t.{c} ELSE {merged} END AS {c}",
+                c = q(f.name())
+            )
+        })
+        .collect();
+    format!(
+        "SELECT {}, k.c AS {CHANGE_TYPE} FROM {from} \
+         CROSS JOIN (VALUES ('insert'), ('update_preimage'), ('update_postimage'), ('delete')) AS k(c) \
+         WHERE ({T} AND NOT {flag} AND k.c = 'insert') \
+            OR (NOT {T} AND NOT {S} AND {changed} AND NOT {flag} AND k.c IN ('update_preimage', 'update_postimage')) \
+            OR (NOT {T} AND NOT {S} AND {changed} AND {flag} AND k.c = 'delete')",
+        cols.join(", ")
+    )
+}
+
+/// An upsert: the batch's row replaces the stored one (a higher sequence, or none stored).
+fn batch_wins(sequence: &str) -> String {
+    format!("(t.{s} IS NULL OR s.{s} > t.{s})", s = q(sequence))
+}
+
+/// In the join: no stored row for the key.
+const T: &str = "t.__ingesta_t IS NULL";
+/// In the join: no batch row for the key.
+const S: &str = "s.__ingesta_s IS NULL";
+
+/// The full join of the stored rows (`t`) and the batch (`s`) on the key,
+/// each side marked present.
+fn join_sql(on: &str) -> String {
+    format!(
+        "(SELECT *, TRUE AS __ingesta_t FROM stored) t FULL JOIN (SELECT *, TRUE AS __ingesta_s FROM source) s ON {on}"
+    )
+}
+
 /// The query merging `source` into `stored` (aliases `s` and `t`) by the
 /// mode, in the table's column order: a full join on the key; a row only
 /// stored is kept, a row only in the batch is added, a matched pair merged.
 fn rewrite_sql(mode: &WriteMode, schema: &SchemaRef, on: &str) -> String {
-    const T: &str = "t.__ingesta_t IS NULL"; // no stored row for the key
-    const S: &str = "s.__ingesta_s IS NULL"; // no batch row for the key
-    let key = key_of(mode);
-    let from = format!(
-        "(SELECT *, TRUE AS __ingesta_t FROM stored) t FULL JOIN (SELECT *, TRUE AS __ingesta_s FROM source) s ON {on}"
-    );
-    let column = |f: &arrow_schema::Field| -> String {
-        let c = q(f.name());
-        let (tc, sc) = (format!("t.{c}"), format!("s.{c}"));
-        if key.contains(f.name()) {
-            return format!("CASE WHEN {T} THEN {sc} ELSE {tc} END AS {c}");
-        }
-        let merged = match mode {
-            WriteMode::Upsert { sequence, .. } => {
-                let seq = q(sequence);
-                format!("CASE WHEN t.{seq} IS NULL OR s.{seq} > t.{seq} THEN {sc} ELSE {tc} END")
-            }
-            WriteMode::CounterMerge { measures, .. } => {
-                let measure = measures.iter().find(|(m, _)| m == f.name()).map(|(_, k)| k);
-                cast_to(&merged_measure(measure, &tc, &sc), f.data_type())
-            }
-            _ => tc.clone(),
-        };
-        format!("CASE WHEN {T} THEN {sc} WHEN {S} THEN {tc} ELSE {merged} END AS {c}")
-    };
-    let cols: Vec<String> = schema.fields().iter().map(|f| column(f)).collect();
+    let from = join_sql(on);
+    let cols: Vec<String> =
+        schema.fields().iter().map(|f| format!("{} AS {}", merged_column(mode, f), q(f.name()))).collect();
     match mode {
         // the stored rows whose key is not in the batch
         WriteMode::Delete { .. } => format!("SELECT {} FROM {from} WHERE {S} AND NOT {T}", cols.join(", ")),
+        // all but the keys a winning row deletes
+        WriteMode::Upsert { sequence, deletes: true, .. } => format!(
+            "SELECT {} FROM {from} WHERE NOT (s.{} IS TRUE AND {})",
+            cols.join(", "),
+            q(DELETE_FLAG),
+            batch_wins(sequence)
+        ),
         _ => format!("SELECT {} FROM {from}", cols.join(", ")),
     }
+}
+
+/// A column of the merged row: the batch's value for a new key, the stored
+/// one for a key the batch does not hold, else the two merged by the mode.
+fn merged_column(mode: &WriteMode, f: &Field) -> String {
+    let c = q(f.name());
+    let (tc, sc) = (format!("t.{c}"), format!("s.{c}"));
+    if key_of(mode).contains(f.name()) {
+        return format!("CASE WHEN {T} THEN {sc} ELSE {tc} END");
+    }
+    let merged = match mode {
+        WriteMode::Upsert { sequence, .. } => format!("CASE WHEN {} THEN {sc} ELSE {tc} END", batch_wins(sequence)),
+        WriteMode::CounterMerge { measures, .. } => {
+            let measure = measures.iter().find(|(m, _)| m == f.name()).map(|(_, k)| k);
+            cast_to(&merged_measure(measure, &tc, &sc), f.data_type())
+        }
+        _ => tc.clone(),
+    };
+    format!("CASE WHEN {T} THEN {sc} WHEN {S} THEN {tc} ELSE {merged} END")
 }
 
 /// A measure's stored value `t` combined with the batch's `s` (both present).

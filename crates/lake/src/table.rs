@@ -34,10 +34,16 @@ const DEFAULT_FILE_SIZE: u64 = 128 << 20;
 /// an open took ~100 ms, at 3 about 6 ms.
 const CHECKPOINT_INTERVAL: &str = "10";
 
+/// The columns a Change Data Feed adds to the rows it reads; a table holding
+/// one of them keeps no feed (Delta's rule: its rows would be ambiguous).
+pub const CHANGE_COLUMNS: [&str; 3] = ["_change_type", "_commit_version", "_commit_timestamp"];
+
 pub struct LakeTable {
     pub(crate) name: String,
     pub(crate) table: DeltaTable,
     pub(crate) target_file_size: u64,
+    /// The lake's object-store options (for writers of files beside the data).
+    pub(crate) storage: HashMap<String, String>,
 }
 
 impl LakeTable {
@@ -52,7 +58,12 @@ impl LakeTable {
             return Ok(None);
         }
         table.load().await.map_err(|e| LakeError::delta(name, e))?;
-        Ok(Some(Self { name: name.to_string(), table, target_file_size: DEFAULT_FILE_SIZE }))
+        Ok(Some(Self {
+            name: name.to_string(),
+            table,
+            target_file_size: DEFAULT_FILE_SIZE,
+            storage: lake.storage().clone(),
+        }))
     }
 
     /// Opens the table, creating it with `schema` and `partitions` when absent.
@@ -79,17 +90,29 @@ impl LakeTable {
             .with_storage_options(lake.storage().clone())
             .build()
             .map_err(|e| LakeError::delta(name, e))?;
-        let created = table
+        // every table keeps a change feed (unless a column name forbids it):
+        // appends cost nothing more, and merges record what they changed
+        let feed = !schema.fields().iter().any(|f| CHANGE_COLUMNS.contains(&f.name().as_str()));
+        let mut create = table
             .create()
             .with_table_name(name)
             .with_comment(description)
-            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL))
+            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL));
+        if feed {
+            create = create.with_configuration_property(TableProperty::EnableChangeDataFeed, Some("true"));
+        }
+        let created = create
             .with_columns(kernel.fields().cloned())
             .with_partition_columns(partitions.to_vec())
             .with_save_mode(SaveMode::Ignore)
             .await
             .map_err(|e| LakeError::delta(name, e))?;
-        Ok(Self { name: name.to_string(), table: created, target_file_size: DEFAULT_FILE_SIZE })
+        Ok(Self {
+            name: name.to_string(),
+            table: created,
+            target_file_size: DEFAULT_FILE_SIZE,
+            storage: lake.storage().clone(),
+        })
     }
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {
@@ -106,6 +129,16 @@ impl LakeTable {
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
         let schema = snapshot.schema();
         schema.as_ref().try_into_arrow().map_err(|e| LakeError::delta(&self.name, e.into()))
+    }
+
+    /// Whether the table keeps a Change Data Feed (`delta.enableChangeDataFeed`).
+    pub fn change_feed(&self) -> bool {
+        self.table.snapshot().is_ok_and(|s| {
+            s.metadata()
+                .configuration()
+                .get(crate::changes::FEED_PROPERTY)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        })
     }
 
     pub fn partition_columns(&self) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use ingesta_config::{Layer, Pipeline, Table, WriteModeName};
+use ingesta_config::{Layer, Pipeline, ReadMode, Table, WriteModeName};
 use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::datafusion::prelude::SessionContext;
 use ingesta_lake::{Lake, LakeTable};
@@ -61,6 +61,10 @@ async fn plan_table(
 ) -> Option<SchemaRef> {
     let at = format!("tables.{name}");
     let input = schemas.get(&t.input)?.clone()?;
+    let input = match t.read {
+        ReadMode::Appends => input,
+        ReadMode::Changes => Arc::new(ingesta_lake::change_schema(&input)),
+    };
     let ctx = plan::session();
     let register = |ctx: &SessionContext, table: &str, schema: &SchemaRef| {
         let mem = MemTable::try_new(schema.clone(), vec![vec![]]).expect("an empty table");
@@ -84,6 +88,11 @@ async fn plan_table(
         if let Err(err) = ctx.sql(&format!("SELECT coalesce(({}), false) FROM __planned", e.check)).await {
             out.push((format!("{at}.expect[{i}].check"), format!("does not plan: {}", first_line(&err.to_string()))));
         }
+    }
+    if let Some(cond) = &t.write.delete_when
+        && let Err(e) = ctx.sql(&format!("SELECT coalesce(({cond}), false) FROM __planned")).await
+    {
+        out.push((format!("{at}.write.delete_when"), format!("does not plan: {}", first_line(&e.to_string()))));
     }
     let has = |c: &str| planned.field_with_name(c).is_ok();
     let names = || planned.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");

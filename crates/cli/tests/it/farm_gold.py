@@ -1,7 +1,7 @@
 """Recomputes the farm-iot gold tables with DuckDB from the landing files (not
 with Ingesta's code) and compares them with the lake's, read by deltalake.
 
-    python farm_gold.py LANDING LAKE [temperature|sales ...]
+    python farm_gold.py LANDING LAKE [temperature|sales|stock ...]
 
 Prints a JSON report {"ok": bool, "problems": [...], "rows": {...}}.
 """
@@ -12,9 +12,10 @@ import sys
 
 import deltalake
 import duckdb
+import pyarrow
 
 landing, lake = sys.argv[1], sys.argv[2]
-checks = sys.argv[3:] or ["temperature", "sales"]
+checks = sys.argv[3:] or ["temperature", "sales", "stock"]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 problems, counts = [], {}
@@ -62,6 +63,20 @@ def expected_sales():
     """).fetchall()
 
 
+def expected_stock():
+    return con.execute(f"""
+        WITH inv AS (
+          SELECT TRY_CAST(snapshot_date AS DATE) AS d, warehouse_id, product_id,
+                 TRY_CAST(quantity_on_hand AS INTEGER) AS qty
+          FROM read_csv('{landing}/inventory/*.csv', all_varchar = true, header = true)
+        ), latest AS (
+          SELECT warehouse_id, product_id, arg_max(qty, d) AS qty FROM inv
+          WHERE d IS NOT NULL AND qty IS NOT NULL GROUP BY ALL
+        )
+        SELECT warehouse_id, sum(qty) AS units, count(*) AS products FROM latest GROUP BY ALL
+    """).fetchall()
+
+
 def lake_rows(table):
     return deltalake.DeltaTable(os.path.join(lake, table)).to_pyarrow_table().to_pylist()
 
@@ -98,6 +113,23 @@ if "sales" in checks:
                 or g["customers"] != customers:
             problems.append(f"sales_daily {k}: lake {g} != duckdb {want[k]}")
             break
+
+if "stock" in checks:
+    want = {r[0]: (r[1], r[2]) for r in expected_stock()}
+    got = {r["warehouse_id"]: (r["units"], r["products"]) for r in lake_rows("stock_by_warehouse")}
+    counts["stock_by_warehouse"] = len(got)
+    if want != got:
+        problems.append(f"stock_by_warehouse: lake {sorted(got.items())} != duckdb {sorted(want.items())}")
+    # an outside reader of inventory_current's change feed (deltalake's own CDF reader) sums to the same
+    feed = deltalake.DeltaTable(os.path.join(lake, "inventory_current")).load_cdf(starting_version=0)
+    moved = {}
+    for r in pyarrow.RecordBatchReader.from_stream(feed).read_all().to_pylist():
+        sign = 1 if r["_change_type"] in ("insert", "update_postimage") else -1
+        units, products = moved.get(r["warehouse_id"], (0, 0))
+        products += {"insert": 1, "delete": -1}.get(r["_change_type"], 0)
+        moved[r["warehouse_id"]] = (units + sign * r["quantity_on_hand"], products)
+    if {k: v for k, v in moved.items() if v != (0, 0)} != want:
+        problems.append(f"inventory_current's change feed read by deltalake: {sorted(moved.items())} != {sorted(want.items())}")
 
 print(json.dumps({"ok": not problems, "problems": problems, "rows": counts}, default=str), flush=True)
 os._exit(0)

@@ -100,6 +100,18 @@ fn gold_equals_duckdb_after_rerun_duplicated_files_and_late_data() {
     assert_eq!(readings(&after_late), readings(&after_dup) + 300);
     assert_eq!(after_late["rows"]["temperature_hourly"], before["rows"]["temperature_hourly"], "no new hours");
 
+    // newer inventory snapshots update stock in place; gold follows inventory's change feed
+    let late_stock = "snapshot_date,warehouse_id,product_id,quantity_on_hand,unit_cost\n\
+                      2030-01-01,wh-00,p-0000,1000,1.00\n\
+                      2030-01-01,wh-77,p-7777,5,1.00\n\
+                      2000-01-01,wh-01,p-0000,99999,1.00\n";
+    std::fs::write(ws.landing().join("inventory").join("late-inventory.csv"), late_stock).unwrap();
+    let stock_run = run_farm(&ws);
+    assert_eq!(table(&stock_run, "inventory_current")["rows"], 3, "{stock_run}");
+    assert_eq!(table(&stock_run, "stock_by_warehouse")["commits"], 1, "{stock_run}");
+    // (sales_daily's `stock_on_hand` is the stock when the sales came: it differs now)
+    assert_gold(&ws, &["temperature", "stock"]);
+
     // status shows the expectation counts of the silver table
     let out = farm(&ws, &["status", FARM_IOT, "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status");

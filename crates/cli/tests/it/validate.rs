@@ -11,7 +11,7 @@ fn validate_accepts_the_examples() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/farm-iot/ingesta.yaml");
     let out = ws.ingesta(&["validate", example]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("ok: pipeline `farm-iot`: 4 sources, 10 tables"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("ok: pipeline `farm-iot`: 4 sources, 11 tables"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -92,8 +92,9 @@ fn a_missing_variable_is_reported_and_a_secret_is_never_echoed() {
 
 #[test]
 fn semantic_mistakes_point_at_the_key() {
-    let bad = GOOD.replace("input: iot", "input: iott").replace("from: ts", "from: tss");
+    let bad = GOOD.replace("input: iot", "input: iott\n    read: changes").replace("from: ts", "from: tss");
     let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("tables.iot_bronze.read: bronze tables read a source"), "{text}");
     assert!(text.contains("tables.iot_bronze.input: unknown source `iott`; defined sources: iot"), "{text}");
     assert!(text.contains("partition_by[0].from: unknown column `tss`"), "{text}");
 }
@@ -115,7 +116,8 @@ fn silver_and_gold_mistakes_point_at_the_key() {
     layer: gold
     input: latest
     transform: {sql: "SELECT 1", select: [a]}
-    write: {mode: aggregate, key: [k], measures: {n: sum, avg_t: "avg(t, n)", users: "count_distinct(n)"}}
+    write: {mode: aggregate, key: [k], measures: {n: sum, avg_t: "avg(t, n)", users: "count_distinct(n)"},
+            delete_when: "k = 1"}
   loop_a:
     layer: silver
     input: loop_b
@@ -130,6 +132,8 @@ fn silver_and_gold_mistakes_point_at_the_key() {
         "sources feed bronze tables",
         "tables.latest.write.sequence: upsert needs `sequence`",
         "tables.stats.input: `latest` changes rows in place (write mode upsert)",
+        "Read its changes (`read: changes`",
+        "tables.stats.write.delete_when: `delete_when` applies to upsert only",
         "tables.stats.transform.sql: `sql` replaces the other steps",
         "tables.stats.write.measures.avg_t: `t` must be a `sum` measure",
         "tables.stats.write.measures.users: `n` must be a `set` measure",

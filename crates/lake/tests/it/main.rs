@@ -110,7 +110,7 @@ async fn insert_if_absent_delete_and_counter_merge() {
     assert_eq!(t.position("input").await.unwrap(), Some(4));
 
     // an upsert where every row is older than the stored one changes no row, yet the position moves
-    let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into() };
+    let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into(), deletes: false };
     write(&mut t, &upsert, vec![pairs(&[("a", 5), ("c", 1)])], 5).await;
     assert_eq!(rows(&t).await, vec![("a".into(), 111), ("c".into(), 3), ("d".into(), 4)]);
     assert_eq!(t.position("input").await.unwrap(), Some(5));
@@ -141,7 +141,7 @@ async fn a_null_key_is_one_key() {
 /// order and the batch cuts they arrive in.
 #[tokio::test]
 async fn upsert_is_out_of_order_safe() {
-    let mode = WriteMode::Upsert { key: vec!["id".into()], sequence: "n".into() };
+    let mode = WriteMode::Upsert { key: vec!["id".into()], sequence: "n".into(), deletes: false };
     for case in 0..6u64 {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (case + 1));
         let keys = 1 + rng.below(12);
@@ -368,10 +368,110 @@ async fn a_merge_of_only_new_keys_adds_them_and_rewrites_nothing() {
     let mut t = table(&lake).await;
     write(&mut t, &WriteMode::Append, vec![pairs(&[("a", 1), ("c", 1)])], 0).await;
     let before = t.file_uris().unwrap();
-    let upsert = WriteMode::Upsert { key: vec!["id".to_string()], sequence: "n".into() };
+    let upsert = WriteMode::Upsert { key: vec!["id".to_string()], sequence: "n".into(), deletes: false };
     // "b" lies in the stored file's key range but is not in it
     write(&mut t, &upsert, vec![pairs(&[("b", 2)])], 1).await;
     let after = t.file_uris().unwrap();
     assert!(before.iter().all(|f| after.contains(f)), "the stored file is kept: {before:?} -> {after:?}");
     assert_eq!(rows(&t).await, vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 1)]);
+}
+
+/// The rows of a table's change feed after `after`: (id, n, change type, version), sorted.
+async fn changes(t: &LakeTable, after: i64) -> Vec<(String, i64, String, u64)> {
+    let range = t.changed_since(after, None, u64::MAX).await.unwrap();
+    let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("c", t.changes_provider(&range).unwrap()).unwrap();
+    let sql = "SELECT id, n, _change_type, _commit_version FROM c ORDER BY id";
+    let mut out = Vec::new();
+    for b in ctx.sql(sql).await.unwrap().collect().await.unwrap() {
+        let text = |i: usize| arrow_cast::cast(b.column(i), &DataType::Utf8).unwrap();
+        let (ids, kinds) = (text(0), text(2));
+        let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
+        let kinds = kinds.as_any().downcast_ref::<StringArray>().unwrap();
+        let ns = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        let vs = b.column(3).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
+        out.extend(
+            (0..b.num_rows()).map(|i| (ids.value(i).to_string(), ns.value(i), kinds.value(i).to_string(), vs.value(i))),
+        );
+    }
+    out.sort_by(|a, b| (a.3, &a.0, &a.2).cmp(&(b.3, &b.0, &b.2)));
+    out
+}
+
+#[tokio::test]
+async fn merges_record_what_they_changed_in_the_change_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    assert!(t.change_feed(), "a new table keeps a change feed");
+    let key = vec!["id".to_string()];
+    let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into(), deletes: false };
+    write(&mut t, &upsert, vec![pairs(&[("a", 1), ("b", 2)])], 1).await; // version 1: the first load, appended
+    write(&mut t, &upsert, vec![pairs(&[("a", 5), ("c", 3), ("b", 1)])], 2).await; // b is older: unchanged
+    write(&mut t, &WriteMode::Delete { key: key.clone() }, vec![pairs(&[("c", 0)])], 3).await;
+    let files = t.file_uris().unwrap();
+    write(&mut t, &upsert, vec![pairs(&[("a", 2)])], 4).await; // only older versions: nothing changes
+    assert_eq!(t.file_uris().unwrap(), files, "a merge changing nothing rewrites no file");
+    assert_eq!(t.position("input").await.unwrap(), Some(4), "yet its position moves");
+    assert_eq!(rows(&t).await, vec![("a".into(), 5), ("b".into(), 2)]);
+
+    let c = |id: &str, n: i64, kind: &str, v: u64| (id.to_string(), n, kind.to_string(), v);
+    let all = vec![
+        c("a", 1, "insert", 1),
+        c("b", 2, "insert", 1),
+        c("a", 5, "update_postimage", 2),
+        c("a", 1, "update_preimage", 2),
+        c("c", 3, "insert", 2),
+        c("c", 3, "delete", 3),
+    ];
+    assert_eq!(changes(&t, 0).await, all);
+    assert_eq!(changes(&t, 2).await, all[5..].to_vec(), "a range starts after the version read");
+
+    // a range is cut at a version boundary once enough bytes are collected
+    let first = t.changed_since(0, None, 1).await.unwrap();
+    assert_eq!((first.after, first.to), (0, 1));
+
+    // a merge on a table created with a change column keeps no feed, and says so when its changes are asked for
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+        Field::new("_change_type", DataType::Utf8, true),
+    ]);
+    let odd = LakeTable::open_or_create(&lake, "odd", &lake.table_url("odd"), &schema, &[], "test").await.unwrap();
+    assert!(!odd.change_feed());
+    let e = odd.changed_since(-1, None, u64::MAX).await.unwrap_err().to_string();
+    assert!(e.contains("keeps no change feed"), "{e}");
+}
+
+/// (id, n) rows with the upsert's delete flag.
+fn flagged(rows: &[(&str, i64, bool)]) -> RecordBatch {
+    let mut fields = schema().fields().to_vec();
+    fields.push(Arc::new(Field::new(ingesta_core::DELETE_FLAG, DataType::Boolean, true)));
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(arrow_array::BooleanArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_upsert_row_flagged_as_a_delete_deletes_its_key_when_it_is_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    let upsert = WriteMode::Upsert { key: vec!["id".into()], sequence: "n".into(), deletes: true };
+    // the first load: a delete of a key not held deletes nothing, and the flag is not stored
+    write(&mut t, &upsert, vec![flagged(&[("a", 1, false), ("b", 2, false), ("c", 3, true)])], 1).await;
+    assert_eq!(rows(&t).await, vec![("a".into(), 1), ("b".into(), 2)]);
+    assert_eq!(t.arrow_schema().unwrap(), schema());
+    // within a batch the newest version of a key wins, delete or not; an older delete deletes nothing
+    let batch = flagged(&[("a", 5, true), ("a", 4, false), ("b", 1, true), ("d", 4, false), ("d", 6, true)]);
+    write(&mut t, &upsert, vec![batch], 2).await;
+    assert_eq!(rows(&t).await, vec![("b".into(), 2)]);
+    let c = |id: &str, n: i64, kind: &str, v: u64| (id.to_string(), n, kind.to_string(), v);
+    assert_eq!(changes(&t, 1).await, vec![c("a", 1, "delete", 2)]);
 }

@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
-use ingesta_config::{Table, WriteModeName};
-use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_config::{ReadMode, Table, WriteModeName};
+use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_lake::datafusion::datasource::MemTable;
-use ingesta_lake::{Appended, Lake, LakeTable, quarantine_batch, quarantine_schema};
+use ingesta_lake::{Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
 
 use crate::report::{Progress, TableReport};
 use crate::upkeep::Upkeep;
@@ -62,7 +62,11 @@ impl TransformTask {
             };
             // A crash after the quarantine commit: redo exactly that range.
             let until = (q > after).then_some(q);
-            let range = input.appended_since(after, until, self.cfg.batch.max_bytes.0).await?;
+            let max = self.cfg.batch.max_bytes.0;
+            let range = match self.cfg.read {
+                ReadMode::Appends => input.appended_since(after, until, max).await?,
+                ReadMode::Changes => input.changed_since(after, until, max).await?,
+            };
             if range.to == after {
                 break;
             }
@@ -141,13 +145,24 @@ impl TransformTask {
     ) -> Result<bool, Error> {
         let ctx = plan::session();
         input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-        let input_schema = input.arrow_schema()?;
-        if range.paths.is_empty() {
-            let empty = MemTable::try_new(std::sync::Arc::new(input_schema.clone()), vec![vec![]]).map_err(df)?;
-            ctx.register_table(plan::INPUT, std::sync::Arc::new(empty)).map_err(df)?;
-        } else {
-            ctx.register_table(plan::INPUT, input.files_provider(range.to, range).await?).map_err(df)?;
-        }
+        let provider = match self.cfg.read {
+            ReadMode::Changes if range.bytes > 0 => Some(input.changes_provider(range)?),
+            ReadMode::Appends if !range.paths.is_empty() => Some(input.files_provider(range.to, range).await?),
+            _ => None,
+        };
+        let input_schema = match (&provider, self.cfg.read) {
+            (Some(p), _) => p.schema().as_ref().clone(),
+            (None, ReadMode::Appends) => input.arrow_schema()?,
+            (None, ReadMode::Changes) => change_schema(&input.arrow_schema()?),
+        };
+        let provider = match provider {
+            Some(p) => p,
+            None => {
+                let empty = MemTable::try_new(std::sync::Arc::new(input_schema.clone()), vec![vec![]]).map_err(df)?;
+                std::sync::Arc::new(empty)
+            }
+        };
+        ctx.register_table(plan::INPUT, provider).map_err(df)?;
         for l in &self.cfg.transform.lookups {
             let Some(t) = self.open(l).await? else {
                 return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
@@ -159,7 +174,12 @@ impl TransformTask {
         let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
         let out_schema = plan::stored_schema(frame.schema().as_arrow());
         self.ensure_target(&out_schema).await?;
-        let stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        if self.cfg.write.delete_when.is_some() {
+            // the flag goes with the rows to the merge, not into the table
+            let flag = arrow_schema::Field::new(DELETE_FLAG, arrow_schema::DataType::Boolean, true);
+            stored = arrow_schema::Schema::new([stored.fields().to_vec(), vec![std::sync::Arc::new(flag)]].concat());
+        }
         let stored = std::sync::Arc::new(stored);
         let mode = self.write_mode();
         let target = self.target.as_ref().expect("ensured");
@@ -211,6 +231,7 @@ impl TransformTask {
             WriteModeName::Upsert => WriteMode::Upsert {
                 key: w.key.clone(),
                 sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
+                deletes: w.delete_when.is_some(),
             },
             WriteModeName::Aggregate => WriteMode::CounterMerge {
                 key: w.key.clone(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ingesta_config::{ColumnType, SelectItem, Table, WriteModeName};
-use ingesta_core::Measure;
+use ingesta_core::{DELETE_FLAG, Measure};
 use ingesta_lake::datafusion::execution::config::SessionConfig;
 use ingesta_lake::datafusion::prelude::SessionContext;
 
@@ -89,18 +89,22 @@ fn steps_sql(t: &Table, input_schema: &Schema) -> String {
     if from == INPUT { format!("(SELECT * FROM {INPUT})") } else { from }
 }
 
-/// The query with one boolean column per expectation (true: the row passes).
+/// The query with one boolean column per expectation (true: the row passes),
+/// and an upsert's [`DELETE_FLAG`] from its `delete_when`.
 pub fn checked_sql(t: &Table, table_sql: &str) -> String {
-    if t.expect.is_empty() {
-        return format!("SELECT * FROM {table_sql} AS t");
-    }
-    let checks: Vec<String> = t
+    let mut extra: Vec<String> = t
         .expect
         .iter()
         .enumerate()
         .map(|(i, e)| format!("coalesce(({}), false) AS {}", e.check, q(&expect_column(i))))
         .collect();
-    format!("SELECT *, {} FROM {table_sql} AS t", checks.join(", "))
+    if let Some(cond) = &t.write.delete_when {
+        extra.push(format!("coalesce(({cond}), false) AS {}", q(DELETE_FLAG)));
+    }
+    if extra.is_empty() {
+        return format!("SELECT * FROM {table_sql} AS t");
+    }
+    format!("SELECT *, {} FROM {table_sql} AS t", extra.join(", "))
 }
 
 pub fn expect_column(i: usize) -> String {
@@ -127,7 +131,7 @@ pub fn stored_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .filter(|f| !f.name().starts_with("__expect_"))
+        .filter(|f| !f.name().starts_with("__expect_") && f.name() != DELETE_FLAG)
         .map(|f| Field::new(f.name(), stored_type(f.data_type()), true))
         .collect();
     Arc::new(Schema::new(fields))
