@@ -444,9 +444,9 @@ fn changes_sql(mode: &WriteMode, schema: &SchemaRef, on: &str) -> String {
     format!(
         "SELECT {}, k.c AS {CHANGE_TYPE} FROM {from} \
          CROSS JOIN (VALUES ('insert'), ('update_preimage'), ('update_postimage'), ('delete')) AS k(c) \
-         WHERE ({T} AND NOT {flag} AND k.c = 'insert') \
-            OR (NOT {T} AND NOT {S} AND {changed} AND NOT {flag} AND k.c IN ('update_preimage', 'update_postimage')) \
-            OR (NOT {T} AND NOT {S} AND {changed} AND {flag} AND k.c = 'delete')",
+         WHERE NOT {S} AND (({T} AND NOT {flag} AND k.c = 'insert') \
+            OR (NOT {T} AND {changed} AND NOT {flag} AND k.c IN ('update_preimage', 'update_postimage')) \
+            OR (NOT {T} AND {changed} AND {flag} AND k.c = 'delete'))",
         cols.join(", ")
     )
 }
