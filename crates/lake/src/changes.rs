@@ -70,19 +70,10 @@ impl LakeTable {
         let current = self.version();
         let end = until.unwrap_or(current).min(current);
         let mut out = Appended { after, to: after, ..Default::default() };
-        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         for v in after + 1..=end {
-            let Some(bytes) = self.table.log_store().read_commit_entry(v as u64).await.map_err(err)? else {
-                return Err(LakeError::Unsupported {
-                    table: self.name.clone(),
-                    reason: format!("commit {v} is no longer in the log; rebuild the tables that read this one"),
-                });
-            };
             let mut adds = Vec::new();
             let (mut moved, mut removed) = (false, false);
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let action: serde_json::Value = serde_json::from_slice(line)
-                    .map_err(|e| err(DeltaTableError::Generic(format!("commit {v}: {e}"))))?;
+            for action in self.commit_actions(v).await? {
                 if let Some(add) = action.get("add") {
                     let path = add["path"].as_str().unwrap_or_default().to_string();
                     if add["dataChange"].as_bool().unwrap_or(true) {
@@ -124,6 +115,24 @@ impl LakeTable {
         Ok(out)
     }
 
+    /// The actions of commit `v`, as JSON.
+    async fn commit_actions(&self, v: i64) -> Result<Vec<serde_json::Value>, LakeError> {
+        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
+        let Some(bytes) = self.table.log_store().read_commit_entry(v as u64).await.map_err(err)? else {
+            return Err(LakeError::Unsupported {
+                table: self.name.clone(),
+                reason: format!("commit {v} is no longer in the log; rebuild the tables that read this one"),
+            });
+        };
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| err(DeltaTableError::Generic(format!("commit {v}: {e}"))))
+            })
+            .collect()
+    }
+
     /// The versions after `after` a reader of the table's Change Data Feed
     /// takes next, ending at `until` (or the current version), cut at a
     /// version boundary once `max_bytes` of changes are collected. Unlike
@@ -138,17 +147,9 @@ impl LakeTable {
         let current = self.version();
         let end = until.unwrap_or(current).min(current);
         let mut out = Appended { after, to: after, ..Default::default() };
-        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         for v in after + 1..=end {
-            let Some(bytes) = self.table.log_store().read_commit_entry(v as u64).await.map_err(err)? else {
-                return unsupported(format!(
-                    "commit {v} is no longer in the log; rebuild the tables that read this one"
-                ));
-            };
             let (mut files, mut recorded, mut kept) = (0u64, None::<u64>, true);
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let action: serde_json::Value = serde_json::from_slice(line)
-                    .map_err(|e| err(DeltaTableError::Generic(format!("commit {v}: {e}"))))?;
+            for action in self.commit_actions(v).await? {
                 let data = |kind: &str| action.get(kind).filter(|a| a["dataChange"].as_bool().unwrap_or(true));
                 if let Some(file) = data("add").or_else(|| data("remove")) {
                     // without change files, removed files are read as deleted rows

@@ -19,6 +19,17 @@ checks = sys.argv[3:] or ["temperature", "sales", "stock"]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 problems, counts = [], {}
+# the latest snapshot per warehouse x product (what inventory_current upserts to)
+con.execute(f"""
+    CREATE VIEW latest_inventory AS
+    WITH inv AS (
+      SELECT TRY_CAST(snapshot_date AS DATE) AS d, warehouse_id, product_id,
+             TRY_CAST(quantity_on_hand AS INTEGER) AS qty
+      FROM read_csv('{landing}/inventory/*.csv', all_varchar = true, header = true)
+    )
+    SELECT warehouse_id, product_id, arg_max(qty, d) AS qty FROM inv
+    WHERE d IS NOT NULL AND qty IS NOT NULL GROUP BY ALL
+""")
 
 
 def expected_temperature():
@@ -48,14 +59,7 @@ def expected_sales():
         ), valid AS (
           SELECT DISTINCT ON (order_id, product_id) * FROM s
           WHERE order_id IS NOT NULL AND ts IS NOT NULL AND product_id IS NOT NULL AND q IS NOT NULL AND q > 0
-        ), inv AS (
-          SELECT TRY_CAST(snapshot_date AS DATE) AS d, warehouse_id, product_id,
-                 TRY_CAST(quantity_on_hand AS INTEGER) AS qty
-          FROM read_csv('{landing}/inventory/*.csv', all_varchar = true, header = true)
-        ), latest AS (
-          SELECT warehouse_id, product_id, arg_max(qty, d) AS qty FROM inv
-          WHERE d IS NOT NULL AND qty IS NOT NULL GROUP BY ALL
-        ), stock AS (SELECT product_id, sum(qty) AS stock FROM latest GROUP BY ALL)
+        ), stock AS (SELECT product_id, sum(qty) AS stock FROM latest_inventory GROUP BY ALL)
         SELECT strftime(CAST(v.ts AS DATE), '%Y-%m-%d') AS day, v.product_id, count(*) AS order_lines,
                sum(v.q) AS units, sum(CAST(v.q * v.p AS DECIMAL(12, 2))) AS revenue, max(st.stock) AS stock,
                count(DISTINCT v.customer_id) AS customers
@@ -65,15 +69,7 @@ def expected_sales():
 
 def expected_stock():
     return con.execute(f"""
-        WITH inv AS (
-          SELECT TRY_CAST(snapshot_date AS DATE) AS d, warehouse_id, product_id,
-                 TRY_CAST(quantity_on_hand AS INTEGER) AS qty
-          FROM read_csv('{landing}/inventory/*.csv', all_varchar = true, header = true)
-        ), latest AS (
-          SELECT warehouse_id, product_id, arg_max(qty, d) AS qty FROM inv
-          WHERE d IS NOT NULL AND qty IS NOT NULL GROUP BY ALL
-        )
-        SELECT warehouse_id, sum(qty) AS units, count(*) AS products FROM latest GROUP BY ALL
+        SELECT warehouse_id, sum(qty) AS units, count(*) AS products FROM latest_inventory GROUP BY ALL
     """).fetchall()
 
 
