@@ -31,14 +31,22 @@ const NO_FEED: &str = "it keeps no change feed (`delta.enableChangeDataFeed`). T
 /// The table property that turns a table's Change Data Feed on.
 pub(crate) const FEED_PROPERTY: &str = "delta.enableChangeDataFeed";
 
+/// The columns a Change Data Feed adds to the rows it reads; a table holding
+/// one of them keeps no feed (Delta's rule: its rows would be ambiguous).
+pub const CHANGE_COLUMNS: [&str; 3] = [CHANGE_TYPE, "_commit_version", "_commit_timestamp"];
+
+/// The change feed's column naming what happened to a row.
+pub(crate) const CHANGE_TYPE: &str = "_change_type";
+
 /// The columns a reader of a table's changes gets after the table's own:
 /// what happened to the row (`insert`, `update_preimage`,
 /// `update_postimage`, `delete`), and the version and time of its commit.
 pub fn change_schema(table: &Schema) -> Schema {
     let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("_change_type", DataType::Utf8, true));
-    fields.push(Field::new("_commit_version", DataType::UInt64, true));
-    fields.push(Field::new("_commit_timestamp", DataType::Timestamp(TimeUnit::Millisecond, None), true));
+    let [kind, version, time] = CHANGE_COLUMNS;
+    fields.push(Field::new(kind, DataType::Utf8, true));
+    fields.push(Field::new(version, DataType::UInt64, true));
+    fields.push(Field::new(time, DataType::Timestamp(TimeUnit::Millisecond, None), true));
     Schema::new(fields)
 }
 

@@ -12,11 +12,11 @@ mod quarantine;
 mod root;
 mod table;
 
-pub use changes::{Appended, change_schema};
+pub use changes::{Appended, CHANGE_COLUMNS, change_schema};
 pub use deltalake::datafusion;
 pub use error::LakeError;
 pub use maintain::Compacted;
 pub use merge::{one_per_key_sql, q as quote_ident};
 pub use quarantine::{quarantine_batch, quarantine_schema};
 pub use root::Lake;
-pub use table::{CHANGE_COLUMNS, LakeTable, Staged, TableStats};
+pub use table::{LakeTable, Staged, TableStats};

@@ -30,6 +30,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
 use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 
+use crate::changes::CHANGE_TYPE;
 use crate::maintain::COMPACTION_APP;
 use crate::{Appended, LakeError, LakeTable};
 
@@ -379,11 +380,6 @@ async fn change_files(
             None => {
                 let root = t.table.table_url().as_str().trim_end_matches('/').to_string();
                 let url = format!("{root}/{CHANGE_DATA}");
-                if let Ok(path) =
-                    url::Url::parse(&url).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?.to_file_path()
-                {
-                    std::fs::create_dir_all(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
-                }
                 let parts = Some(t.partition_columns());
                 writer.insert(
                     RecordBatchWriter::try_new(url, feed_schema.clone(), parts, Some(t.storage.clone()))
@@ -410,9 +406,6 @@ async fn change_files(
         })
         .collect())
 }
-
-/// The change feed's column naming what happened to a row.
-const CHANGE_TYPE: &str = "_change_type";
 
 /// The rows a merge changes, with their `_change_type`, from the same join
 /// as [`rewrite_sql`]: a key only in the batch is an `insert`; a stored key

@@ -14,6 +14,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
+use crate::changes::CHANGE_COLUMNS;
 use crate::{Lake, LakeError};
 
 /// Facts about a table's current version.
@@ -33,10 +34,6 @@ const DEFAULT_FILE_SIZE: u64 = 128 << 20;
 /// delta-rs parses each commit file with a ~5 MB JSON decoder: at 45 commits
 /// an open took ~100 ms, at 3 about 6 ms.
 const CHECKPOINT_INTERVAL: &str = "10";
-
-/// The columns a Change Data Feed adds to the rows it reads; a table holding
-/// one of them keeps no feed (Delta's rule: its rows would be ambiguous).
-pub const CHANGE_COLUMNS: [&str; 3] = ["_change_type", "_commit_version", "_commit_timestamp"];
 
 pub struct LakeTable {
     pub(crate) name: String,

@@ -16,6 +16,7 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use ingesta_config::{ReadMode, Table, WriteModeName};
 use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::{Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
 
@@ -145,23 +146,16 @@ impl TransformTask {
     ) -> Result<bool, Error> {
         let ctx = plan::session();
         input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-        let provider = match self.cfg.read {
-            ReadMode::Changes if range.bytes > 0 => Some(input.changes_provider(range)?),
-            ReadMode::Appends if !range.paths.is_empty() => Some(input.files_provider(range.to, range).await?),
-            _ => None,
+        let empty = |schema: arrow_schema::Schema| -> Result<std::sync::Arc<MemTable>, Error> {
+            Ok(std::sync::Arc::new(MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]]).map_err(df)?))
         };
-        let input_schema = match (&provider, self.cfg.read) {
-            (Some(p), _) => p.schema().as_ref().clone(),
-            (None, ReadMode::Appends) => input.arrow_schema()?,
-            (None, ReadMode::Changes) => change_schema(&input.arrow_schema()?),
+        let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
+            ReadMode::Changes if range.bytes > 0 => input.changes_provider(range)?,
+            ReadMode::Appends if !range.paths.is_empty() => input.files_provider(range.to, range).await?,
+            ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
+            ReadMode::Appends => empty(input.arrow_schema()?)?,
         };
-        let provider = match provider {
-            Some(p) => p,
-            None => {
-                let empty = MemTable::try_new(std::sync::Arc::new(input_schema.clone()), vec![vec![]]).map_err(df)?;
-                std::sync::Arc::new(empty)
-            }
-        };
+        let input_schema = provider.schema();
         ctx.register_table(plan::INPUT, provider).map_err(df)?;
         for l in &self.cfg.transform.lookups {
             let Some(t) = self.open(l).await? else {
