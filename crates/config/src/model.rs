@@ -1,6 +1,6 @@
 //! The pipeline model, as written in YAML. Closed enums, unknown keys rejected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -21,6 +21,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// Tables that keep a Change Data Feed: asked for, or read with `read: changes`.
+    pub fn change_feeds(&self) -> BTreeSet<String> {
+        let read = self.tables.values().filter(|t| t.read == ReadMode::Changes).map(|t| t.input.clone());
+        let asked = self.tables.iter().filter(|(_, t)| t.change_feed).map(|(n, _)| n.clone());
+        read.chain(asked).collect()
+    }
+
     /// Table names in an order where every table comes after its inputs and
     /// lookups (bronze first). The graph is acyclic once validated.
     pub fn run_order(&self) -> Vec<String> {
@@ -422,6 +429,12 @@ pub struct Table {
     /// `_commit_version` and `_commit_timestamp`.
     #[serde(default)]
     pub read: ReadMode,
+    /// Keep a Change Data Feed for readers outside the pipeline (Databricks'
+    /// `readChangeFeed`, delta-rs's `load_cdf`): merges then also write the
+    /// rows they change. A table that another reads with `read: changes`
+    /// keeps one anyway.
+    #[serde(default)]
+    pub change_feed: bool,
     /// Bronze: the record's columns; when absent they are inferred from a sample.
     #[serde(default)]
     pub columns: Option<Vec<Column>>,

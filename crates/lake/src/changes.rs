@@ -14,19 +14,22 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::DeltaTableError;
 use deltalake::datafusion::catalog::{Session, TableProvider};
-use deltalake::datafusion::common::Result as DfResult;
 use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake::datafusion::common::{Column, DataFusionError, Result as DfResult, ScalarValue};
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
 use deltalake::datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use deltalake::datafusion::prelude::{SessionContext, lit};
 use deltalake::delta_datafusion::DeltaCdfTableProvider;
 
 use crate::{LakeError, LakeTable};
 
 /// Why a table's changes cannot be read.
-const NO_FEED: &str = "it keeps no change feed (`delta.enableChangeDataFeed`). Tables Ingesta creates keep one \
-     unless a column is named _change_type, _commit_version or _commit_timestamp; tables created before \
-     the change feed (decision 0010) do not. Rebuild it (`ingesta rebuild PIPELINE TABLE`) to start one";
+const NO_FEED: &str = "it keeps no change feed (`delta.enableChangeDataFeed`)";
+
+/// What to do about a range the feed does not cover.
+const REBUILD: &str = "rebuild the tables that read its changes (`ingesta rebuild PIPELINE TABLE`): \
+     they start again from a snapshot of its rows";
 
 /// The table property that turns a table's Change Data Feed on.
 pub(crate) const FEED_PROPERTY: &str = "delta.enableChangeDataFeed";
@@ -50,6 +53,12 @@ pub fn change_schema(table: &Schema) -> Schema {
     Schema::new(fields)
 }
 
+/// Whether a table with these columns may keep a feed (Delta's rule: its
+/// rows would be ambiguous with the columns the feed adds).
+pub(crate) fn has_change_column(schema: &Schema) -> bool {
+    schema.fields().iter().any(|f| CHANGE_COLUMNS.contains(&f.name().as_str()))
+}
+
 /// Data files appended after version `after`, up to and including `to`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Appended {
@@ -58,6 +67,9 @@ pub struct Appended {
     /// Paths relative to the table root, as written in the log.
     pub paths: Vec<String>,
     pub bytes: u64,
+    /// A reader's first range of changes: the rows at version `to` (the
+    /// files in `paths`), read as inserts.
+    pub snapshot: bool,
 }
 
 impl LakeTable {
@@ -141,22 +153,56 @@ impl LakeTable {
             .collect()
     }
 
+    /// Turns the table's Change Data Feed on (one commit of its metadata),
+    /// unless it is on; true when it was turned on. The feed covers the
+    /// versions from then on.
+    pub async fn enable_change_feed(&mut self) -> Result<bool, LakeError> {
+        if self.change_feed() {
+            return Ok(false);
+        }
+        if has_change_column(&self.arrow_schema()?) {
+            return Err(LakeError::Unsupported {
+                table: self.name.clone(),
+                reason: format!(
+                    "{NO_FEED} and cannot keep one: a column is named _change_type, _commit_version or _commit_timestamp"
+                ),
+            });
+        }
+        let props = [(FEED_PROPERTY.to_string(), "true".to_string())].into();
+        self.table = self
+            .table
+            .clone()
+            .set_tbl_properties()
+            .with_properties(props)
+            .await
+            .map_err(|e| LakeError::delta(&self.name, e))?;
+        Ok(true)
+    }
+
     /// The versions after `after` a reader of the table's Change Data Feed
     /// takes next, ending at `until` (or the current version), cut at a
     /// version boundary once `max_bytes` of changes are collected. Unlike
     /// [`Self::appended_since`] every version counts (updates and deletes
-    /// are changes too); a compaction changes nothing. The table must have
-    /// kept its feed over the whole range.
+    /// are changes too); a compaction changes nothing. The table must keep
+    /// its feed over the whole range.
+    ///
+    /// A new reader (`after` is -1) starts from a snapshot: the rows at the
+    /// end version, as inserts, whatever came before (Databricks' change
+    /// feed readers and Debezium start the same way). So a feed turned on
+    /// late serves new readers too.
     pub async fn changed_since(&self, after: i64, until: Option<i64>, max_bytes: u64) -> Result<Appended, LakeError> {
         let unsupported = |reason: String| Err(LakeError::Unsupported { table: self.name.clone(), reason });
         if !self.change_feed() {
-            return unsupported(NO_FEED.to_string());
+            return unsupported(format!("{NO_FEED}; a table that reads it with `read: changes` turns it on"));
         }
         let current = self.version();
         let end = until.unwrap_or(current).min(current);
+        if after < 0 {
+            return self.snapshot_range(end).await;
+        }
         let mut out = Appended { after, to: after, ..Default::default() };
         for v in after + 1..=end {
-            let (mut files, mut recorded, mut kept) = (0u64, None::<u64>, true);
+            let (mut files, mut recorded, mut kept, mut turned_on) = (0u64, None::<u64>, true, false);
             for action in self.commit_actions(v).await? {
                 let data = |kind: &str| action.get(kind).filter(|a| a["dataChange"].as_bool().unwrap_or(true));
                 if let Some(file) = data("add").or_else(|| data("remove")) {
@@ -167,10 +213,19 @@ impl LakeTable {
                 } else if let Some(meta) = action.get("metaData") {
                     let on = meta["configuration"][FEED_PROPERTY].as_str();
                     kept = on.is_some_and(|s| s.eq_ignore_ascii_case("true"));
+                } else if let Some(info) = action.get("commitInfo") {
+                    turned_on = info["operation"] == "SET TBLPROPERTIES"
+                        && info["operationParameters"].to_string().contains(FEED_PROPERTY);
                 }
             }
             if !kept {
-                return unsupported(format!("{NO_FEED} (not at version {v})"));
+                return unsupported(format!("{NO_FEED} at version {v}, which a reader has not read yet; {REBUILD}"));
+            }
+            if turned_on && v > after + 1 {
+                let unread = format!("{}..{}", after + 1, v - 1);
+                return unsupported(format!(
+                    "{NO_FEED} before version {v}, and versions {unread} are unread; {REBUILD}"
+                ));
             }
             // a version with change files is read from them, else from its data files
             out.bytes += recorded.unwrap_or(files);
@@ -182,9 +237,26 @@ impl LakeTable {
         Ok(out)
     }
 
+    /// The rows at version `at` as a first range of changes.
+    async fn snapshot_range(&self, at: i64) -> Result<Appended, LakeError> {
+        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
+        let mut table = self.table.clone();
+        if at != self.version() {
+            table.load_version(at as u64).await.map_err(err)?;
+        }
+        let snapshot = table.snapshot().map_err(err)?;
+        let files = snapshot.log_data();
+        let paths = files.iter().map(|f| f.path().to_string()).collect();
+        let bytes = files.iter().map(|f| f.size() as u64).sum();
+        Ok(Appended { after: -1, to: at, paths, bytes, snapshot: true })
+    }
+
     /// A DataFusion table of the changes in `range` (from [`Self::changed_since`]):
     /// the table's columns and [`change_schema`]'s.
-    pub fn changes_provider(&self, range: &Appended) -> Result<Arc<dyn TableProvider>, LakeError> {
+    pub async fn changes_provider(&self, range: &Appended) -> Result<Arc<dyn TableProvider>, LakeError> {
+        if range.snapshot {
+            return self.snapshot_provider(range).await;
+        }
         let builder = self
             .table
             .clone()
@@ -193,6 +265,22 @@ impl LakeTable {
             .with_ending_version(range.to as u64);
         let provider = DeltaCdfTableProvider::try_new(builder).map_err(|e| LakeError::delta(&self.name, e))?;
         Ok(Arc::new(Changes(provider)))
+    }
+
+    /// The rows of a snapshot range, each an insert of version `range.to`.
+    async fn snapshot_provider(&self, range: &Appended) -> Result<Arc<dyn TableProvider>, LakeError> {
+        let generic = |e: DataFusionError| LakeError::delta(&self.name, DeltaTableError::Generic(e.to_string()));
+        let rows = self.files_provider(range.to, range).await?;
+        let time = self.commit_actions(range.to).await?.iter().find_map(|a| a["commitInfo"]["timestamp"].as_i64());
+        let [kind, version, at] = CHANGE_COLUMNS;
+        let mut columns: Vec<Expr> =
+            rows.schema().fields().iter().map(|f| Expr::Column(Column::from_name(f.name()))).collect();
+        columns.push(lit(ScalarValue::Utf8(Some("insert".into()))).alias(kind));
+        columns.push(lit(ScalarValue::UInt64(Some(range.to as u64))).alias(version));
+        columns.push(lit(ScalarValue::TimestampMillisecond(time, None)).alias(at));
+        let ctx = SessionContext::new();
+        let frame = ctx.read_table(rows).map_err(generic)?.select(columns).map_err(generic)?;
+        Ok(frame.into_view())
     }
 
     /// A DataFusion table of the rows in `files` (paths from [`Self::appended_since`]),

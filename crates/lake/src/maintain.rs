@@ -12,7 +12,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Remove, Transaction};
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::DeltaWriter;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
@@ -62,8 +62,7 @@ impl LakeTable {
         if groups.is_empty() {
             return Ok(Compacted::default());
         }
-        let mut writer =
-            RecordBatchWriter::for_table(&self.table).map_err(err)?.with_target_file_size(self.target_file_size);
+        let mut writer = self.writer().map_err(err)?;
         let mut actions = Vec::new();
         let ctx = SessionContext::new();
         // the table's own types (DataFusion reads strings as views)

@@ -257,7 +257,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     if changed {
         let sql = rewrite_sql(&mode, &table_schema, &on);
         let mut out = ctx.sql(&sql).await.map_err(df)?.execute_stream().await.map_err(df)?;
-        let mut writer = RecordBatchWriter::for_table(&t.table).map_err(err)?.with_target_file_size(t.target_file_size);
+        let mut writer = t.writer().map_err(err)?;
         while let Some(batch) = out.try_next().await.map_err(df)? {
             for batch in conform(&table_schema, vec![batch]).map_err(err)? {
                 writer.write(batch).await.map_err(err)?;

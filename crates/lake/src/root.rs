@@ -1,7 +1,8 @@
 //! The lake root and where each table lives under it: `<root>/<table>` for data,
 //! `<root>/_quarantine/<table>` for the records that could not be read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use url::Url;
 
@@ -11,6 +12,8 @@ use crate::LakeError;
 pub struct Lake {
     root: Url,
     storage: HashMap<String, String>,
+    /// Tables created with a Change Data Feed (decision 0011).
+    feeds: Arc<BTreeSet<String>>,
 }
 
 impl Lake {
@@ -29,7 +32,19 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Self { root, storage })
+        Ok(Self { root, storage, feeds: Arc::default() })
+    }
+
+    /// The tables whose changes are read: they are created with a Change
+    /// Data Feed. Other tables keep none, so their merges write no change files.
+    pub fn with_change_feeds(mut self, tables: impl IntoIterator<Item = String>) -> Self {
+        self.feeds = Arc::new(tables.into_iter().collect());
+        self
+    }
+
+    /// Whether `table` is created with a Change Data Feed.
+    pub fn keeps_change_feed(&self, table: &str) -> bool {
+        self.feeds.contains(table)
     }
 
     pub fn root(&self) -> &Url {

@@ -14,7 +14,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
-use crate::changes::CHANGE_COLUMNS;
+use crate::changes::has_change_column;
 use crate::{Lake, LakeError};
 
 /// Facts about a table's current version.
@@ -87,9 +87,9 @@ impl LakeTable {
             .with_storage_options(lake.storage().clone())
             .build()
             .map_err(|e| LakeError::delta(name, e))?;
-        // every table keeps a change feed (unless a column name forbids it):
-        // appends cost nothing more, and merges record what they changed
-        let feed = !schema.fields().iter().any(|f| CHANGE_COLUMNS.contains(&f.name().as_str()));
+        // a table whose changes are read keeps a feed (unless a column name
+        // forbids it): its merges record what they changed
+        let feed = lake.keeps_change_feed(name) && !has_change_column(schema);
         let mut create = table
             .create()
             .with_table_name(name)
@@ -110,6 +110,11 @@ impl LakeTable {
             target_file_size: DEFAULT_FILE_SIZE,
             storage: lake.storage().clone(),
         })
+    }
+
+    /// A writer of new data files for this table, cut at its target size.
+    pub(crate) fn writer(&self) -> Result<RecordBatchWriter, deltalake::DeltaTableError> {
+        Ok(RecordBatchWriter::for_table(&self.table)?.with_target_file_size(self.target_file_size))
     }
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {
@@ -271,9 +276,7 @@ impl TableStore for LakeTable {
         let err = |e| LakeError::delta(&self.name, e);
         let writer = match &mut staged.writer {
             Some(w) => w,
-            None => staged.writer.insert(
-                RecordBatchWriter::for_table(&self.table).map_err(err)?.with_target_file_size(self.target_file_size),
-            ),
+            None => staged.writer.insert(self.writer().map_err(err)?),
         };
         writer.write(batch).await.map_err(err)?;
         Ok(())

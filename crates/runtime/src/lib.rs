@@ -34,7 +34,7 @@ pub use transform::TransformTask;
 /// Builds the lake a pipeline names.
 pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
     let storage = p.lake.storage.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
-    Ok(Lake::new(&p.lake.root, storage)?)
+    Ok(Lake::new(&p.lake.root, storage)?.with_change_feeds(p.change_feeds()))
 }
 
 /// A table's task: bronze tables read sources, silver and gold read tables.

@@ -1,7 +1,9 @@
 //! Reading a table's changes downstream (`read: changes`): a silver table
 //! upserted with deletes (`delete_when`), mirrored by a gold upsert of its
 //! change feed and summed by a gold aggregate of it, both checked against
-//! the silver table read by Python's deltalake, over several runs.
+//! the silver table read by Python's deltalake, over several runs. The
+//! readers come in the second run: the silver table keeps no feed until
+//! then, and they start from a snapshot of its rows.
 
 use ingesta_testkit::{Workspace, read_delta, text};
 
@@ -63,10 +65,26 @@ fn items(ws: &Workspace, table: &str) -> Vec<(String, i64)> {
     rows
 }
 
+/// Whether a table's latest metadata turns its change feed on.
+fn keeps_feed(ws: &Workspace, table: &str) -> bool {
+    let log = ws.lake().join(table).join("_delta_log");
+    let mut commits: Vec<_> = std::fs::read_dir(&log).unwrap().map(|e| e.unwrap().path()).collect();
+    commits.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    commits.sort();
+    let metadata = commits
+        .iter()
+        .rev()
+        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(String::from).collect::<Vec<_>>());
+    let last = metadata.filter(|l| l.contains("\"metaData\"")).next().unwrap();
+    last.contains("\"delta.enableChangeDataFeed\":\"true\"")
+}
+
 #[test]
 fn a_mirror_and_a_total_follow_an_upserted_tables_changes_with_deletes() {
     let ws = workspace();
-    ws.write_pipeline(PIPELINE);
+    // the first run has no reader of the silver table's changes
+    let (first, _) = PIPELINE.split_once("  items_mirror:").unwrap();
+    ws.write_pipeline(first);
     let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
@@ -87,6 +105,12 @@ fn a_mirror_and_a_total_follow_an_upserted_tables_changes_with_deletes() {
         ws.drop_file(&format!("items-{i}.csv"), file);
         ws.run_once();
         assert_eq!(&items(&ws, "items"), want, "round {i}: silver");
+        if i == 0 {
+            assert!(!keeps_feed(&ws, "items"), "no table reads its changes: no feed");
+            ws.write_pipeline(PIPELINE);
+            continue;
+        }
+        assert!(keeps_feed(&ws, "items"), "its readers turned its feed on");
         assert_eq!(&items(&ws, "items_mirror"), want, "round {i}: the mirror of its changes");
         let total = read_delta(&ws.lake().join("items_total"), &[], Some("qty,items"));
         let sum = format!("{}|{}", want.iter().map(|w| w.1).sum::<i64>(), want.len());

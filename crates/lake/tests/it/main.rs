@@ -380,7 +380,7 @@ async fn a_merge_of_only_new_keys_adds_them_and_rewrites_nothing() {
 async fn changes(t: &LakeTable, after: i64) -> Vec<(String, i64, String, u64)> {
     let range = t.changed_since(after, None, u64::MAX).await.unwrap();
     let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
-    ctx.register_table("c", t.changes_provider(&range).unwrap()).unwrap();
+    ctx.register_table("c", t.changes_provider(&range).await.unwrap()).unwrap();
     let sql = "SELECT id, n, _change_type, _commit_version FROM c ORDER BY id";
     let mut out = Vec::new();
     for b in ctx.sql(sql).await.unwrap().collect().await.unwrap() {
@@ -401,9 +401,10 @@ async fn changes(t: &LakeTable, after: i64) -> Vec<(String, i64, String, u64)> {
 #[tokio::test]
 async fn merges_record_what_they_changed_in_the_change_feed() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let feeds = ["t".to_string(), "odd".to_string()];
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap().with_change_feeds(feeds);
     let mut t = table(&lake).await;
-    assert!(t.change_feed(), "a new table keeps a change feed");
+    assert!(t.change_feed(), "a table whose changes are read keeps a change feed");
     let key = vec!["id".to_string()];
     let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into(), deletes: false };
     write(&mut t, &upsert, vec![pairs(&[("a", 1), ("b", 2)])], 1).await; // version 1: the first load, appended
@@ -426,6 +427,8 @@ async fn merges_record_what_they_changed_in_the_change_feed() {
     ];
     assert_eq!(changes(&t, 0).await, all);
     assert_eq!(changes(&t, 2).await, all[5..].to_vec(), "a range starts after the version read");
+    let snapshot = vec![c("a", 5, "insert", 4), c("b", 2, "insert", 4)];
+    assert_eq!(changes(&t, -1).await, snapshot, "a new reader starts from the rows, as inserts");
 
     // a range is cut at a version boundary once enough bytes are collected
     let first = t.changed_since(0, None, 1).await.unwrap();
@@ -441,6 +444,35 @@ async fn merges_record_what_they_changed_in_the_change_feed() {
     assert!(!odd.change_feed());
     let e = odd.changed_since(-1, None, u64::MAX).await.unwrap_err().to_string();
     assert!(e.contains("keeps no change feed"), "{e}");
+    let mut odd = odd;
+    let e = odd.enable_change_feed().await.unwrap_err().to_string();
+    assert!(e.contains("cannot keep one"), "{e}");
+}
+
+#[tokio::test]
+async fn a_feed_turned_on_late_serves_new_readers_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    assert!(!t.change_feed(), "a table whose changes nobody reads keeps no feed");
+    let key = vec!["id".to_string()];
+    let upsert = WriteMode::Upsert { key: key.clone(), sequence: "n".into(), deletes: false };
+    write(&mut t, &upsert, vec![pairs(&[("a", 1), ("b", 2)])], 1).await;
+    write(&mut t, &upsert, vec![pairs(&[("a", 5)])], 2).await;
+    assert!(!dir.path().join("t/_change_data").exists(), "its merges write no change files");
+    let e = t.changed_since(-1, None, u64::MAX).await.unwrap_err().to_string();
+    assert!(e.contains("keeps no change feed") && e.contains("read: changes"), "{e}");
+
+    assert!(t.enable_change_feed().await.unwrap(), "turned on");
+    assert!(!t.enable_change_feed().await.unwrap(), "already on");
+    let on = t.version();
+    let c = |id: &str, n: i64, kind: &str, v: u64| (id.to_string(), n, kind.to_string(), v);
+    assert_eq!(changes(&t, -1).await, vec![c("a", 5, "insert", on as u64), c("b", 2, "insert", on as u64)]);
+    write(&mut t, &upsert, vec![pairs(&[("b", 7)])], 3).await;
+    let next = on as u64 + 1;
+    assert_eq!(changes(&t, on).await, vec![c("b", 7, "update_postimage", next), c("b", 2, "update_preimage", next)]);
+    let e = t.changed_since(0, None, u64::MAX).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("before version {on}")) && e.contains("rebuild"), "a range from before the feed: {e}");
 }
 
 /// (id, n) rows with the upsert's delete flag.
@@ -461,7 +493,7 @@ fn flagged(rows: &[(&str, i64, bool)]) -> RecordBatch {
 #[tokio::test]
 async fn an_upsert_row_flagged_as_a_delete_deletes_its_key_when_it_is_the_newest() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap().with_change_feeds(["t".into()]);
     let mut t = table(&lake).await;
     let upsert = WriteMode::Upsert { key: vec!["id".into()], sequence: "n".into(), deletes: true };
     // the first load: a delete of a key not held deletes nothing, and the flag is not stored

@@ -91,7 +91,7 @@ impl SinkTask {
             let range = input.appended_since(v - 1, Some(v), u64::MAX).await?;
             let mut row = 0i64;
             for path in &range.paths {
-                let one = Appended { after: v - 1, to: v, paths: vec![path.clone()], bytes: 0 };
+                let one = Appended { after: v - 1, to: v, paths: vec![path.clone()], bytes: 0, snapshot: false };
                 for batch in read_in_order(&input, v, &one).await? {
                     self.encoder.prepare(&batch.schema()).await?;
                     let (sent, bytes) = self.publish(&producer, &batch, v, &mut row, &last)?;

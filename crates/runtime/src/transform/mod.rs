@@ -52,7 +52,13 @@ impl TransformTask {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
         // opened once: versions the input gains meanwhile are read next run
-        let input = self.open(&self.cfg.input.clone()).await?;
+        let mut input = self.open(&self.cfg.input.clone()).await?;
+        if let Some(t) = &mut input
+            && self.cfg.read == ReadMode::Changes
+            && t.enable_change_feed().await?
+        {
+            tracing::info!(table = %self.name, input = %self.cfg.input, "turned the input's change feed on");
+        }
         while let Some(input) = &input {
             let app = format!("ingesta/table/{}/{}", self.cfg.input, input.table_id()?);
             self.open_own().await?;
@@ -150,7 +156,7 @@ impl TransformTask {
             Ok(std::sync::Arc::new(MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]]).map_err(df)?))
         };
         let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
-            ReadMode::Changes if range.bytes > 0 => input.changes_provider(range)?,
+            ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
             ReadMode::Appends if !range.paths.is_empty() => input.files_provider(range.to, range).await?,
             ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
             ReadMode::Appends => empty(input.arrow_schema()?)?,
