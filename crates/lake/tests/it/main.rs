@@ -367,13 +367,19 @@ async fn a_merge_of_only_new_keys_adds_them_and_rewrites_nothing() {
     let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
     let mut t = table(&lake).await;
     write(&mut t, &WriteMode::Append, vec![pairs(&[("a", 1), ("c", 1)])], 0).await;
-    let before = t.file_uris().unwrap();
     let upsert = WriteMode::Upsert { key: vec!["id".to_string()], sequence: "n".into(), deletes: false };
-    // "b" lies in the stored file's key range but is not in it
-    write(&mut t, &upsert, vec![pairs(&[("b", 2)])], 1).await;
+    // a table of one small file is rewritten whole, whatever the keys
+    let before = t.file_uris().unwrap();
+    write(&mut t, &upsert, vec![pairs(&[("d", 2)])], 1).await;
+    assert!(!t.file_uris().unwrap().contains(&before[0]), "one small file: rewritten");
+    write(&mut t, &WriteMode::Append, vec![pairs(&[("x", 1), ("y", 1)])], 2).await;
+    let before = t.file_uris().unwrap();
+    // "b" lies in the first file's key range but is not in it
+    write(&mut t, &upsert, vec![pairs(&[("b", 2)])], 3).await;
     let after = t.file_uris().unwrap();
-    assert!(before.iter().all(|f| after.contains(f)), "the stored file is kept: {before:?} -> {after:?}");
-    assert_eq!(rows(&t).await, vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 1)]);
+    assert!(before.iter().all(|f| after.contains(f)), "the stored files are kept: {before:?} -> {after:?}");
+    let want = [("a", 1), ("b", 2), ("c", 1), ("d", 2), ("x", 1), ("y", 1)];
+    assert_eq!(rows(&t).await, want.iter().map(|(k, n)| (k.to_string(), *n)).collect::<Vec<_>>());
 }
 
 /// The rows of a table's change feed after `after`: (id, n, change type, version), sorted.
