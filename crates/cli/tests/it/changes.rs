@@ -71,11 +71,11 @@ fn keeps_feed(ws: &Workspace, table: &str) -> bool {
     let mut commits: Vec<_> = std::fs::read_dir(&log).unwrap().map(|e| e.unwrap().path()).collect();
     commits.retain(|p| p.extension().is_some_and(|e| e == "json"));
     commits.sort();
-    let metadata = commits
+    let mut lines = commits
         .iter()
         .rev()
         .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(String::from).collect::<Vec<_>>());
-    let last = metadata.filter(|l| l.contains("\"metaData\"")).next().unwrap();
+    let last = lines.find(|l| l.contains("\"metaData\"")).unwrap();
     last.contains("\"delta.enableChangeDataFeed\":\"true\"")
 }
 
