@@ -307,8 +307,7 @@ async fn touched_files(
     snapshot: &deltalake::table::state::DeltaTableState,
 ) -> Result<(Vec<String>, Vec<Action>), Touched> {
     let files = snapshot.log_data();
-    let bytes: u64 = files.iter().map(|f| f.size() as u64).sum();
-    if files.num_files() == 1 && bytes <= SMALL_FILE {
+    if files.num_files() == 1 && files.iter().all(|f| f.size() as u64 <= SMALL_FILE) {
         let paths = files.iter().map(|f| f.path().to_string()).collect();
         let removes = files.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         return Ok((paths, removes));

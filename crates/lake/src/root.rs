@@ -43,7 +43,7 @@ impl Lake {
     }
 
     /// Whether `table` is created with a Change Data Feed.
-    pub fn keeps_change_feed(&self, table: &str) -> bool {
+    pub(crate) fn keeps_change_feed(&self, table: &str) -> bool {
         self.feeds.contains(table)
     }
 
