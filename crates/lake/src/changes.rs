@@ -7,7 +7,9 @@
 //!   removes rows (`dataChange: true`) is refused with a clear error;
 //! * changes: the table's Change Data Feed over a range of versions, read by
 //!   delta-rs: the change files a merge wrote (`lake/merge.rs`), else a
-//!   version's added files as inserts and removed files as deletes.
+//!   version's added files as inserts and removed files as deletes. A new
+//!   reader's first range is a snapshot (the rows, as inserts); a reader
+//!   turns the feed on when the table keeps none (decision 0011).
 
 use std::sync::Arc;
 
