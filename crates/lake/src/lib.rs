@@ -11,6 +11,7 @@ mod merge;
 mod quarantine;
 mod root;
 mod table;
+mod writers;
 
 pub use changes::{Appended, CHANGE_COLUMNS, change_schema};
 pub use deltalake::datafusion;

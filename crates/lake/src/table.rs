@@ -9,12 +9,13 @@ use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
 use crate::changes::has_change_column;
+use crate::writers::Writers;
 use crate::{Lake, LakeError};
 
 /// Facts about a table's current version.
@@ -39,6 +40,8 @@ pub struct LakeTable {
     pub(crate) name: String,
     pub(crate) table: DeltaTable,
     pub(crate) target_file_size: u64,
+    /// Writers (threads) encoding an append's data files.
+    writers: usize,
     /// The lake's object-store options (for writers of files beside the data).
     pub(crate) storage: HashMap<String, String>,
 }
@@ -59,6 +62,7 @@ impl LakeTable {
             name: name.to_string(),
             table,
             target_file_size: DEFAULT_FILE_SIZE,
+            writers: 1,
             storage: lake.storage().clone(),
         }))
     }
@@ -108,6 +112,7 @@ impl LakeTable {
             name: name.to_string(),
             table: created,
             target_file_size: DEFAULT_FILE_SIZE,
+            writers: 1,
             storage: lake.storage().clone(),
         })
     }
@@ -119,6 +124,14 @@ impl LakeTable {
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {
         self.target_file_size = bytes;
+        self
+    }
+
+    /// Encodes an append's data files on up to `n` threads (one more for
+    /// every 256 Ki rows staged): for tables whose task does little else,
+    /// like a transform; a bronze table's readers keep the other cores busy.
+    pub fn with_parallel_writers(mut self, n: usize) -> Self {
+        self.writers = n.max(1);
         self
     }
 
@@ -242,7 +255,7 @@ pub struct Moved {
 /// the table (not yet in its log); rows of the key-based modes wait in memory
 /// for the merge the commit runs.
 pub struct Staged {
-    writer: Option<RecordBatchWriter>,
+    files: Writers,
     keyed: Option<(WriteMode, Vec<RecordBatch>)>,
     rows: u64,
 }
@@ -261,7 +274,7 @@ impl TableStore for LakeTable {
 
     fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
         let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
-        Ok(Staged { writer: None, keyed, rows: 0 })
+        Ok(Staged { files: Writers::new(self.writers), keyed, rows: 0 })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {
@@ -273,12 +286,7 @@ impl TableStore for LakeTable {
             batches.push(batch);
             return Ok(());
         }
-        let err = |e| LakeError::delta(&self.name, e);
-        let writer = match &mut staged.writer {
-            Some(w) => w,
-            None => staged.writer.insert(self.writer().map_err(err)?),
-        };
-        writer.write(batch).await.map_err(err)?;
+        staged.files.write(batch, || self.writer()).await.map_err(|e| LakeError::delta(&self.name, e))?;
         Ok(())
     }
 
@@ -308,10 +316,7 @@ impl TableStore for LakeTable {
                 }
             }
         }
-        let actions: Vec<Action> = match staged.writer {
-            Some(mut w) => w.flush().await.map_err(err)?.into_iter().map(Action::Add).collect(),
-            None => Vec::new(),
-        };
+        let actions: Vec<Action> = staged.files.finish().await.map_err(err)?.into_iter().map(Action::Add).collect();
         let snapshot = self.table.snapshot().map_err(err)?;
         let partitions = snapshot.metadata().partition_columns().to_vec();
         let operation = DeltaOperation::Write {

@@ -55,6 +55,53 @@ async fn rows_and_positions_commit_together_and_survive_reopening() {
     assert_eq!(stats.files as usize, again.file_uris().unwrap().len());
 }
 
+#[tokio::test]
+async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await.with_parallel_writers(2);
+    write(&mut t, &WriteMode::Append, vec![batch(&["a", "b"])], 0).await;
+    assert_eq!(t.stats().unwrap().files, 1, "a small commit makes one file");
+
+    // 300,000 rows in batches of 30,000: the second writer starts at 256 Ki rows
+    let ids: Vec<String> = (0..30_000).map(|i| format!("k{i:05}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    write(&mut t, &WriteMode::Append, (0..10).map(|_| batch(&ids)).collect(), 1).await;
+    let stats = t.stats().unwrap();
+    assert_eq!((stats.rows, stats.files), (300_002, 3));
+    let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("t", t.provider().await.unwrap()).unwrap();
+    let out = ctx.sql("SELECT count(*), sum(n), count(DISTINCT id) FROM t").await.unwrap().collect().await.unwrap();
+    let col = |i: usize| out[0].column(i).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    assert_eq!((col(0), col(1), col(2)), (300_002, 10 * (0..30_000i64).sum::<i64>() + 1, 30_002));
+}
+
+#[tokio::test]
+async fn a_batch_a_writer_refuses_fails_the_commit_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    write(&mut t, &WriteMode::Append, vec![batch(&["a"])], 0).await;
+    let wrong = Schema::new(vec![Field::new("id", DataType::Utf8, true), Field::new("n", DataType::Utf8, true)]);
+    let wrong = RecordBatch::try_new(
+        Arc::new(wrong),
+        vec![Arc::new(StringArray::from(vec!["b"])), Arc::new(StringArray::from(vec!["x"]))],
+    )
+    .unwrap();
+    let mut s = t.begin(&WriteMode::Append).unwrap();
+    t.stage(&mut s, batch(&["c"])).await.unwrap();
+    // the writer encodes on its own thread: its refusal surfaces at the next
+    // stage or at the commit
+    let staged = t.stage(&mut s, wrong).await;
+    let e = match staged {
+        Err(e) => e,
+        Ok(()) => t.commit(s, vec![("input".into(), 1)], vec![]).await.expect_err("a wrong schema must fail"),
+    };
+    assert!(e.to_string().to_lowercase().contains("schema"), "{e}");
+    t.refresh().await.unwrap();
+    assert_eq!((t.stats().unwrap().rows, t.position("input").await.unwrap()), (1, Some(0)));
+}
+
 /// Rows of (id, n) read back sorted, through DataFusion over the table.
 async fn rows(t: &LakeTable) -> Vec<(String, i64)> {
     let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();

@@ -1,0 +1,108 @@
+//! The data files of one append, encoded on one or several threads. Parquet
+//! encoding is most of a transform's work and one writer keeps one core busy,
+//! so a table may take several writers (`LakeTable::with_parallel_writers`):
+//! the staged batches go round-robin to them, each on its own blocking
+//! thread. A writer is added for every `SPLIT_ROWS` rows staged, so a small
+//! commit still makes one file and a large one uses every core.
+
+use arrow_array::RecordBatch;
+use deltalake::DeltaTableError;
+use deltalake::kernel::Add;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// One more writer (and file) for every this many rows of a commit.
+const SPLIT_ROWS: u64 = 256 * 1024;
+
+/// Batches sent to a writer that it has not encoded yet.
+const QUEUE: usize = 2;
+
+enum Msg {
+    Batch(RecordBatch),
+    /// Write the last files and return their `add` actions.
+    Finish,
+}
+
+struct Lane {
+    tx: mpsc::Sender<Msg>,
+    done: JoinHandle<Result<Vec<Add>, DeltaTableError>>,
+}
+
+/// Writers of one commit's data files. Dropped without `finish`, the writers
+/// stop and flush nothing more.
+pub(crate) struct Writers {
+    lanes: Vec<Lane>,
+    max: usize,
+    next: usize,
+    rows: u64,
+}
+
+impl Writers {
+    pub(crate) fn new(max: usize) -> Self {
+        Self { lanes: Vec::new(), max: max.max(1), next: 0, rows: 0 }
+    }
+
+    /// Hands `batch` to a writer, starting one with `open` when the commit
+    /// has grown by `SPLIT_ROWS` since the last one started.
+    pub(crate) async fn write(
+        &mut self,
+        batch: RecordBatch,
+        open: impl FnOnce() -> Result<RecordBatchWriter, DeltaTableError>,
+    ) -> Result<(), DeltaTableError> {
+        if self.lanes.len() < self.max && self.rows >= self.lanes.len() as u64 * SPLIT_ROWS {
+            self.lanes.push(Lane::start(open()?));
+        }
+        self.rows += batch.num_rows() as u64;
+        let i = self.next % self.lanes.len();
+        self.next += 1;
+        if self.lanes[i].tx.send(Msg::Batch(batch)).await.is_err() {
+            // the writer stopped on an error: that error is the answer
+            let lane = self.lanes.swap_remove(i);
+            return Err(lane.join().await.err().unwrap_or_else(|| stopped("stopped early")));
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining files and returns every writer's `add` actions.
+    pub(crate) async fn finish(self) -> Result<Vec<Add>, DeltaTableError> {
+        for lane in &self.lanes {
+            // a writer that stopped on an error reports it at join
+            let _ = lane.tx.send(Msg::Finish).await;
+        }
+        let mut adds = Vec::new();
+        for lane in self.lanes {
+            adds.extend(lane.join().await?);
+        }
+        Ok(adds)
+    }
+}
+
+impl Lane {
+    fn start(mut writer: RecordBatchWriter) -> Self {
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let handle = tokio::runtime::Handle::current();
+        let done = tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                while let Some(msg) = rx.recv().await {
+                    match msg {
+                        Msg::Batch(b) => writer.write(b).await?,
+                        Msg::Finish => return writer.flush().await,
+                    }
+                }
+                // dropped without finish: the commit was abandoned
+                Ok(Vec::new())
+            })
+        });
+        Self { tx, done }
+    }
+
+    async fn join(self) -> Result<Vec<Add>, DeltaTableError> {
+        drop(self.tx);
+        self.done.await.map_err(|e| stopped(&e.to_string()))?
+    }
+}
+
+fn stopped(why: &str) -> DeltaTableError {
+    DeltaTableError::Generic(format!("a data-file writer {why}"))
+}
