@@ -28,6 +28,9 @@ use rows::{Split, apply_expectations, conform};
 /// The commit `info` key holding the expectation counts of a commit (JSON).
 pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
 
+/// A transform encodes its output on at most this many threads.
+const MAX_WRITERS: usize = 4;
+
 pub struct TransformTask {
     name: String,
     cfg: Table,
@@ -51,8 +54,14 @@ impl TransformTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
-        // opened once: versions the input gains meanwhile are read next run
-        let mut input = self.open(&self.cfg.input.clone()).await?;
+        // The input is opened once: versions it gains meanwhile are read next
+        // run. It loads alongside this table and its quarantine (each open
+        // replays a Delta log: a few ms that overlap).
+        let lake = self.lake.clone();
+        let input_name = self.cfg.input.clone();
+        let open_input =
+            async { Ok::<_, Error>(LakeTable::open(&lake, &input_name, &lake.table_url(&input_name)).await?) };
+        let (mut input, ()) = tokio::try_join!(open_input, self.open_own())?;
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
             && t.enable_change_feed().await?
@@ -61,7 +70,6 @@ impl TransformTask {
         }
         while let Some(input) = &input {
             let app = format!("ingesta/table/{}/{}", self.cfg.input, input.table_id()?);
-            self.open_own().await?;
             let after = self.position(&app).await?;
             let q = match &self.quarantine {
                 Some(t) => t.position(&app).await?.unwrap_or(-1),
@@ -83,6 +91,8 @@ impl TransformTask {
             if !done {
                 break;
             }
+            // another writer may have committed meanwhile
+            self.open_own().await?;
         }
         if let Some(t) = &mut self.target {
             self.upkeep.run(t).await;
@@ -96,25 +106,35 @@ impl TransformTask {
         Ok(LakeTable::open(&self.lake, table, &self.lake.table_url(table)).await?)
     }
 
+    /// Opens (or reloads) this table and its quarantine, concurrently.
     async fn open_own(&mut self) -> Result<(), Error> {
-        match &mut self.target {
-            Some(t) => t.refresh().await?,
-            None => {
-                self.target = self.open(&self.name.clone()).await?.map(|t| t.with_target_file_size(self.target_size()));
+        let qname = self.quarantine_name();
+        let Self { lake, name, target, quarantine, .. } = self;
+        let own = async {
+            match target {
+                Some(t) => t.refresh().await?,
+                None => *target = LakeTable::open(lake, name, &lake.table_url(name)).await?,
             }
-        }
-        match &mut self.quarantine {
-            Some(t) => t.refresh().await?,
-            None => {
-                let url = self.lake.quarantine_url(&self.name);
-                self.quarantine = LakeTable::open(&self.lake, &self.quarantine_name(), &url).await?;
+            Ok::<_, Error>(())
+        };
+        let quarantined = async {
+            match quarantine {
+                Some(t) => t.refresh().await?,
+                None => *quarantine = LakeTable::open(lake, &qname, &lake.quarantine_url(name)).await?,
             }
-        }
+            Ok::<_, Error>(())
+        };
+        tokio::try_join!(own, quarantined)?;
+        let t = self.target.take();
+        self.target = t.map(|t| self.own(t));
         Ok(())
     }
 
-    fn target_size(&self) -> u64 {
-        self.cfg.target_file_size.0
+    /// This table's settings for its own writes: file size, and a writer per
+    /// core (the transform's reading is light next to Parquet encoding).
+    fn own(&self, t: LakeTable) -> LakeTable {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        t.with_target_file_size(self.cfg.target_file_size.0).with_parallel_writers(cores.min(MAX_WRITERS))
     }
 
     fn quarantine_name(&self) -> String {
@@ -270,7 +290,7 @@ impl TransformTask {
         let url = self.lake.table_url(&self.name);
         let desc = format!("{} table fed by `{}`", self.cfg.layer.as_str(), self.cfg.input);
         let t = LakeTable::open_or_create(&self.lake, &self.name, &url, out, &parts, &desc).await?;
-        self.target = Some(t.with_target_file_size(self.target_size()));
+        self.target = Some(self.own(t));
         Ok(())
     }
 
