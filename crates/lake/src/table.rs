@@ -40,7 +40,7 @@ pub struct LakeTable {
     pub(crate) name: String,
     pub(crate) table: DeltaTable,
     pub(crate) target_file_size: u64,
-    /// Writers (threads) encoding an append's data files.
+    /// At most this many writers (threads) encode an append's data files.
     writers: usize,
     /// The lake's object-store options (for writers of files beside the data).
     pub(crate) storage: HashMap<String, String>,

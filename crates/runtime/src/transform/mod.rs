@@ -38,12 +38,16 @@ pub struct TransformTask {
     target: Option<LakeTable>,
     quarantine: Option<LakeTable>,
     upkeep: Upkeep,
+    /// Parquet writers (threads) for this table's large commits.
+    writers: usize,
 }
 
 impl TransformTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
         let upkeep = Upkeep::new(cfg);
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep }
+        // one per core: a transform's reading is light next to Parquet encoding
+        let writers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITERS);
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep, writers }
     }
 
     pub fn name(&self) -> &str {
@@ -130,11 +134,9 @@ impl TransformTask {
         Ok(())
     }
 
-    /// This table's settings for its own writes: file size, and a writer per
-    /// core (the transform's reading is light next to Parquet encoding).
+    /// This table's settings for its own writes: file size and writers.
     fn own(&self, t: LakeTable) -> LakeTable {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        t.with_target_file_size(self.cfg.target_file_size.0).with_parallel_writers(cores.min(MAX_WRITERS))
+        t.with_target_file_size(self.cfg.target_file_size.0).with_parallel_writers(self.writers)
     }
 
     fn quarantine_name(&self) -> String {
