@@ -63,9 +63,7 @@ impl TransformTask {
         // replays a Delta log: a few ms that overlap).
         let lake = self.lake.clone();
         let input_name = self.cfg.input.clone();
-        let open_input =
-            async { Ok::<_, Error>(LakeTable::open(&lake, &input_name, &lake.table_url(&input_name)).await?) };
-        let (mut input, ()) = tokio::try_join!(open_input, self.open_own())?;
+        let (mut input, ()) = tokio::try_join!(open_table(&lake, &input_name), self.open_own())?;
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
             && t.enable_change_feed().await?
@@ -106,10 +104,6 @@ impl TransformTask {
         Ok(report)
     }
 
-    async fn open(&self, table: &str) -> Result<Option<LakeTable>, Error> {
-        Ok(LakeTable::open(&self.lake, table, &self.lake.table_url(table)).await?)
-    }
-
     /// Opens (or reloads) this table and its quarantine, concurrently.
     async fn open_own(&mut self) -> Result<(), Error> {
         let qname = self.quarantine_name();
@@ -117,7 +111,7 @@ impl TransformTask {
         let own = async {
             match target {
                 Some(t) => t.refresh().await?,
-                None => *target = LakeTable::open(lake, name, &lake.table_url(name)).await?,
+                None => *target = open_table(lake, name).await?,
             }
             Ok::<_, Error>(())
         };
@@ -186,7 +180,7 @@ impl TransformTask {
         let input_schema = provider.schema();
         ctx.register_table(plan::INPUT, provider).map_err(df)?;
         for l in &self.cfg.transform.lookups {
-            let Some(t) = self.open(l).await? else {
+            let Some(t) = open_table(&self.lake, l).await? else {
                 return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
             };
             t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
@@ -316,6 +310,11 @@ impl TransformTask {
         q.commit(staged, positions, Vec::new()).await?;
         Ok(())
     }
+}
+
+/// The lake's table `name`, or `None` when it has none yet.
+async fn open_table(lake: &Lake, name: &str) -> Result<Option<LakeTable>, Error> {
+    Ok(LakeTable::open(lake, name, &lake.table_url(name)).await?)
 }
 
 fn df(e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
