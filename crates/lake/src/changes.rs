@@ -11,6 +11,7 @@
 //!   reader's first range is a snapshot (the rows, as inserts); a reader
 //!   turns the feed on when the table keeps none (decision 0011).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -66,12 +67,47 @@ pub(crate) fn has_change_column(schema: &Schema) -> bool {
 pub struct Appended {
     pub after: i64,
     pub to: i64,
-    /// Paths relative to the table root, as written in the log.
-    pub paths: Vec<String>,
+    pub files: Vec<AddedFile>,
     pub bytes: u64,
     /// A reader's first range of changes: the rows at version `to` (the
     /// files in `paths`), read as inserts.
     pub snapshot: bool,
+}
+
+/// A data file as its `add` action describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddedFile {
+    /// Relative to the table root, as written in the log (URL-encoded).
+    pub path: String,
+    pub size: u64,
+    pub partition_values: HashMap<String, Option<String>>,
+    /// Delta's statistics (JSON: `numRecords`, `minValues`, ...), when written.
+    pub stats: Option<String>,
+    /// Whether a deletion vector hides some of the file's rows.
+    pub deletion_vector: bool,
+}
+
+impl AddedFile {
+    fn from_action(add: &serde_json::Value) -> Self {
+        let partition_values = add["partitionValues"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string))).collect())
+            .unwrap_or_default();
+        Self {
+            path: add["path"].as_str().unwrap_or_default().to_string(),
+            size: add["size"].as_u64().unwrap_or(0),
+            partition_values,
+            stats: add["stats"].as_str().map(str::to_string),
+            deletion_vector: !add["deletionVector"].is_null(),
+        }
+    }
+}
+
+impl Appended {
+    /// The files' paths, as written in the log.
+    pub fn paths(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
 }
 
 impl LakeTable {
@@ -97,9 +133,8 @@ impl LakeTable {
             let (mut moved, mut removed) = (false, false);
             for action in self.commit_actions(v).await? {
                 if let Some(add) = action.get("add") {
-                    let path = add["path"].as_str().unwrap_or_default().to_string();
                     if add["dataChange"].as_bool().unwrap_or(true) {
-                        adds.push((path, add["size"].as_u64().unwrap_or(0)));
+                        adds.push(AddedFile::from_action(add));
                     } else {
                         moved = true;
                     }
@@ -121,14 +156,14 @@ impl LakeTable {
                 });
             }
             if moved {
-                if out.paths.is_empty() {
+                if out.files.is_empty() {
                     out.to = v; // a compaction of rows already read: nothing new
                     continue;
                 }
                 break;
             }
-            out.paths.extend(adds.iter().map(|(p, _)| p.clone()));
-            out.bytes += adds.iter().map(|(_, s)| s).sum::<u64>();
+            out.bytes += adds.iter().map(|f| f.size).sum::<u64>();
+            out.files.extend(adds);
             out.to = v;
             if out.bytes >= max_bytes {
                 break;
@@ -248,9 +283,12 @@ impl LakeTable {
         }
         let snapshot = table.snapshot().map_err(err)?;
         let files = snapshot.log_data();
-        let paths = files.iter().map(|f| f.path().to_string()).collect();
-        let bytes = files.iter().map(|f| f.size() as u64).sum();
-        Ok(Appended { after: -1, to: at, paths, bytes, snapshot: true })
+        let files: Vec<AddedFile> = files
+            .iter()
+            .map(|f| AddedFile { path: f.path().to_string(), size: f.size() as u64, ..Default::default() })
+            .collect();
+        let bytes = files.iter().map(|f| f.size).sum();
+        Ok(Appended { after: -1, to: at, files, bytes, snapshot: true })
     }
 
     /// A DataFusion table of the changes in `range` (from [`Self::changed_since`]):
@@ -272,7 +310,7 @@ impl LakeTable {
     /// The rows of a snapshot range, each an insert of version `range.to`.
     async fn snapshot_provider(&self, range: &Appended) -> Result<Arc<dyn TableProvider>, LakeError> {
         let generic = |e: DataFusionError| LakeError::delta(&self.name, DeltaTableError::Generic(e.to_string()));
-        let rows = self.files_provider(range.to, range).await?;
+        let rows = self.files_provider(range.to, &range.paths()).await?;
         let time = self.commit_actions(range.to).await?.iter().find_map(|a| a["commitInfo"]["timestamp"].as_i64());
         let [kind, version, at] = CHANGE_COLUMNS;
         let mut columns: Vec<Expr> =
@@ -285,20 +323,29 @@ impl LakeTable {
         Ok(frame.into_view())
     }
 
-    /// A DataFusion table of the rows in `files` (paths from [`Self::appended_since`]),
-    /// read at `version`, where they are all present.
-    pub async fn files_provider(&self, version: i64, files: &Appended) -> Result<Arc<dyn TableProvider>, LakeError> {
+    /// A DataFusion table of the rows in `paths` (as in the log, e.g. from
+    /// [`Self::appended_since`]), read at `version`, where they are all present.
+    pub async fn files_provider(&self, version: i64, paths: &[String]) -> Result<Arc<dyn TableProvider>, LakeError> {
+        self.files_table(version, paths, None).await
+    }
+
+    /// Like [`Self::files_provider`], with a column `file_column` naming each row's file.
+    pub async fn files_table(
+        &self,
+        version: i64,
+        paths: &[String],
+        file_column: Option<&str>,
+    ) -> Result<Arc<dyn TableProvider>, LakeError> {
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         let mut table = self.table.clone();
         if version != self.version() {
             table.load_version(version as u64).await.map_err(err)?;
         }
-        let provider = table
-            .table_provider()
-            .with_file_paths(files.paths.iter().cloned())
-            .build()
-            .await
-            .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let mut builder = table.table_provider().with_file_paths(paths.iter().cloned());
+        if let Some(c) = file_column {
+            builder = builder.with_file_column(c);
+        }
+        let provider = builder.build().await.map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
         Ok(Arc::new(provider))
     }
 

@@ -4,6 +4,7 @@
 //! and a restart resumes exactly where the last commit ended.
 
 mod changes;
+mod copy;
 mod error;
 mod ledger;
 mod maintain;
@@ -13,7 +14,7 @@ mod root;
 mod table;
 mod writers;
 
-pub use changes::{Appended, CHANGE_COLUMNS, change_schema};
+pub use changes::{AddedFile, Appended, CHANGE_COLUMNS, change_schema};
 pub use deltalake::datafusion;
 pub use error::LakeError;
 pub use maintain::Compacted;

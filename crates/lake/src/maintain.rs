@@ -16,7 +16,7 @@ use deltalake::writer::DeltaWriter;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::{Appended, LakeError, LakeTable};
+use crate::{LakeError, LakeTable};
 
 /// A file to compact: its path, and the action that removes it.
 type SmallFile = (String, Remove);
@@ -69,7 +69,7 @@ impl LakeTable {
         let schema = std::sync::Arc::new(self.arrow_schema()?);
         for files in groups.into_values() {
             let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
-            let provider = self.files_provider(self.version(), &Appended { paths, ..Default::default() }).await?;
+            let provider = self.files_provider(self.version(), &paths).await?;
             let generic = |e: DataFusionError| err(DeltaTableError::Generic(e.to_string()));
             let mut rows = ctx.read_table(provider).map_err(generic)?.execute_stream().await.map_err(generic)?;
             while let Some(batch) = rows.try_next().await.map_err(generic)? {

@@ -32,7 +32,7 @@ use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 
 use crate::changes::CHANGE_TYPE;
 use crate::maintain::COMPACTION_APP;
-use crate::{Appended, LakeError, LakeTable};
+use crate::{LakeError, LakeTable};
 
 pub(crate) enum Prepared {
     /// Rows to append as they are.
@@ -240,7 +240,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         // no stored row has a key of the batch: nothing to read or remove
         Arc::new(MemTable::try_new(table_schema.clone(), vec![vec![]]).map_err(df)?)
     } else {
-        t.files_provider(t.version(), &Appended { paths, ..Default::default() }).await?
+        t.files_provider(t.version(), &paths).await?
     };
     ctx.register_table("stored", provider).map_err(df)?;
     let mut actions = Vec::new();

@@ -7,7 +7,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
@@ -41,7 +41,7 @@ pub struct LakeTable {
     pub(crate) table: DeltaTable,
     pub(crate) target_file_size: u64,
     /// At most this many writers (threads) encode an append's data files.
-    writers: usize,
+    pub(crate) writers: usize,
     /// The lake's object-store options (for writers of files beside the data).
     pub(crate) storage: HashMap<String, String>,
 }
@@ -258,6 +258,20 @@ pub struct Staged {
     files: Writers,
     keyed: Option<(WriteMode, Vec<RecordBatch>)>,
     rows: u64,
+    /// Data files copied from an input (`lake/copy.rs`), already written.
+    copied: Vec<Add>,
+}
+
+impl Staged {
+    /// Whether the rows are appended (not merged by key).
+    pub(crate) fn appends(&self) -> bool {
+        self.keyed.is_none()
+    }
+
+    pub(crate) fn add_copy(&mut self, add: Add, rows: u64) {
+        self.copied.push(add);
+        self.rows += rows;
+    }
 }
 
 impl TableStore for LakeTable {
@@ -274,7 +288,7 @@ impl TableStore for LakeTable {
 
     fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
         let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
-        Ok(Staged { files: Writers::new(self.writers), keyed, rows: 0 })
+        Ok(Staged { files: Writers::new(self.writers), keyed, rows: 0, copied: Vec::new() })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {
@@ -316,7 +330,9 @@ impl TableStore for LakeTable {
                 }
             }
         }
-        let actions: Vec<Action> = staged.files.finish().await.map_err(err)?.into_iter().map(Action::Add).collect();
+        let mut adds = staged.files.finish().await.map_err(err)?;
+        adds.append(&mut staged.copied);
+        let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
         let snapshot = self.table.snapshot().map_err(err)?;
         let partitions = snapshot.metadata().partition_columns().to_vec();
         let operation = DeltaOperation::Write {

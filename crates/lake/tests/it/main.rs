@@ -560,3 +560,87 @@ async fn an_upsert_row_flagged_as_a_delete_deletes_its_key_when_it_is_the_newest
     let c = |id: &str, n: i64, kind: &str, v: u64| (id.to_string(), n, kind.to_string(), v);
     assert_eq!(changes(&t, 1).await, vec![c("a", 1, "delete", 2)]);
 }
+
+/// (id, n, x, day) rows of a table partitioned by `day`.
+fn daily(rows: &[(&str, i64, &str)]) -> RecordBatch {
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+        Field::new("x", DataType::Float64, true),
+        Field::new("day", DataType::Date32, true),
+    ]);
+    let days = StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>());
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(arrow_array::Float64Array::from(rows.iter().map(|r| r.1 as f64 / 2.0).collect::<Vec<_>>())),
+            arrow_cast::cast(&days, &DataType::Date32).unwrap(),
+        ],
+    )
+    .unwrap()
+}
+
+/// The rows of `t` as sorted text lines, through DataFusion.
+async fn lines(t: &LakeTable, sql: &str) -> Vec<String> {
+    let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("t", t.provider().await.unwrap()).unwrap();
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    let mut out: Vec<String> = arrow_cast::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(1)
+        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>().join(","))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_file_copied_by_its_column_chunks_holds_the_same_rows_and_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let days = ["day".to_string()];
+    let input =
+        LakeTable::open_or_create(&lake, "in", &lake.table_url("in"), &daily(&[]).schema(), &days, "").await.unwrap();
+    let mut input = input;
+    let rows: Vec<(String, i64, &str)> =
+        (0..3000).map(|i| (format!("k{i}"), i, if i % 3 == 0 { "2026-11-01" } else { "2026-11-02" })).collect();
+    let rows: Vec<(&str, i64, &str)> = rows.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    write(&mut input, &WriteMode::Append, vec![daily(&rows)], 0).await;
+    let files = input.appended_since(-1, None, u64::MAX).await.unwrap().files;
+    assert_eq!(files.len(), 2, "one file per day");
+
+    // the day (a partition value of the input) becomes a column; x is left out
+    let kept = Schema::new(vec![
+        Field::new("n", DataType::Int64, true),
+        Field::new("id", DataType::Utf8, true),
+        Field::new("day", DataType::Date32, true),
+    ]);
+    for (name, parts) in [("flat", &[][..]), ("daily", &days[..])] {
+        let mut t = LakeTable::open_or_create(&lake, name, &lake.table_url(name), &kept, parts, "").await.unwrap();
+        let mut s = t.begin(&WriteMode::Append).unwrap();
+        let copied = t.stage_copies(&mut s, &input, &files).await.unwrap();
+        assert_eq!(copied.iter().flatten().sum::<u64>(), 3000, "{name}: {copied:?}");
+        assert_eq!(t.commit(s, vec![("in".into(), 1)], vec![]).await.unwrap().rows, 3000);
+        let all = "SELECT n, id, day FROM t";
+        assert_eq!(lines(&t, all).await, lines(&input, all).await, "{name}");
+        assert_eq!(t.stats().unwrap().rows, 3000);
+        let one = "SELECT count(*), min(n), max(n) FROM t WHERE day = DATE '2026-11-01'";
+        assert_eq!(lines(&t, one).await, vec!["1000,0,2997"], "{name}");
+        // the day: a column with statistics, or the partition the file is in
+        let log = std::fs::read_to_string(dir.path().join(name).join("_delta_log/00000000000000000001.json")).unwrap();
+        let adds: Vec<&str> = log.lines().filter(|l| l.starts_with("{\"add\"")).collect();
+        let day = if parts.is_empty() { r#"\"day\":\"2026-11-0"# } else { r#""path":"day=2026-11-0"# };
+        assert!(adds.len() == 2 && adds.iter().all(|a| a.contains(day)), "{name}: {adds:?}");
+    }
+
+    // a column of another type is not copied: the caller reads the rows instead
+    let other = Schema::new(vec![Field::new("n", DataType::Utf8, true)]);
+    let t = LakeTable::open_or_create(&lake, "other", &lake.table_url("other"), &other, &[], "").await.unwrap();
+    let mut s = t.begin(&WriteMode::Append).unwrap();
+    assert_eq!(t.stage_copies(&mut s, &input, &files).await.unwrap(), vec![None, None]);
+}

@@ -26,7 +26,7 @@ use ingesta_config::KafkaSink;
 use ingesta_core::{Error, TableStore, WriteMode};
 use ingesta_kafka::{Health, Producer, Record, Tail, tails};
 use ingesta_lake::datafusion::prelude::{SessionConfig, SessionContext};
-use ingesta_lake::{Appended, Lake, LakeTable};
+use ingesta_lake::{Lake, LakeTable};
 
 use crate::report::{Progress, TableReport};
 
@@ -90,9 +90,8 @@ impl SinkTask {
         for v in done + 1..=end {
             let range = input.appended_since(v - 1, Some(v), u64::MAX).await?;
             let mut row = 0i64;
-            for path in &range.paths {
-                let one = Appended { after: v - 1, to: v, paths: vec![path.clone()], bytes: 0, snapshot: false };
-                for batch in read_in_order(&input, v, &one).await? {
+            for file in &range.files {
+                for batch in read_in_order(&input, v, std::slice::from_ref(&file.path)).await? {
                     self.encoder.prepare(&batch.schema()).await?;
                     let (sent, bytes) = self.publish(&producer, &batch, v, &mut row, &last)?;
                     report.rows += sent;
@@ -244,9 +243,9 @@ impl SinkTask {
     }
 }
 
-/// The rows of `files` (one file) at `version`, in file order.
-async fn read_in_order(input: &LakeTable, version: i64, files: &Appended) -> Result<Vec<RecordBatch>, Error> {
-    let provider = input.files_provider(version, files).await?;
+/// The rows of `paths` (one file) at `version`, in file order.
+async fn read_in_order(input: &LakeTable, version: i64, paths: &[String]) -> Result<Vec<RecordBatch>, Error> {
+    let provider = input.files_provider(version, paths).await?;
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     let df = ctx.read_table(provider).map_err(|e| Error::stop(e.to_string()))?;
     df.collect().await.map_err(|e| Error::retry(format!("reading `{}`: {e}", input.name())))

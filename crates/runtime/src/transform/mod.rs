@@ -6,6 +6,7 @@
 //! skips one. The quarantine commits first with the same position; a rerun
 //! after a crash between the two redoes exactly the same range.
 
+mod copy;
 pub mod plan;
 mod rows;
 
@@ -28,6 +29,9 @@ use rows::{Split, apply_expectations, conform};
 /// The commit `info` key holding the expectation counts of a commit (JSON).
 pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
 
+/// The commit `info` key holding how many input files a commit copied (`copy.rs`).
+pub const COPIED_INFO: &str = "ingesta.copied_files";
+
 /// A transform encodes its output on at most this many threads.
 const MAX_WRITERS: usize = 4;
 
@@ -40,6 +44,8 @@ pub struct TransformTask {
     upkeep: Upkeep,
     /// Parquet writers (threads) for this table's large commits.
     writers: usize,
+    /// Whether the input's large files may be copied (`copy.rs`).
+    copies: bool,
 }
 
 impl TransformTask {
@@ -47,7 +53,8 @@ impl TransformTask {
         let upkeep = Upkeep::new(cfg);
         // one per core: a transform's reading is light next to Parquet encoding
         let writers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITERS);
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep, writers }
+        let copies = copy::copies(cfg);
+        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep, writers, copies }
     }
 
     pub fn name(&self) -> &str {
@@ -173,7 +180,7 @@ impl TransformTask {
         };
         let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
             ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
-            ReadMode::Appends if !range.paths.is_empty() => input.files_provider(range.to, range).await?,
+            ReadMode::Appends if !range.files.is_empty() => input.files_provider(range.to, &range.paths()).await?,
             ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
             ReadMode::Appends => empty(input.arrow_schema()?)?,
         };
@@ -187,7 +194,7 @@ impl TransformTask {
             ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
         }
         let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        let mut frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
         let out_schema = plan::stored_schema(frame.schema().as_arrow());
         self.ensure_target(&out_schema).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
@@ -202,6 +209,30 @@ impl TransformTask {
         let mut staged = target.begin(&mode)?;
         let source = format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to);
         let mut counts: BTreeMap<String, RuleCount> = BTreeMap::new();
+        let mut copied_files = 0;
+        if self.copies && !range.files.is_empty() {
+            // files whose rows all pass are copied; the query reads the others
+            let clean = copy::clean_files(&self.cfg, input, range).await?;
+            let mut copied = Vec::new();
+            for (file, rows) in clean.iter().zip(target.stage_copies(&mut staged, input, &clean).await?) {
+                let Some(rows) = rows else { continue };
+                for rule in &self.cfg.expect {
+                    counts.entry(rule.name.clone()).or_default().passed += rows;
+                }
+                copied.push(file.path.clone());
+            }
+            copied_files = copied.len();
+            if !copied.is_empty() {
+                let rest: Vec<String> = range.paths().into_iter().filter(|p| !copied.contains(p)).collect();
+                let provider: std::sync::Arc<dyn TableProvider> = match rest.is_empty() {
+                    true => empty(input.arrow_schema()?)?,
+                    false => input.files_provider(range.to, &rest).await?,
+                };
+                ctx.deregister_table(plan::INPUT).map_err(df)?;
+                ctx.register_table(plan::INPUT, provider).map_err(df)?;
+                frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+            }
+        }
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
         let mut seen = 0i64;
         let mut stream = frame.execute_stream().await.map_err(|e| self.sql_error(e))?;
@@ -226,6 +257,9 @@ impl TransformTask {
             ("ingesta.input".to_string(), format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to)),
             ("ingesta.quarantined".to_string(), quarantine.len().to_string()),
         ];
+        if copied_files > 0 {
+            info.push((COPIED_INFO.to_string(), copied_files.to_string()));
+        }
         if !counts.is_empty() {
             info.push((EXPECTATIONS_INFO.to_string(), serde_json::to_string(&counts).expect("counts")));
         }

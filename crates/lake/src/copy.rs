@@ -1,0 +1,261 @@
+//! A data file of one table made into a data file of another by copying its
+//! encoded column chunks (decision 0013). A table whose rows are its input's
+//! rows with fewer columns (a silver table that selects and checks) need not
+//! decode and re-encode them: Parquet encoding was most of its work. Each
+//! column the new file holds is either a column chunk of the input file of
+//! the same Parquet type, copied byte for byte with its statistics and page
+//! index, or one of the input's partition columns, encoded from the file's
+//! partition value. The file keeps the input file's row groups; its Delta
+//! statistics are the input file's, for the columns it keeps.
+
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use arrow_schema::{DataType, Schema};
+use bytes::Bytes;
+use deltalake::DeltaTableError;
+use deltalake::datafusion::common::ScalarValue;
+use deltalake::kernel::Add;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
+use parquet::basic::Compression;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::WriterProperties;
+use serde_json::{Map, Value};
+
+use crate::table::Staged;
+use crate::{AddedFile, LakeError, LakeTable};
+
+/// Where a column of the new file comes from.
+enum Source {
+    /// The input file's leaf column with this index.
+    Chunk(usize),
+    /// The input file's partition value (a partition column of the input).
+    Constant(Option<String>),
+}
+
+impl LakeTable {
+    /// Stages `files`, data files of `input`, as data files of this table by
+    /// copying their column chunks (an append only), as many at a time as
+    /// the table has writers. Returns each file's rows, or `None` when a
+    /// column of this table is neither in the file with the same Parquet
+    /// type nor a partition column of the input, or when the file's rows are
+    /// not all live (a deletion vector): the caller then reads its rows.
+    pub async fn stage_copies(
+        &self,
+        staged: &mut Staged,
+        input: &LakeTable,
+        files: &[AddedFile],
+    ) -> Result<Vec<Option<u64>>, LakeError> {
+        if !staged.appends() {
+            return Ok(vec![None; files.len()]);
+        }
+        let copies: Vec<Option<(Add, u64)>> = futures::stream::iter(files.iter().map(|f| self.copy(input, f)))
+            .buffered(self.writers)
+            .try_collect()
+            .await?;
+        Ok(copies
+            .into_iter()
+            .map(|c| {
+                c.map(|(add, rows)| {
+                    staged.add_copy(add, rows);
+                    rows
+                })
+            })
+            .collect())
+    }
+
+    /// One file of [`Self::stage_copies`]: written, not yet committed.
+    async fn copy(&self, input: &LakeTable, file: &AddedFile) -> Result<Option<(Add, u64)>, LakeError> {
+        if file.deletion_vector {
+            return Ok(None);
+        }
+        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
+        let parts = self.partition_columns();
+        // a partitioned table takes the input's files as its partitions
+        if !parts.is_empty() && parts != input.partition_columns() {
+            return Ok(None);
+        }
+        let schema = self.arrow_schema()?;
+        let fields: Vec<_> = schema.fields().iter().filter(|f| !parts.contains(f.name())).cloned().collect();
+        let schema = Arc::new(Schema::new(fields));
+        let from = Path::from_url_path(&file.path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let bytes = input.table.object_store().get(&from).await.map_err(|e| err(e.into()))?.bytes().await;
+        let bytes = bytes.map_err(|e| err(e.into()))?;
+        let input_parts = input.partition_columns();
+        let one = file.clone();
+        let made = tokio::task::spawn_blocking(move || assemble(bytes, &schema, &one, &input_parts))
+            .await
+            .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let Some((data, rows, stats)) = made.map_err(|e| err(e.into()))? else {
+            return Ok(None);
+        };
+        // beside the input file's partition folder, or at the root
+        let folder = if parts.is_empty() { "" } else { file.path.rsplit_once('/').map_or("", |(dir, _)| dir) };
+        let name = format!("part-00000-{}-c000.snappy.parquet", uuid::Uuid::new_v4());
+        let path = if folder.is_empty() { name } else { format!("{folder}/{name}") };
+        let to = Path::from_url_path(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let size = data.len() as i64;
+        self.table.object_store().put(&to, data.into()).await.map_err(|e| err(e.into()))?;
+        let partition_values = if parts.is_empty() { Default::default() } else { file.partition_values.clone() };
+        let add = Add {
+            path,
+            partition_values,
+            size,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_string()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        };
+        Ok(Some((add, rows)))
+    }
+}
+
+/// The new file's bytes, rows and Delta statistics; `None` when a column
+/// cannot be copied or made.
+fn assemble(
+    bytes: Bytes,
+    schema: &Arc<Schema>,
+    file: &AddedFile,
+    input_parts: &[String],
+) -> Result<Option<(Vec<u8>, u64, Value)>, ParquetError> {
+    let meta =
+        ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).parse_and_finish(&bytes)?;
+    let props = WriterProperties::builder()
+        .set_created_by(format!("ingesta {} (column chunks copied)", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .build();
+    // the copied chunks, a footer, and the encoded columns (small: constants)
+    let writer = ArrowWriter::try_new(Vec::with_capacity(bytes.len() + (1 << 20)), schema.clone(), Some(props))?;
+    let (mut out, columns) = writer.into_serialized_writer()?;
+    let Some(sources) = sources(&meta, out.schema_descr(), schema, file, input_parts) else {
+        return Ok(None);
+    };
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        let n = group.num_rows() as usize;
+        let constants = sources.iter().any(|s| matches!(s, Source::Constant(_)));
+        let mut encoders: Vec<_> =
+            if constants { columns.create_column_writers(g)?.into_iter().map(Some).collect() } else { Vec::new() };
+        let mut rg = out.next_row_group()?;
+        for (i, source) in sources.iter().enumerate() {
+            match source {
+                Source::Chunk(c) => {
+                    let chunk = group.column(*c);
+                    let close = ColumnCloseResult {
+                        bytes_written: chunk.compressed_size() as u64,
+                        rows_written: n as u64,
+                        metadata: chunk.clone(),
+                        bloom_filter: None,
+                        column_index: meta.column_index().map(|ci| ci[g][*c].clone()),
+                        offset_index: meta.offset_index().map(|oi| oi[g][*c].clone()),
+                    };
+                    rg.append_column(&bytes, close)?;
+                }
+                Source::Constant(value) => {
+                    let field = schema.field(i);
+                    let array = constant(value.as_deref(), field.data_type(), n)?;
+                    let mut encoder = encoders[i].take().expect("a writer per column");
+                    for leaf in compute_leaves(field, &array)? {
+                        encoder.write(&leaf)?;
+                    }
+                    encoder.close()?.append_to_row_group(&mut rg)?;
+                }
+            }
+        }
+        rg.close()?;
+    }
+    let rows = meta.file_metadata().num_rows() as u64;
+    let stats = stats(file, schema, &sources, rows);
+    Ok(Some((out.into_inner()?, rows, stats)))
+}
+
+/// Where each column of `schema` comes from, if every one can.
+fn sources(
+    meta: &ParquetMetaData,
+    target: &parquet::schema::types::SchemaDescriptor,
+    schema: &Schema,
+    file: &AddedFile,
+    input_parts: &[String],
+) -> Option<Vec<Source>> {
+    // one leaf per column: nested columns are read, not copied
+    if target.num_columns() != schema.fields().len() {
+        return None;
+    }
+    let have = meta.file_metadata().schema_descr();
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let found = (0..have.num_columns()).find(|&c| have.column(c).path().parts() == [f.name().as_str()]);
+            match found {
+                Some(c) if *have.column(c) == *target.column(i) => Some(Source::Chunk(c)),
+                Some(_) => None,
+                None if input_parts.contains(f.name()) => {
+                    let value = file.partition_values.get(f.name()).cloned().flatten();
+                    // a value that does not parse as the column's type: read, not copied
+                    constant(value.as_deref(), f.data_type(), 1).ok().map(|_| Source::Constant(value))
+                }
+                None => None,
+            }
+        })
+        .collect()
+}
+
+/// `n` copies of a partition value, as the column's type.
+fn constant(value: Option<&str>, ty: &DataType, n: usize) -> Result<ArrayRef, ParquetError> {
+    let general = |e: deltalake::datafusion::error::DataFusionError| ParquetError::General(e.to_string());
+    let scalar = match value {
+        Some(v) => ScalarValue::try_from_string(v.to_string(), ty).map_err(general)?,
+        None => ScalarValue::try_new_null(ty).map_err(general)?,
+    };
+    scalar.to_array_of_size(n).map_err(general)
+}
+
+/// The new file's Delta statistics: the input file's for the copied
+/// columns, the partition value for the others (where Delta keeps it as is).
+fn stats(file: &AddedFile, schema: &Schema, sources: &[Source], rows: u64) -> Value {
+    let old: Map<String, Value> = file.stats.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let section = |name: &str| old.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
+    let (old_min, old_max, old_nulls) = (section("minValues"), section("maxValues"), section("nullCount"));
+    let (mut min, mut max, mut nulls) = (Map::new(), Map::new(), Map::new());
+    for (f, source) in schema.fields().iter().zip(sources) {
+        let name = f.name();
+        match source {
+            Source::Chunk(_) => {
+                for (from, to) in [(&old_min, &mut min), (&old_max, &mut max), (&old_nulls, &mut nulls)] {
+                    if let Some(v) = from.get(name) {
+                        to.insert(name.clone(), v.clone());
+                    }
+                }
+            }
+            Source::Constant(None) => {
+                nulls.insert(name.clone(), rows.into());
+            }
+            Source::Constant(Some(v)) => {
+                nulls.insert(name.clone(), 0.into());
+                let value = match f.data_type() {
+                    DataType::Utf8 | DataType::Date32 => Some(Value::String(v.clone())),
+                    DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+                        v.parse::<i64>().ok().map(Value::from)
+                    }
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    min.insert(name.clone(), value.clone());
+                    max.insert(name.clone(), value);
+                }
+            }
+        }
+    }
+    serde_json::json!({"numRecords": rows, "minValues": min, "maxValues": max, "nullCount": nulls})
+}

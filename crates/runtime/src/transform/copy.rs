@@ -1,0 +1,82 @@
+//! A table whose rows are its input's rows with some of their columns,
+//! checked by its expectations (a silver table that selects and validates),
+//! takes the input's large files by copying their column chunks
+//! (`LakeTable::stage_copy`, decision 0013) when every row of the file passes
+//! every rule. The other files are read and transformed as usual.
+
+use ingesta_config::{ReadMode, SelectItem, Table, WriteModeName};
+use ingesta_core::Error;
+use ingesta_lake::{AddedFile, Appended, LakeTable};
+
+use super::plan::{self, q};
+
+/// Files smaller than the table's target file size divided by this (4 MiB
+/// by default) are read instead: the commit's own files gather them, where
+/// copies would keep the input's small files apart.
+const SMALL: u64 = 32;
+
+/// The column naming each row's file in the check query.
+const FILE: &str = "__ingesta_file";
+
+/// Whether `t`'s rows are its input's rows, appended, with some of their
+/// columns as they are: no SQL, computed or cast columns, explode, filter,
+/// dedupe or lookups.
+pub(super) fn copies(t: &Table) -> bool {
+    let tr = &t.transform;
+    let plain = |item: &SelectItem| match item {
+        SelectItem::Name(_) => true,
+        SelectItem::Column(c) => c.expr.is_none() && c.ty.is_none(),
+    };
+    t.read == ReadMode::Appends
+        && t.write.mode == WriteModeName::Append
+        && t.write.delete_when.is_none()
+        && tr.sql.is_none()
+        && tr.explode.is_none()
+        && tr.filter.is_none()
+        && tr.dedupe.is_none()
+        && tr.lookups.is_empty()
+        && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
+}
+
+/// The files of `range` large enough to copy whose rows all pass every rule
+/// of `t` (one query over them, grouped by file).
+pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
+    let min = t.target_file_size.0 / SMALL;
+    let large: Vec<AddedFile> = range.files.iter().filter(|f| f.size >= min && !f.deletion_vector).cloned().collect();
+    if large.is_empty() || t.expect.is_empty() {
+        return Ok(large);
+    }
+    let paths: Vec<String> = large.iter().map(|f| f.path.clone()).collect();
+    let ctx = plan::session();
+    let stop = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(format!("checking files: {e}"));
+    input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+    ctx.register_table(plan::INPUT, input.files_table(range.to, &paths, Some(FILE)).await?).map_err(stop)?;
+    // only failing rows are grouped: usually none
+    let pass: Vec<String> = t.expect.iter().map(|e| format!("coalesce(({}), false)", e.check)).collect();
+    let sql = format!(
+        "SELECT DISTINCT {f} FROM {input} WHERE NOT ({pass})",
+        f = q(FILE),
+        pass = pass.join(" AND "),
+        input = plan::INPUT,
+    );
+    let batches = ctx.sql(&sql).await.map_err(stop)?.collect().await.map_err(stop)?;
+    let mut failed = Vec::new();
+    for b in &batches {
+        use arrow_array::cast::AsArray;
+        let files =
+            arrow_cast::cast(b.column(0), &arrow_schema::DataType::Utf8).map_err(|e| Error::stop(e.to_string()))?;
+        let files = files.as_string::<i32>();
+        failed.extend((0..b.num_rows()).map(|r| files.value(r).to_string()));
+    }
+    if !failed.iter().all(|name| large.iter().any(|f| same_file(name, &f.path))) {
+        // a file named otherwise than the log says: copy nothing rather than a failing row
+        tracing::warn!(files = ?failed, "failing rows in files not recognised; reading every file");
+        return Ok(Vec::new());
+    }
+    Ok(large.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
+}
+
+/// Whether the scan's file name (a URL, or a path) is the log's `path`.
+fn same_file(scanned: &str, path: &str) -> bool {
+    scanned == path || scanned.ends_with(&format!("/{path}"))
+}
