@@ -133,6 +133,9 @@ fn assemble(
     let props = WriterProperties::builder()
         .set_created_by(format!("ingesta {} (column chunks copied)", env!("CARGO_PKG_VERSION")))
         .set_compression(Compression::SNAPPY)
+        // only constant columns are encoded here: interning each value cost
+        // more than Snappy takes to squeeze the plain values
+        .set_dictionary_enabled(false)
         .build();
     // the copied chunks, a footer, and the encoded columns (small: constants)
     let writer = ArrowWriter::try_new(Vec::with_capacity(bytes.len() + (1 << 20)), schema.clone(), Some(props))?;
