@@ -39,6 +39,13 @@ fn run_farm(ws: &Workspace) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("summary")
 }
 
+/// A table's entry in `ingesta status --json`.
+fn status_of(ws: &Workspace, name: &str) -> serde_json::Value {
+    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["tables"].as_array().unwrap().iter().find(|t| t["name"] == name).expect("the table's status").clone()
+}
+
 fn table<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     summary["tables"].as_array().unwrap().iter().find(|t| t["table"] == name).unwrap_or_else(|| panic!("{name}"))
 }
@@ -252,9 +259,7 @@ fn expectations_warn_drop_quarantine_and_fail() {
         q.groups.keys().collect::<Vec<_>>(),
         vec!["expectation|expectation `plausible` failed: temperature BETWEEN -40 AND 70"]
     );
-    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let checked = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "checked").unwrap();
+    let checked = status_of(&ws, "checked");
     let e = &checked["expectations"];
     assert_eq!((e["plausible"]["passed"].as_u64(), e["plausible"]["failed"].as_u64()), (Some(19), Some(1)));
     assert_eq!(e["known_status"]["failed"], 1);
@@ -300,9 +305,7 @@ fn a_silver_table_that_only_selects_copies_clean_files_and_reads_the_others() {
     assert_eq!(read_delta(&ws.lake().join("_quarantine/picked"), &[], None).rows, 1);
     let commit = std::fs::read_to_string(ws.lake().join("picked/_delta_log/00000000000000000001.json")).unwrap();
     assert!(commit.contains(r#""ingesta.copied_files":"1""#), "one of the two files copied: {commit}");
-    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let t = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "picked").unwrap();
+    let t = status_of(&ws, "picked");
     let e = &t["expectations"]["plausible"];
     assert_eq!((e["passed"].as_u64(), e["failed"].as_u64(), t["rows"].as_u64()), (Some(49), Some(1), Some(49)));
 }
