@@ -70,7 +70,7 @@ pub struct Appended {
     pub files: Vec<AddedFile>,
     pub bytes: u64,
     /// A reader's first range of changes: the rows at version `to` (the
-    /// files in `paths`), read as inserts.
+    /// files in `files`), read as inserts.
     pub snapshot: bool,
 }
 

@@ -31,6 +31,14 @@ use serde_json::{Map, Value};
 use crate::table::Staged;
 use crate::{AddedFile, LakeError, LakeTable};
 
+/// What every copied file of one call shares.
+struct Layout {
+    /// The columns a data file of the table holds (its partition columns are in the path).
+    schema: Arc<Schema>,
+    parts: Vec<String>,
+    input_parts: Vec<String>,
+}
+
 /// Where a column of the new file comes from.
 enum Source {
     /// The input file's leaf column with this index.
@@ -52,10 +60,16 @@ impl LakeTable {
         input: &LakeTable,
         files: &[AddedFile],
     ) -> Result<Vec<Option<u64>>, LakeError> {
-        if !staged.appends() {
+        let parts = self.partition_columns();
+        // a partitioned table takes the input's files as its partitions
+        if !staged.appends() || (!parts.is_empty() && parts != input.partition_columns()) {
             return Ok(vec![None; files.len()]);
         }
-        let copies: Vec<Option<(Add, u64)>> = futures::stream::iter(files.iter().map(|f| self.copy(input, f)))
+        // the columns each file holds: the table's, less its partition columns
+        let schema = self.arrow_schema()?;
+        let fields: Vec<_> = schema.fields().iter().filter(|f| !parts.contains(f.name())).cloned().collect();
+        let layout = Layout { schema: Arc::new(Schema::new(fields)), parts, input_parts: input.partition_columns() };
+        let copies: Vec<Option<(Add, u64)>> = futures::stream::iter(files.iter().map(|f| self.copy(input, f, &layout)))
             .buffered(self.writers)
             .try_collect()
             .await?;
@@ -71,24 +85,20 @@ impl LakeTable {
     }
 
     /// One file of [`Self::stage_copies`]: written, not yet committed.
-    async fn copy(&self, input: &LakeTable, file: &AddedFile) -> Result<Option<(Add, u64)>, LakeError> {
+    async fn copy(
+        &self,
+        input: &LakeTable,
+        file: &AddedFile,
+        layout: &Layout,
+    ) -> Result<Option<(Add, u64)>, LakeError> {
         if file.deletion_vector {
             return Ok(None);
         }
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
-        let parts = self.partition_columns();
-        // a partitioned table takes the input's files as its partitions
-        if !parts.is_empty() && parts != input.partition_columns() {
-            return Ok(None);
-        }
-        let schema = self.arrow_schema()?;
-        let fields: Vec<_> = schema.fields().iter().filter(|f| !parts.contains(f.name())).cloned().collect();
-        let schema = Arc::new(Schema::new(fields));
         let from = Path::from_url_path(&file.path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
         let bytes = input.table.object_store().get(&from).await.map_err(|e| err(e.into()))?.bytes().await;
         let bytes = bytes.map_err(|e| err(e.into()))?;
-        let input_parts = input.partition_columns();
-        let one = file.clone();
+        let (schema, input_parts, one) = (layout.schema.clone(), layout.input_parts.clone(), file.clone());
         let made = tokio::task::spawn_blocking(move || assemble(bytes, &schema, &one, &input_parts))
             .await
             .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
@@ -96,6 +106,7 @@ impl LakeTable {
             return Ok(None);
         };
         // beside the input file's partition folder, or at the root
+        let parts = &layout.parts;
         let folder = if parts.is_empty() { "" } else { file.path.rsplit_once('/').map_or("", |(dir, _)| dir) };
         let name = format!("part-00000-{}-c000.snappy.parquet", uuid::Uuid::new_v4());
         let path = if folder.is_empty() { name } else { format!("{folder}/{name}") };
