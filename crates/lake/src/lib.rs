@@ -5,6 +5,7 @@
 
 mod changes;
 mod copy;
+mod encoding;
 mod error;
 mod ledger;
 mod maintain;

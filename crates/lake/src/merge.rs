@@ -31,6 +31,7 @@ use futures::TryStreamExt;
 use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 
 use crate::changes::CHANGE_TYPE;
+use crate::encoding::writer_properties;
 use crate::maintain::COMPACTION_APP;
 use crate::{LakeError, LakeTable};
 
@@ -396,7 +397,8 @@ async fn change_files(
                 let parts = Some(t.partition_columns());
                 writer.insert(
                     RecordBatchWriter::try_new(url, feed_schema.clone(), parts, Some(t.storage.clone()))
-                        .map_err(err)?,
+                        .map_err(err)?
+                        .with_writer_properties(writer_properties(&feed_schema)),
                 )
             }
         };

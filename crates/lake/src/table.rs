@@ -15,6 +15,7 @@ use ingesta_core::{CommitReceipt, TableStore, WriteMode};
 use url::Url;
 
 use crate::changes::has_change_column;
+use crate::encoding::writer_properties;
 use crate::writers::Writers;
 use crate::{Lake, LakeError};
 
@@ -119,7 +120,9 @@ impl LakeTable {
 
     /// A writer of new data files for this table, cut at its target size.
     pub(crate) fn writer(&self) -> Result<RecordBatchWriter, deltalake::DeltaTableError> {
-        Ok(RecordBatchWriter::for_table(&self.table)?.with_target_file_size(self.target_file_size))
+        let writer = RecordBatchWriter::for_table(&self.table)?.with_target_file_size(self.target_file_size);
+        let props = writer_properties(&writer.arrow_schema());
+        Ok(writer.with_writer_properties(props))
     }
 
     pub fn with_target_file_size(mut self, bytes: u64) -> Self {

@@ -77,6 +77,29 @@ async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
 }
 
 #[tokio::test]
+async fn integers_are_delta_encoded_and_text_keeps_its_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    let ids: Vec<String> = (0..5_000).map(|i| format!("k{}", i % 7)).collect();
+    write(&mut t, &WriteMode::Append, vec![batch(&ids.iter().map(String::as_str).collect::<Vec<_>>())], 0).await;
+    let uri = t.file_uris().unwrap().remove(0);
+    let path = url::Url::parse(&uri).map(|u| u.to_file_path().unwrap()).unwrap_or_else(|_| uri.into());
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(path).unwrap());
+    let meta = parquet::file::reader::FileReader::metadata(&reader.unwrap()).clone();
+    let encodings = |c: usize| meta.row_group(0).column(c).encodings().collect::<Vec<_>>();
+    use parquet::basic::Encoding;
+    assert!(encodings(0).contains(&Encoding::RLE_DICTIONARY), "text: {:?}", encodings(0));
+    assert!(encodings(1).contains(&Encoding::DELTA_BINARY_PACKED), "n: {:?}", encodings(1));
+    assert!(!encodings(1).contains(&Encoding::RLE_DICTIONARY), "n: {:?}", encodings(1));
+    let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("t", t.provider().await.unwrap()).unwrap();
+    let out = ctx.sql("SELECT sum(n), max(n), count(DISTINCT id) FROM t").await.unwrap().collect().await.unwrap();
+    let col = |i: usize| out[0].column(i).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    assert_eq!((col(0), col(1), col(2)), ((0..5_000i64).sum::<i64>(), 4_999, 7));
+}
+
+#[tokio::test]
 async fn a_batch_a_writer_refuses_fails_the_commit_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
