@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{ArrayRef, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_buffer::{Buffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
@@ -56,7 +57,7 @@ pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[
     let n = rows.num_rows();
     let parts = partition_arrays(&rows, partitions);
     Enriched {
-        source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(source, n))),
+        source: Arc::new(repeated(source, n)),
         positions: Arc::new(Int64Array::from(positions.to_vec())),
         partitions: parts,
         rows,
@@ -93,6 +94,13 @@ fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {
     }
 }
 
+/// `n` copies of `value`, built in one allocation per buffer (collecting an
+/// iterator grows the value buffer by doubling: a copy per doubling).
+fn repeated(value: &str, n: usize) -> StringArray {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), n));
+    StringArray::new(offsets, Buffer::from_vec(value.repeat(n).into_bytes()), None)
+}
+
 /// The final batch in the table's column order.
 pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &str) -> RecordBatch {
     let n = e.rows.num_rows();
@@ -100,7 +108,7 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
     cols.push(Arc::new(TimestampMicrosecondArray::from(vec![ingested_at; n]).with_timezone("UTC")));
     cols.push(e.source.clone());
     cols.push(e.positions.clone());
-    cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(batch_id, n))));
+    cols.push(Arc::new(repeated(batch_id, n)));
     cols.extend(e.partitions.iter().cloned());
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the bronze schema")
 }
