@@ -303,7 +303,8 @@ impl TableStore for LakeTable {
             batches.push(batch);
             return Ok(());
         }
-        staged.files.write(batch, || self.writer()).await.map_err(|e| LakeError::delta(&self.name, e))?;
+        let open = || Ok((self.writer()?, self.partition_columns()));
+        staged.files.write(batch, open).await.map_err(|e| LakeError::delta(&self.name, e))?;
         Ok(())
     }
 

@@ -4,11 +4,19 @@
 //! the staged batches go round-robin to them, each on its own blocking
 //! thread. A writer is added for every `SPLIT_ROWS` rows staged, so a small
 //! commit still makes one file and a large one uses every core.
+//!
+//! Rows arrive mostly in partition order (a landing file covers a stretch of
+//! time, a transform reads files partition by partition), so a batch's runs of
+//! equal partition values go to their partition as slices; delta-rs's own
+//! split copies every column of every batch to group its rows, and is left
+//! the batches whose rows are mixed.
 
 use arrow_array::RecordBatch;
 use deltalake::DeltaTableError;
 use deltalake::kernel::Add;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::kernel::scalars::ScalarExt;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -17,6 +25,9 @@ const SPLIT_ROWS: u64 = 256 * 1024;
 
 /// Batches sent to a writer that it has not encoded yet.
 const QUEUE: usize = 2;
+
+/// A batch with more runs of partition values than this is split by delta-rs.
+const MAX_RUNS: usize = 16;
 
 enum Msg {
     Batch(RecordBatch),
@@ -48,10 +59,11 @@ impl Writers {
     pub(crate) async fn write(
         &mut self,
         batch: RecordBatch,
-        open: impl FnOnce() -> Result<RecordBatchWriter, DeltaTableError>,
+        open: impl FnOnce() -> Result<(RecordBatchWriter, Vec<String>), DeltaTableError>,
     ) -> Result<(), DeltaTableError> {
         if self.lanes.len() < self.max && self.rows >= self.lanes.len() as u64 * SPLIT_ROWS {
-            self.lanes.push(Lane::start(open()?));
+            let (writer, partitions) = open()?;
+            self.lanes.push(Lane::start(writer, partitions));
         }
         self.rows += batch.num_rows() as u64;
         let i = self.next % self.lanes.len();
@@ -79,14 +91,14 @@ impl Writers {
 }
 
 impl Lane {
-    fn start(mut writer: RecordBatchWriter) -> Self {
+    fn start(mut writer: RecordBatchWriter, partitions: Vec<String>) -> Self {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let handle = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
                 while let Some(msg) = rx.recv().await {
                     match msg {
-                        Msg::Batch(b) => writer.write(b).await?,
+                        Msg::Batch(b) => write(&mut writer, &partitions, b).await?,
                         Msg::Finish => return writer.flush().await,
                     }
                 }
@@ -101,6 +113,33 @@ impl Lane {
         drop(self.tx);
         self.done.await.map_err(|e| stopped(&e.to_string()))?
     }
+}
+
+/// Writes `batch`, each run of rows with equal partition values as a slice
+/// straight to its partition.
+async fn write(
+    writer: &mut RecordBatchWriter,
+    partitions: &[String],
+    batch: RecordBatch,
+) -> Result<(), DeltaTableError> {
+    let columns: Option<Vec<_>> = partitions.iter().map(|p| batch.column_by_name(p).cloned()).collect();
+    let runs = match columns.as_deref() {
+        Some(columns) if !columns.is_empty() => arrow_ord::partition::partition(columns)?.ranges(),
+        _ => Vec::new(),
+    };
+    let Some(columns) = columns.filter(|_| !runs.is_empty() && runs.len() <= MAX_RUNS) else {
+        return writer.write(batch).await;
+    };
+    for run in runs {
+        let mut values = IndexMap::new();
+        for (name, column) in partitions.iter().zip(&columns) {
+            let value = ScalarExt::from_array(column.as_ref(), run.start)
+                .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
+            values.insert(name.clone(), value);
+        }
+        writer.write_partition(batch.slice(run.start, run.len()), &values, WriteMode::Default).await?;
+    }
+    Ok(())
 }
 
 fn stopped(why: &str) -> DeltaTableError {

@@ -100,6 +100,28 @@ async fn integers_are_delta_encoded_and_text_keeps_its_dictionary() {
 }
 
 #[tokio::test]
+async fn runs_of_a_partition_and_mixed_rows_land_in_their_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let by_id = ["id".to_string()];
+    let mut t = LakeTable::open_or_create(&lake, "p", &lake.table_url("p"), &schema(), &by_id, "").await.unwrap();
+    // two runs (sliced to their partitions), then rows alternating 40 times (grouped by delta-rs)
+    write(&mut t, &WriteMode::Append, vec![batch(&["a", "a", "b", "b", "b"])], 0).await;
+    let mixed: Vec<&str> = (0..40).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect();
+    write(&mut t, &WriteMode::Append, vec![batch(&mixed)], 1).await;
+    assert_eq!(t.stats().unwrap().files, 4, "one file per partition per commit");
+    let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
+    ctx.register_table("p", t.provider().await.unwrap()).unwrap();
+    let out = ctx.sql("SELECT id, count(*), sum(n) FROM p GROUP BY id ORDER BY id").await.unwrap();
+    let out = out.collect().await.unwrap();
+    let ints = |i: usize| out[0].column(i).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec();
+    let ids = arrow_cast::display::array_value_to_string(out[0].column(0), 1).unwrap();
+    // a: rows 0,1 of the first batch and the even rows of the second; b: the rest
+    let evens: i64 = (0..40).step_by(2).sum();
+    assert_eq!((ids.as_str(), ints(1), ints(2)), ("b", vec![22, 23], vec![1 + evens, 2 + 3 + 4 + 780 - evens]));
+}
+
+#[tokio::test]
 async fn a_batch_a_writer_refuses_fails_the_commit_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
