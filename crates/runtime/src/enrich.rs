@@ -96,7 +96,7 @@ fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {
 
 /// `n` copies of `value`, built in one allocation per buffer (collecting an
 /// iterator grows the value buffer by doubling: a copy per doubling).
-fn repeated(value: &str, n: usize) -> StringArray {
+pub(crate) fn repeated(value: &str, n: usize) -> StringArray {
     let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), n));
     StringArray::new(offsets, Buffer::from_vec(value.repeat(n).into_bytes()), None)
 }
@@ -116,6 +116,13 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_value_is_that_value_on_every_row() {
+        let a = repeated("file-7.csv", 3);
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some("file-7.csv"); 3]);
+        assert_eq!(repeated("x", 0).iter().count(), 0);
+    }
 
     #[test]
     fn day_partitions_are_utc_dates_also_before_1970() {
