@@ -234,6 +234,50 @@ fn a_line_longer_than_a_read_block_is_quarantined_once_and_positions_stay_right(
 }
 
 #[test]
+fn bad_lines_among_thousands_are_found_and_every_good_line_keeps_its_value_and_position() {
+    // more lines than arrow-json decodes at a time (1,024): batches are joined
+    // in order, and a bad line anywhere sends only itself to quarantine
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [(700, "{\"id\":\"r700\",\"ts\":"), (1025, "{\"id\":\"a\"} {\"id\":\"b\"}"), (2500, "not json")];
+    let mut text = String::new();
+    for i in 1..=3000 {
+        match bad.iter().find(|(at, _)| *at == i) {
+            Some((_, line)) => text.push_str(line),
+            None => text.push_str(&format!("{{\"id\":\"r{i}\",\"ts\":\"2026-11-01T00:00:00Z\",\"qty\":{i}}}")),
+        }
+        text.push('\n');
+    }
+    std::fs::write(dir.path().join("a.ndjson"), text).unwrap();
+    let l = landing(dir.path(), "");
+    let s = schema();
+    let file = &l.scan().unwrap().ready[0];
+    let ctx = ReadCtx {
+        source: "a.ndjson",
+        schema: &s,
+        skip_until: 0,
+        quarantined_until: 0,
+        chunk_rows: 100_000,
+        max_record_bytes: 1 << 20,
+    };
+    let chunks = read_chunks(&l, file, &ctx);
+    let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
+    let expected: Vec<i64> = (1..=3000).filter(|i| bad.iter().all(|(at, _)| at != i)).collect();
+    assert_eq!(positions, expected);
+    let quarantined: Vec<i64> = chunks.iter().flat_map(|c| c.quarantine.iter().map(|q| q.position)).collect();
+    assert_eq!(quarantined, [700, 1025, 2500]);
+    let errors: Vec<String> = chunks.iter().flat_map(|c| c.quarantine.iter().map(|q| q.error.clone())).collect();
+    assert!(errors[1].contains("found 2"), "{}", errors[1]);
+    // each kept row is its own line's values
+    for c in &chunks {
+        let ids = c.rows.column(0).as_string::<i32>();
+        let qty = c.rows.column(2).as_primitive::<Int32Type>();
+        for (row, p) in c.positions.iter().enumerate() {
+            assert_eq!((ids.value(row), qty.value(row) as i64), (format!("r{p}").as_str(), *p));
+        }
+    }
+}
+
+#[test]
 fn an_object_store_prefix_is_listed_and_streamed_like_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("sub")).unwrap();
