@@ -7,7 +7,8 @@ with --spark) on the same generated data, in the same run.
   python3 bench/run.py --ingesta target/release/ingesta --python VENV/bin/python
 
 Each job: one warm-up run, then --runs measured runs of the whole process;
-the median wall time and the largest peak RSS are reported. Every output is
+the median wall time, the median CPU time (user + system, from wait4: steadier
+than wall time on a noisy machine) and the largest peak RSS are reported. Every output is
 checked: bronze rows and quarantined rows against the manifest.
 """
 import argparse
@@ -24,7 +25,7 @@ SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench"))
 
 
 def timed(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS MiB)."""
+    """Runs cmd; returns (seconds, peak RSS MiB, CPU seconds: user + system)."""
     t = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -32,7 +33,7 @@ def timed(cmd, env=None):
     err = p.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{err}")
-    return secs, usage.ru_maxrss / 1024
+    return secs, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def count_delta(python, path):
@@ -87,15 +88,17 @@ def main():
         # interleave the tools run by run, so machine noise spreads over all of them
         times = {k: [] for k in jobs}
         rss = {k: 0.0 for k in jobs}
+        cpu = {k: [] for k in jobs}
         for run in range(a.runs + 1):
             for name, (cmd, out) in jobs.items():
                 if name == "ingesta":
                     shutil.rmtree(out, ignore_errors=True)  # a fresh lake, else nothing is new
-                secs, mib = timed(cmd, env)
+                secs, mib, cpus = timed(cmd, env)
                 if run > 0:  # run 0 is the warm-up
                     times[name].append(secs)
                     rss[name] = max(rss[name], mib)
-                print(f"  {fmt} {name} run {run}: {secs:.2f}s {mib:.0f} MiB", file=sys.stderr)
+                    cpu[name].append(cpus)
+                print(f"  {fmt} {name} run {run}: {secs:.2f}s {mib:.0f} MiB {cpus:.2f} CPU s", file=sys.stderr)
         # check what each wrote
         for name, (_, out) in jobs.items():
             if name == "ingesta":
@@ -109,17 +112,18 @@ def main():
                 quarantined = count_parquet(a.python, f"{out}/quarantine.parquet")
             ok = bronze == man["valid_rows"] and quarantined == man["malformed"]
             results.append({"fmt": fmt, "tool": name, "median_s": statistics.median(times[name]),
-                            "runs_s": times[name], "peak_rss_mib": rss[name], "bronze_rows": bronze,
+                            "runs_s": times[name], "peak_rss_mib": rss[name], "cpu_s": statistics.median(cpu[name]),
+                            "bronze_rows": bronze,
                             "quarantined": quarantined, "counts_ok": ok})
 
-    print("| format | tool | median s | runs s | peak RSS MiB | vs Ingesta | counts ok |")
-    print("|---|---|---|---|---|---|---|")
+    print("| format | tool | median s | runs s | CPU s | peak RSS MiB | vs Ingesta | counts ok |")
+    print("|---|---|---|---|---|---|---|---|")
     for fmt in ("ndjson", "csv"):
         rows = [r for r in results if r["fmt"] == fmt]
         ours = next(r for r in rows if r["tool"] == "ingesta")["median_s"]
         for r in sorted(rows, key=lambda r: r["median_s"]):
             runs = " / ".join(f"{x:.2f}" for x in r["runs_s"])
-            print(f"| {fmt} | {r['tool']} | {r['median_s']:.2f} | {runs} | {r['peak_rss_mib']:.0f} | "
+            print(f"| {fmt} | {r['tool']} | {r['median_s']:.2f} | {runs} | {r['cpu_s']:.2f} | {r['peak_rss_mib']:.0f} | "
                   f"{r['median_s'] / ours:.2f}x | {'yes' if r['counts_ok'] else 'NO'} |")
     if a.json:
         json.dump(results, open(a.json, "w"), indent=1)
