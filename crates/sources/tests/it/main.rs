@@ -42,6 +42,22 @@ fn read_chunks(l: &Landing, f: &FileInfo, ctx: &ReadCtx) -> Vec<Chunk> {
     chunks
 }
 
+/// Reads the one file in `dir` with `schema()` from its start, 1 MiB records at most.
+fn read_only_file(dir: &std::path::Path, chunk_rows: usize) -> Vec<Chunk> {
+    let l = landing(dir, "");
+    let s = schema();
+    let file = &l.scan().unwrap().ready[0];
+    let ctx = ReadCtx {
+        source: &file.key.path,
+        schema: &s,
+        skip_until: 0,
+        quarantined_until: 0,
+        chunk_rows,
+        max_record_bytes: 1 << 20,
+    };
+    read_chunks(&l, file, &ctx)
+}
+
 /// Reads every ready file; returns good rows, their positions, quarantined records.
 fn read_all(
     l: &Landing,
@@ -213,18 +229,7 @@ fn a_line_longer_than_a_read_block_is_quarantined_once_and_positions_stay_right(
     let good = |i: i64| format!("{{\"id\":\"r{i}\",\"ts\":\"2026-11-01T00:00:00Z\"}}\n");
     let huge = format!("{{\"id\":\"{}\"}}\n", "x".repeat(9 << 20)); // more than one 8 MiB block
     std::fs::write(dir.path().join("a.ndjson"), format!("{}{huge}{}\n{}", good(1), good(3), good(5))).unwrap();
-    let l = landing(dir.path(), "");
-    let s = schema();
-    let file = &l.scan().unwrap().ready[0];
-    let ctx = ReadCtx {
-        source: "a.ndjson",
-        schema: &s,
-        skip_until: 0,
-        quarantined_until: 0,
-        chunk_rows: 100,
-        max_record_bytes: 1 << 20,
-    };
-    let chunks = read_chunks(&l, file, &ctx);
+    let chunks = read_only_file(dir.path(), 100);
     let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
     let bad: Vec<_> = chunks.iter().flat_map(|c| c.quarantine.clone()).collect();
     assert_eq!(positions, vec![1, 3, 5], "the blank line 4 is no record");
@@ -248,18 +253,7 @@ fn bad_lines_among_thousands_are_found_and_every_good_line_keeps_its_value_and_p
         text.push('\n');
     }
     std::fs::write(dir.path().join("a.ndjson"), text).unwrap();
-    let l = landing(dir.path(), "");
-    let s = schema();
-    let file = &l.scan().unwrap().ready[0];
-    let ctx = ReadCtx {
-        source: "a.ndjson",
-        schema: &s,
-        skip_until: 0,
-        quarantined_until: 0,
-        chunk_rows: 100_000,
-        max_record_bytes: 1 << 20,
-    };
-    let chunks = read_chunks(&l, file, &ctx);
+    let chunks = read_only_file(dir.path(), 100_000);
     let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
     let expected: Vec<i64> = (1..=3000).filter(|i| bad.iter().all(|(at, _)| at != i)).collect();
     assert_eq!(positions, expected);
