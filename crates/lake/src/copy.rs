@@ -60,15 +60,15 @@ impl LakeTable {
         input: &LakeTable,
         files: &[AddedFile],
     ) -> Result<Vec<Option<u64>>, LakeError> {
-        let parts = self.partition_columns();
+        let (parts, input_parts) = (self.partition_columns(), input.partition_columns());
         // a partitioned table takes the input's files as its partitions
-        if !staged.appends() || (!parts.is_empty() && parts != input.partition_columns()) {
+        if !staged.appends() || (!parts.is_empty() && parts != input_parts) {
             return Ok(vec![None; files.len()]);
         }
         // the columns each file holds: the table's, less its partition columns
         let schema = self.arrow_schema()?;
         let fields: Vec<_> = schema.fields().iter().filter(|f| !parts.contains(f.name())).cloned().collect();
-        let layout = Layout { schema: Arc::new(Schema::new(fields)), parts, input_parts: input.partition_columns() };
+        let layout = Layout { schema: Arc::new(Schema::new(fields)), parts, input_parts };
         let copies: Vec<Option<(Add, u64)>> = futures::stream::iter(files.iter().map(|f| self.copy(input, f, &layout)))
             .buffered(self.writers)
             .try_collect()
