@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_core::Reason;
 
-use super::{Chunk, Collector, ReadCtx, Stopped};
+use super::{Chunk, Collector, PART_ROWS, ReadCtx, Stopped};
 
 pub struct CsvFormat {
     pub header: bool,
@@ -44,8 +44,10 @@ pub fn read_csv(
     };
     let schema: SchemaRef =
         Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
-    let cap = ctx.chunk_rows.min(1 << 16);
-    let fresh = || names.iter().map(|_| StringBuilder::with_capacity(cap, cap * 16)).collect::<Vec<_>>();
+    // typed a part at a time (see `Collector`), emitted a chunk at a time
+    let part_rows = ctx.chunk_rows.min(PART_ROWS);
+    let mut in_chunk = 0;
+    let fresh = || names.iter().map(|_| StringBuilder::with_capacity(part_rows, part_rows * 16)).collect::<Vec<_>>();
     let mut builders: Vec<StringBuilder> = fresh();
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
@@ -108,10 +110,15 @@ pub fn read_csv(
             }
         }
         positions.push(position);
-        if positions.len() >= ctx.chunk_rows {
+        if positions.len() >= part_rows || in_chunk + positions.len() >= ctx.chunk_rows {
             let batch = text_of(&mut builders);
-            col.flush(&batch, &positions, &|r| raw_of(&batch, r), false)?;
+            col.add(&batch, &positions, &|r| raw_of(&batch, r));
+            in_chunk += positions.len();
             positions.clear();
+            if in_chunk >= ctx.chunk_rows {
+                col.emit(false)?;
+                in_chunk = 0;
+            }
         }
     }
     let batch = text_of(&mut builders);

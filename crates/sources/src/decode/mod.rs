@@ -56,18 +56,67 @@ pub struct ReadCtx<'a> {
     pub max_record_bytes: usize,
 }
 
-/// Collects one chunk's records and hands finished chunks to `emit`.
+/// Collects one chunk's records and hands finished chunks to `emit`. A
+/// reader types its records in parts of a few thousand rows ([`Self::add`]),
+/// each while its text is still in the CPU caches, and the chunk joins the
+/// typed parts ([`Self::emit`]).
 pub(crate) struct Collector<'a, 'e> {
     pub ctx: &'a ReadCtx<'a>,
     emit: &'e mut dyn FnMut(Chunk) -> Result<(), Stopped>,
     pub bad: Vec<QuarantineRecord>,
     pub last: i64,
     pub bytes: u64,
+    /// The chunk's typed rows so far, and their positions.
+    parts: Vec<RecordBatch>,
+    kept: Vec<i64>,
 }
+
+/// Rows of text a reader types at a time (see [`Collector`]).
+pub(crate) const PART_ROWS: usize = 4096;
 
 impl<'a, 'e> Collector<'a, 'e> {
     pub fn new(ctx: &'a ReadCtx<'a>, emit: &'e mut dyn FnMut(Chunk) -> Result<(), Stopped>) -> Self {
-        Self { ctx, emit, bad: Vec::new(), last: ctx.skip_until, bytes: 0 }
+        Self { ctx, emit, bad: Vec::new(), last: ctx.skip_until, bytes: 0, parts: Vec::new(), kept: Vec::new() }
+    }
+
+    /// Types `text`, read from `positions`; the rows that fail go to
+    /// quarantine (their raw form from `raw`, by row of `text`).
+    pub fn add(&mut self, text: &RecordBatch, positions: &[i64], raw: &dyn Fn(usize) -> Vec<u8>) {
+        self.add_typed(coerce::coerce(text, self.ctx.schema), positions, raw);
+    }
+
+    /// Adds rows typed by [`coerce::coerce`] (as [`Self::add`]).
+    pub fn add_typed(&mut self, typed: coerce::Typed, positions: &[i64], raw: &dyn Fn(usize) -> Vec<u8>) {
+        for (row, problem) in typed.problems {
+            self.bad(positions[row], problem.0, problem.1, &raw(row));
+        }
+        self.kept.extend(typed.keep.iter().zip(positions).filter(|(k, _)| **k).map(|(_, p)| *p));
+        if let Some(p) = positions.last() {
+            self.last = self.last.max(*p);
+        }
+        if typed.rows.num_rows() > 0 {
+            self.parts.push(typed.rows);
+        }
+    }
+
+    /// Emits the rows added so far and the quarantined records as a chunk.
+    pub fn emit(&mut self, done: bool) -> Result<(), Stopped> {
+        let schema = &self.ctx.schema.schema;
+        let rows = match self.parts.len() {
+            0 => RecordBatch::new_empty(schema.clone()),
+            1 => self.parts.remove(0),
+            _ => arrow_select::concat::concat_batches(schema, &self.parts).expect("typed to one schema"),
+        };
+        self.parts.clear();
+        let chunk = Chunk {
+            rows,
+            positions: std::mem::take(&mut self.kept),
+            quarantine: std::mem::take(&mut self.bad),
+            last: self.last,
+            done,
+            bytes: std::mem::take(&mut self.bytes),
+        };
+        (self.emit)(chunk)
     }
 
     /// True when the record at `position` was committed by an earlier run.
@@ -90,8 +139,7 @@ impl<'a, 'e> Collector<'a, 'e> {
         });
     }
 
-    /// Types `text` (rows at `positions`), moves rows that fail to quarantine
-    /// (their raw form from `raw`), and emits a chunk.
+    /// Adds `text` (as [`Self::add`]) and emits the chunk.
     pub fn flush(
         &mut self,
         text: &RecordBatch,
@@ -99,29 +147,8 @@ impl<'a, 'e> Collector<'a, 'e> {
         raw: &dyn Fn(usize) -> Vec<u8>,
         done: bool,
     ) -> Result<(), Stopped> {
-        let typed = coerce::coerce(text, self.ctx.schema);
-        let mut kept = Vec::with_capacity(positions.len());
-        for (row, problem) in typed.problems {
-            let p = positions[row];
-            self.bad(p, problem.0, problem.1, &raw(row));
-        }
-        for (i, k) in typed.keep.iter().enumerate() {
-            if *k {
-                kept.push(positions[i]);
-            }
-        }
-        if let Some(p) = positions.last() {
-            self.last = self.last.max(*p);
-        }
-        let chunk = Chunk {
-            rows: typed.rows,
-            positions: kept,
-            quarantine: std::mem::take(&mut self.bad),
-            last: self.last,
-            done,
-            bytes: std::mem::take(&mut self.bytes),
-        };
-        (self.emit)(chunk)
+        self.add(text, positions, raw);
+        self.emit(done)
     }
 
     /// Ends the input, optionally with a file-level error at the next position.
@@ -130,8 +157,7 @@ impl<'a, 'e> Collector<'a, 'e> {
             let p = self.last + 1;
             self.bad(p, Reason::File, e, b"");
         }
-        let empty = RecordBatch::new_empty(self.ctx.schema.schema.clone());
-        self.flush(&empty, &[], &|_| Vec::new(), true)
+        self.emit(true)
     }
 }
 

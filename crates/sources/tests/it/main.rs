@@ -272,6 +272,58 @@ fn bad_lines_among_thousands_are_found_and_every_good_line_keeps_its_value_and_p
 }
 
 #[test]
+fn values_that_do_not_type_at_part_and_chunk_edges_go_to_quarantine_alone() {
+    // readers type a few thousand rows at a time (arrow-json's 1,024-line
+    // batches, CSV's 4,096-row parts) and join them into chunks of at most
+    // `chunk_rows` (here not a multiple of either): bad values on both sides
+    // of every edge send only their own rows to quarantine
+    let bad_qty = [1, 1024, 1025, 4096, 4097, 5000, 5001, 8192, 9000];
+    let no_ts = [2, 2048, 4098, 8193];
+    for format in ["csv", "ndjson"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = if format == "csv" { String::from("id,ts,qty\n") } else { String::new() };
+        for i in 1..=9000 {
+            let ts = if no_ts.contains(&i) { "" } else { "2026-11-01T00:00:00Z" };
+            let qty = if bad_qty.contains(&i) { "n/a".to_string() } else { i.to_string() };
+            let line = match format {
+                "csv" => format!("r{i},{ts},{qty}\n"),
+                _ if ts.is_empty() => format!("{{\"id\":\"r{i}\",\"qty\":\"{qty}\"}}\n"),
+                _ => format!("{{\"id\":\"r{i}\",\"ts\":\"{ts}\",\"qty\":\"{qty}\"}}\n"),
+            };
+            text.push_str(&line);
+        }
+        std::fs::write(dir.path().join(format!("a.{format}")), text).unwrap();
+        let chunks = read_only_file(dir.path(), 5000);
+        assert!(chunks.iter().all(|c| c.rows.num_rows() <= 5000), "{format}: a chunk holds at most chunk_rows");
+        let positions: Vec<i64> = chunks.iter().flat_map(|c| c.positions.clone()).collect();
+        let expected: Vec<i64> = (1..=9000).filter(|i| !bad_qty.contains(i) && !no_ts.contains(i)).collect();
+        assert_eq!(positions, expected, "{format}");
+        let mut quarantined: Vec<(i64, Reason)> =
+            chunks.iter().flat_map(|c| c.quarantine.iter().map(|q| (q.position, q.reason))).collect();
+        quarantined.sort_by_key(|q| q.0);
+        let mut want: Vec<(i64, Reason)> = bad_qty.iter().map(|&i| (i, Reason::Type)).collect();
+        want.extend(no_ts.iter().map(|&i| (i, Reason::Missing)));
+        want.sort_by_key(|q| q.0);
+        assert_eq!(quarantined, want, "{format}");
+        for c in &chunks {
+            assert_eq!(c.rows.num_rows(), c.positions.len());
+            let ids = c.rows.column(0).as_string::<i32>();
+            let qty = c.rows.column(2).as_primitive::<Int32Type>();
+            for (row, p) in c.positions.iter().enumerate() {
+                assert_eq!((ids.value(row), qty.value(row) as i64), (format!("r{p}").as_str(), *p), "{format}");
+            }
+            for q in &c.quarantine {
+                let raw = String::from_utf8_lossy(&q.raw);
+                assert!(
+                    raw.contains(&format!("r{},", q.position)) || raw.contains(&format!("\"r{}\"", q.position)),
+                    "{raw}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn an_object_store_prefix_is_listed_and_streamed_like_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("sub")).unwrap();
