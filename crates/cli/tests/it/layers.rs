@@ -311,6 +311,42 @@ fn a_silver_table_that_only_selects_copies_clean_files_and_reads_the_others() {
 }
 
 #[test]
+fn a_small_file_alone_in_its_partition_is_copied_and_small_files_sharing_one_are_gathered() {
+    let ws = workspace();
+    let mut yaml = iot_pipeline("", 20);
+    yaml.push_str(
+        r#"
+  picked:
+    layer: silver
+    input: iot_bronze
+    transform:
+      select: [device_id, ts, temperature, event_date]
+"#,
+    );
+    ws.write_pipeline(&yaml);
+    let commit = |v: u32| {
+        let log = ws.lake().join(format!("picked/_delta_log/{v:020}.json"));
+        let text = std::fs::read_to_string(log).unwrap();
+        (text.matches(r#"{"add":"#).count(), text.contains(r#""ingesta.copied_files":"1""#))
+    };
+    // bronze commits every 20 rows: day 1's 30 rows make two small files,
+    // which silver reads into one
+    let day1: Vec<String> = (0..30).map(reading).collect();
+    ws.drop_file("a.ndjson", day1.join("\n"));
+    ws.run_once();
+    assert_eq!(commit(1), (1, false), "two small files of one partition: read and gathered");
+    // day 2's 15 rows: one small file, alone in its partition, copied
+    let day2: Vec<String> = (30..45).map(|i| reading(i).replace("2026-11-01", "2026-11-02")).collect();
+    ws.drop_file("b.ndjson", day2.join("\n"));
+    ws.run_once();
+    assert_eq!(commit(2), (1, true), "one small file alone in its partition: copied");
+
+    let picked = read_delta(&ws.lake().join("picked"), &["device_id"], Some("event_date"));
+    assert_eq!((picked.rows, picked.distinct_keys), (45, 45));
+    assert_eq!(picked.groups, [("2026-11-01".to_string(), 30), ("2026-11-02".to_string(), 15)].into());
+}
+
+#[test]
 fn compaction_keeps_results_and_drops_the_file_count() {
     let ws = workspace();
     for f in 0..6 {

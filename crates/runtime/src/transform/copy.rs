@@ -1,8 +1,10 @@
 //! A table whose rows are its input's rows with some of their columns,
 //! checked by its expectations (a silver table that selects and validates),
-//! takes the input's large files by copying their column chunks
+//! takes the input's large files (and a small one alone in its partition) by copying their column chunks
 //! (`LakeTable::stage_copy`, decision 0013) when every row of the file passes
 //! every rule. The other files are read and transformed as usual.
+
+use std::collections::HashMap;
 
 use ingesta_config::{ReadMode, SelectItem, Table, WriteModeName};
 use ingesta_core::Error;
@@ -11,8 +13,10 @@ use ingesta_lake::{AddedFile, Appended, LakeTable};
 use super::plan::{self, q};
 
 /// Files smaller than the table's target file size divided by this (4 MiB
-/// by default) are read instead: the commit's own files gather them, where
-/// copies would keep the input's small files apart.
+/// by default) are read instead when others of their partition are read too:
+/// the commit's own files gather them, where copies would keep the input's
+/// small files apart. A small file alone in its partition (a small append)
+/// is copied: reading it would only write it again as one file.
 const SMALL: u64 = 32;
 
 /// The column naming each row's file in the check query.
@@ -38,11 +42,21 @@ pub(super) fn copies(t: &Table) -> bool {
         && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
 }
 
-/// The files of `range` large enough to copy whose rows all pass every rule
-/// of `t` (one query over them, grouped by file).
+/// The files of `range` worth copying (large, or alone in their partition)
+/// whose rows all pass every rule of `t` (one query over them, grouped by file).
 pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
     let min = t.target_file_size.0 / SMALL;
-    let large: Vec<AddedFile> = range.files.iter().filter(|f| f.size >= min && !f.deletion_vector).cloned().collect();
+    fn partition(f: &AddedFile) -> Vec<(&String, &Option<String>)> {
+        let mut values: Vec<_> = f.partition_values.iter().collect();
+        values.sort();
+        values
+    }
+    let mut per_partition: HashMap<_, usize> = HashMap::new();
+    for f in &range.files {
+        *per_partition.entry(partition(f)).or_default() += 1;
+    }
+    let worth = |f: &AddedFile| f.size >= min || per_partition[&partition(f)] == 1;
+    let large: Vec<AddedFile> = range.files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect();
     if large.is_empty() || t.expect.is_empty() {
         return Ok(large);
     }
