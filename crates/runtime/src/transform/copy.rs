@@ -1,8 +1,9 @@
 //! A table whose rows are its input's rows with some of their columns,
 //! checked by its expectations (a silver table that selects and validates),
-//! takes the input's large files (and a small one alone in its partition) by copying their column chunks
-//! (`LakeTable::stage_copy`, decision 0013) when every row of the file passes
-//! every rule. The other files are read and transformed as usual.
+//! takes the input's large files, and a small one alone in its partition, by
+//! copying their column chunks (`LakeTable::stage_copy`, decision 0013) when
+//! every row of the file passes every rule. The other files are read and
+//! transformed as usual.
 
 use std::collections::HashMap;
 
@@ -56,11 +57,11 @@ pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) 
         *per_partition.entry(partition(f)).or_default() += 1;
     }
     let worth = |f: &AddedFile| f.size >= min || per_partition[&partition(f)] == 1;
-    let large: Vec<AddedFile> = range.files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect();
-    if large.is_empty() || t.expect.is_empty() {
-        return Ok(large);
+    let candidates: Vec<AddedFile> = range.files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect();
+    if candidates.is_empty() || t.expect.is_empty() {
+        return Ok(candidates);
     }
-    let paths: Vec<String> = large.iter().map(|f| f.path.clone()).collect();
+    let paths: Vec<String> = candidates.iter().map(|f| f.path.clone()).collect();
     let ctx = plan::session();
     let stop = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(format!("checking files: {e}"));
     input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
@@ -82,12 +83,12 @@ pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) 
         let files = files.as_string::<i32>();
         failed.extend((0..b.num_rows()).map(|r| files.value(r).to_string()));
     }
-    if !failed.iter().all(|name| large.iter().any(|f| same_file(name, &f.path))) {
+    if !failed.iter().all(|name| candidates.iter().any(|f| same_file(name, &f.path))) {
         // a file named otherwise than the log says: copy nothing rather than a failing row
         tracing::warn!(files = ?failed, "failing rows in files not recognised; reading every file");
         return Ok(Vec::new());
     }
-    Ok(large.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
+    Ok(candidates.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
 }
 
 /// Whether the scan's file name (a URL, or a path) is the log's `path`.
