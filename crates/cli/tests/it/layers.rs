@@ -268,31 +268,39 @@ fn expectations_warn_drop_quarantine_and_fail() {
     assert!(text_status.contains("expect plausible (quarantine): 19 passed, 1 failed"), "{text_status}");
 }
 
-#[test]
-fn a_silver_table_that_only_selects_copies_clean_files_and_reads_the_others() {
-    let ws = workspace();
-    let mut yaml = iot_pipeline("", 1000);
-    // a small target file size: these small files count as large enough to copy
-    yaml.push_str(
-        r#"
+/// The iot pipeline (bronze committing every `batch_rows`) with `picked`, a
+/// silver table that only selects (so it may copy bronze's files), plus `settings`.
+fn picked_pipeline(batch_rows: usize, settings: &str) -> String {
+    let picked = r#"
   picked:
     layer: silver
     input: iot_bronze
     transform:
       select: [device_id, ts, temperature, event_date]
-    expect:
+"#;
+    format!("{}{picked}{settings}", iot_pipeline("", batch_rows))
+}
+
+/// Readings `range` dated the day after `reading`'s, one per line.
+fn next_day(range: std::ops::Range<usize>) -> String {
+    range.map(|i| reading(i).replace("2026-11-01", "2026-11-02")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn a_silver_table_that_only_selects_copies_clean_files_and_reads_the_others() {
+    let ws = workspace();
+    // a small target file size: these small files count as large enough to copy
+    let settings = r#"    expect:
       - {name: plausible, check: "temperature BETWEEN -40 AND 70", action: quarantine}
     target_file_size: 1KiB
-"#,
-    );
-    ws.write_pipeline(&yaml);
+"#;
+    ws.write_pipeline(&picked_pipeline(1000, settings));
     // one range, two bronze files (one per day): the one with an implausible
     // row is read and the row quarantined, the clean one copied
     let mut lines: Vec<String> = (0..20).map(reading).collect();
     lines[3] = lines[3].replace("21.5", "999.0");
     ws.drop_file("a.ndjson", lines.join("\n"));
-    let next_day: Vec<String> = (20..50).map(|i| reading(i).replace("2026-11-01", "2026-11-02")).collect();
-    ws.drop_file("b.ndjson", next_day.join("\n"));
+    ws.drop_file("b.ndjson", next_day(20..50));
     let summary = ws.run_once();
     let (rows, quarantined) = (&table(&summary, "picked")["rows"], &table(&summary, "picked")["quarantined"]);
     assert_eq!((rows.as_u64(), quarantined.as_u64()), (Some(49), Some(1)), "{summary}");
@@ -313,17 +321,7 @@ fn a_silver_table_that_only_selects_copies_clean_files_and_reads_the_others() {
 #[test]
 fn a_small_file_alone_in_its_partition_is_copied_and_small_files_sharing_one_are_gathered() {
     let ws = workspace();
-    let mut yaml = iot_pipeline("", 20);
-    yaml.push_str(
-        r#"
-  picked:
-    layer: silver
-    input: iot_bronze
-    transform:
-      select: [device_id, ts, temperature, event_date]
-"#,
-    );
-    ws.write_pipeline(&yaml);
+    ws.write_pipeline(&picked_pipeline(20, ""));
     let commit = |v: u32| {
         let log = ws.lake().join(format!("picked/_delta_log/{v:020}.json"));
         let text = std::fs::read_to_string(log).unwrap();
@@ -336,8 +334,7 @@ fn a_small_file_alone_in_its_partition_is_copied_and_small_files_sharing_one_are
     ws.run_once();
     assert_eq!(commit(1), (1, false), "two small files of one partition: read and gathered");
     // day 2's 15 rows: one small file, alone in its partition, copied
-    let day2: Vec<String> = (30..45).map(|i| reading(i).replace("2026-11-01", "2026-11-02")).collect();
-    ws.drop_file("b.ndjson", day2.join("\n"));
+    ws.drop_file("b.ndjson", next_day(30..45));
     ws.run_once();
     assert_eq!(commit(2), (1, true), "one small file alone in its partition: copied");
 
