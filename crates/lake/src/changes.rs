@@ -11,7 +11,7 @@
 //!   reader's first range is a snapshot (the rows, as inserts); a reader
 //!   turns the feed on when the table keeps none (decision 0011).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -80,7 +80,8 @@ pub struct AddedFile {
     /// Relative to the table root, as written in the log (URL-encoded).
     pub path: String,
     pub size: u64,
-    pub partition_values: HashMap<String, Option<String>>,
+    /// By column name, so a file's partition compares and hashes as a whole.
+    pub partition_values: BTreeMap<String, Option<String>>,
     /// Delta's statistics (JSON: `numRecords`, `minValues`, ...), when written.
     pub stats: Option<String>,
     /// Whether a deletion vector hides some of the file's rows.

@@ -113,7 +113,8 @@ impl LakeTable {
         let to = Path::from_url_path(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
         let size = data.len() as i64;
         self.table.object_store().put(&to, data.into()).await.map_err(|e| err(e.into()))?;
-        let partition_values = if parts.is_empty() { Default::default() } else { file.partition_values.clone() };
+        let partition_values =
+            if parts.is_empty() { Default::default() } else { file.partition_values.clone().into_iter().collect() };
         let add = Add {
             path,
             partition_values,

@@ -47,16 +47,11 @@ pub(super) fn copies(t: &Table) -> bool {
 /// whose rows all pass every rule of `t` (one query over them, grouped by file).
 pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
     let min = t.target_file_size.0 / SMALL;
-    fn partition(f: &AddedFile) -> Vec<(&String, &Option<String>)> {
-        let mut values: Vec<_> = f.partition_values.iter().collect();
-        values.sort();
-        values
-    }
     let mut per_partition: HashMap<_, usize> = HashMap::new();
     for f in &range.files {
-        *per_partition.entry(partition(f)).or_default() += 1;
+        *per_partition.entry(&f.partition_values).or_default() += 1;
     }
-    let worth = |f: &AddedFile| f.size >= min || per_partition[&partition(f)] == 1;
+    let worth = |f: &AddedFile| f.size >= min || per_partition[&f.partition_values] == 1;
     let candidates: Vec<AddedFile> = range.files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect();
     if candidates.is_empty() || t.expect.is_empty() {
         return Ok(candidates);
