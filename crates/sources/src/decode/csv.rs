@@ -2,6 +2,7 @@
 //! Every file column is read as text first; a record with the wrong number of
 //! fields or invalid UTF-8 is quarantined. Positions count data records from 1.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -19,6 +20,10 @@ pub struct CsvFormat {
     pub quote: u8,
 }
 
+/// Bytes read from the input at a time (the landing's readers buffer as
+/// much, so a read goes straight into this buffer).
+const BUFFER: usize = 1 << 20;
+
 pub fn read_csv(
     reader: &mut dyn BufRead,
     format: &CsvFormat,
@@ -26,17 +31,19 @@ pub fn read_csv(
     emit: &mut dyn FnMut(Chunk) -> Result<(), Stopped>,
 ) -> Result<(), Stopped> {
     let mut col = Collector::new(ctx, emit);
-    let mut rdr = csv::ReaderBuilder::new()
+    let mut rdr = simd_csv::ZeroCopyReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(format.delimiter)
         .quote(format.quote)
+        .buffer_capacity(BUFFER)
         .from_reader(reader);
-    let mut record = csv::ByteRecord::new();
     let names: Vec<String> = if format.header {
-        match rdr.read_byte_record(&mut record) {
-            Ok(true) => record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect(),
-            Ok(false) => return col.finish(None), // an empty file
+        match rdr.read_byte_record() {
+            Ok(Some(header)) => {
+                header.unescaped_iter().map(|f| String::from_utf8_lossy(&f).trim().to_string()).collect()
+            }
+            Ok(None) => return col.finish(None), // an empty file
             Err(e) => return col.finish(Some(format!("cannot read the header: {e}"))),
         }
     } else {
@@ -47,13 +54,21 @@ pub fn read_csv(
     // typed a part at a time (see `Collector`), emitted a chunk at a time
     let part_rows = ctx.chunk_rows.min(PART_ROWS);
     let mut in_chunk = 0;
-    let fresh = || names.iter().map(|_| StringBuilder::with_capacity(part_rows, part_rows * 16)).collect::<Vec<_>>();
-    let mut builders: Vec<StringBuilder> = fresh();
+    // each column's text buffer is sized by the last part's (no regrowth)
+    let mut builders: Vec<StringBuilder> =
+        names.iter().map(|_| StringBuilder::with_capacity(part_rows, part_rows * 16)).collect();
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
     let text_of = |builders: &mut Vec<StringBuilder>| {
-        let cols: Vec<ArrayRef> = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
-        *builders = fresh();
+        let cols: Vec<ArrayRef> = builders
+            .iter_mut()
+            .map(|b| {
+                let bytes = b.values_slice().len();
+                let col = Arc::new(b.finish()) as ArrayRef;
+                *b = StringBuilder::with_capacity(part_rows, bytes.max(part_rows * 16));
+                col
+            })
+            .collect();
         RecordBatch::try_new(schema.clone(), cols).expect("text columns")
     };
     let raw_of = |batch: &RecordBatch, row: usize| -> Vec<u8> {
@@ -65,48 +80,55 @@ pub fn read_csv(
         out
     };
     loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let record = match rdr.read_byte_record() {
+            Ok(None) => break,
+            Ok(Some(record)) => record,
             Err(e) => {
                 let batch = text_of(&mut builders);
                 col.flush(&batch, &positions, &|r| raw_of(&batch, r), false)?;
                 return col.finish(Some(format!("cannot read past record {position}: {e}")));
             }
-        }
+        };
         position += 1;
         if col.skipped(position) {
             continue;
         }
-        let bytes = record.as_slice().len() + record.len();
-        col.bytes += bytes as u64;
-        let joined = || record.iter().collect::<Vec<_>>().join(&format.delimiter);
+        // the record as written: fields, delimiters and quotes, plus its line end
+        let raw = record.as_slice();
+        col.bytes += raw.len() as u64 + 1;
         if record.len() != names.len() {
             let msg = format!("expected {} fields, found {}", names.len(), record.len());
-            col.bad(position, Reason::Parse, msg, &joined());
+            col.bad(position, Reason::Parse, msg, raw);
             continue;
         }
-        if bytes > ctx.max_record_bytes {
+        if raw.len() > ctx.max_record_bytes {
             let msg = format!(
-                "record is {bytes} bytes, longer than max_record_bytes ({}); kept its first bytes",
+                "record is {} bytes, longer than max_record_bytes ({}); kept its first bytes",
+                raw.len(),
                 ctx.max_record_bytes
             );
-            col.bad(position, Reason::TooLarge, msg, &joined());
+            col.bad(position, Reason::TooLarge, msg, raw);
             continue;
         }
-        let text = match std::str::from_utf8(record.as_slice()) {
+        let text = match std::str::from_utf8(raw) {
             Ok(t) => t,
             Err(e) => {
-                let msg = format!("invalid UTF-8 at byte {} of the record's fields", e.valid_up_to());
-                col.bad(position, Reason::Parse, msg, &joined());
+                let msg = format!("invalid UTF-8 at byte {} of the record", e.valid_up_to());
+                col.bad(position, Reason::Parse, msg, raw);
                 continue;
             }
         };
-        // fields split at ASCII delimiters, so each range is on a char boundary
         for (i, b) in builders.iter_mut().enumerate() {
-            match record.range(i).map(|r| &text[r]) {
-                Some("") | None => b.append_null(),
-                Some(f) => b.append_value(f),
+            match record.unescape(i) {
+                None => b.append_null(),
+                Some(f) if f.is_empty() => b.append_null(),
+                // unquoted, or quoted without doubled quotes: a slice of `raw`,
+                // cut at ASCII delimiters and quotes, so on char boundaries
+                Some(Cow::Borrowed(f)) => {
+                    let start = f.as_ptr() as usize - raw.as_ptr() as usize;
+                    b.append_value(&text[start..start + f.len()]);
+                }
+                Some(Cow::Owned(f)) => b.append_value(String::from_utf8_lossy(&f)),
             }
         }
         positions.push(position);

@@ -112,6 +112,25 @@ fn csv_with_quotes_other_delimiters_and_wrong_field_counts() {
 }
 
 #[test]
+fn csv_doubled_quotes_line_breaks_in_quotes_crlf_blank_lines_and_a_bom() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\u{feff}id,ts,qty\r\n\"say \"\"hi\"\"\",2026-11-01T10:00:00Z,1\r\n\r\n\"two\nlines\",2026-11-01T10:00:01Z,\"2\"\r\n\
+                \"x,y\",2026-11-01T10:00:02Z\r\né,2026-11-01T10:00:03Z,4";
+    std::fs::write(dir.path().join("a.csv"), text).unwrap();
+    let (rows, positions, bad) = read_all(&landing(dir.path(), ""), &schema(), 0);
+    let ids: Vec<&str> =
+        rows.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().collect::<Vec<_>>()).collect();
+    assert_eq!(ids, ["say \"hi\"", "two\nlines", "é"], "quotes unescaped, the BOM not part of `id`");
+    let qty: Vec<i32> = rows.iter().flat_map(|b| b.column(2).as_primitive::<Int32Type>().values().to_vec()).collect();
+    assert_eq!(qty, [1, 2, 4]);
+    assert_eq!(positions, [1, 2, 4], "a blank line is not a record; the last needs no line end");
+    assert_eq!(bad.len(), 1);
+    assert_eq!((bad[0].position, bad[0].reason), (3, Reason::Parse));
+    assert!(bad[0].error.contains("expected 3 fields, found 2"), "{}", bad[0].error);
+    assert_eq!(String::from_utf8_lossy(&bad[0].raw), "\"x,y\",2026-11-01T10:00:02Z", "kept as written");
+}
+
+#[test]
 fn ndjson_compressed_with_zstd_and_resumed_from_a_position() {
     let dir = tempfile::tempdir().unwrap();
     let text: String =
