@@ -131,8 +131,8 @@ impl LakeTable {
     }
 
     /// Encodes an append's data files on up to `n` threads (one more for
-    /// every 256 Ki rows staged): for tables whose task does little else,
-    /// like a transform; a bronze table's readers keep the other cores busy.
+    /// every 256 Ki rows staged), so a large commit's last files are encoded
+    /// side by side instead of on one thread while the others wait.
     pub fn with_parallel_writers(mut self, n: usize) -> Self {
         self.writers = n.max(1);
         self

@@ -236,7 +236,7 @@ pub(crate) async fn open_tables(
     let qname = format!("{name}__quarantine");
     let desc = format!("records of `{name}` that could not be read");
     let quarantine = LakeTable::open_or_create(lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
-    let bronze = bronze.with_target_file_size(target_file_size);
+    let bronze = bronze.with_target_file_size(target_file_size).with_parallel_writers(crate::parquet_writers());
     Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
 }
 

@@ -31,6 +31,12 @@ pub use sink::SinkTask;
 pub use stream::StreamTask;
 pub use transform::TransformTask;
 
+/// Parquet writers (threads) a table's large appends encode on: one per core,
+/// at most 4 (decision 0012). Both bronze and transforms take them.
+pub(crate) fn parquet_writers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+}
+
 /// Builds the lake a pipeline names.
 pub fn lake_of(p: &Pipeline) -> Result<Lake, Error> {
     let storage = p.lake.storage.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();

@@ -32,9 +32,6 @@ pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
 /// The commit `info` key holding how many input files a commit copied (`copy.rs`).
 pub const COPIED_INFO: &str = "ingesta.copied_files";
 
-/// A transform encodes its output on at most this many threads.
-const MAX_WRITERS: usize = 4;
-
 pub struct TransformTask {
     name: String,
     cfg: Table,
@@ -51,8 +48,7 @@ pub struct TransformTask {
 impl TransformTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
         let upkeep = Upkeep::new(cfg);
-        // one per core: a transform's reading is light next to Parquet encoding
-        let writers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITERS);
+        let writers = crate::parquet_writers();
         let copies = copy::copies(cfg);
         Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep, writers, copies }
     }
