@@ -23,3 +23,4 @@ pub use merge::{one_per_key_sql, q as quote_ident};
 pub use quarantine::{quarantine_batch, quarantine_schema};
 pub use root::Lake;
 pub use table::{LakeTable, Staged, TableStats};
+pub use url::Url;

@@ -12,6 +12,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::{CommitReceipt, TableStore, WriteMode};
+use object_store::ObjectStoreExt;
 use url::Url;
 
 use crate::changes::has_change_column;
@@ -45,6 +46,17 @@ pub struct LakeTable {
     pub(crate) writers: usize,
     /// The lake's object-store options (for writers of files beside the data).
     pub(crate) storage: HashMap<String, String>,
+    /// The commit file of the version last refreshed to, as the store saw it
+    /// (`refresh` checks it is still there, unchanged).
+    seen: Option<Seen>,
+}
+
+/// A commit file's identity: its version and its store metadata.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    version: i64,
+    modified: chrono::DateTime<chrono::Utc>,
+    size: u64,
 }
 
 impl LakeTable {
@@ -65,6 +77,7 @@ impl LakeTable {
             target_file_size: DEFAULT_FILE_SIZE,
             writers: 1,
             storage: lake.storage().clone(),
+            seen: None,
         }))
     }
 
@@ -115,6 +128,7 @@ impl LakeTable {
             target_file_size: DEFAULT_FILE_SIZE,
             writers: 1,
             storage: lake.storage().clone(),
+            seen: None,
         })
     }
 
@@ -163,9 +177,40 @@ impl LakeTable {
         self.table.snapshot().map(|s| s.metadata().partition_columns().to_vec()).unwrap_or_default()
     }
 
-    /// Reloads the table to its latest version (another process may have committed).
+    /// Reloads the table to its latest version (another process may have
+    /// committed): only the commits after the one in memory are read. A table
+    /// deleted and created again meanwhile (`ingesta rebuild`) is loaded
+    /// afresh instead: the commit file last refreshed to is gone or another
+    /// file, and the new log's later commits replayed over the old table
+    /// would mix the two.
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
-        self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))
+        let err = |e| LakeError::delta(&self.name, e);
+        if let Some(seen) = &self.seen
+            && self.commit_file(seen.version).await? != Some(seen.clone())
+        {
+            tracing::info!(table = %self.name, "the table was replaced since it was read; loading it afresh");
+            let mut table = DeltaTableBuilder::from_url(self.table.table_url().clone())
+                .map_err(err)?
+                .with_storage_options(self.storage.clone())
+                .build()
+                .map_err(err)?;
+            table.load().await.map_err(err)?;
+            self.table = table;
+        } else {
+            self.table.update_state().await.map_err(err)?;
+        }
+        self.seen = self.commit_file(self.version()).await?;
+        Ok(())
+    }
+
+    /// The store's metadata of the commit file of `version`, if it exists.
+    async fn commit_file(&self, version: i64) -> Result<Option<Seen>, LakeError> {
+        let path = object_store::path::Path::from(format!("_delta_log/{version:020}.json"));
+        match self.table.log_store().object_store(None).head(&path).await {
+            Ok(meta) => Ok(Some(Seen { version, modified: meta.last_modified, size: meta.size })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(LakeError::delta(&self.name, e.into())),
+        }
     }
 
     pub fn stats(&self) -> Result<TableStats, LakeError> {

@@ -55,6 +55,39 @@ async fn rows_and_positions_commit_together_and_survive_reopening() {
     assert_eq!(stats.files as usize, again.file_uris().unwrap().len());
 }
 
+async fn append(t: &mut LakeTable, ids: &[&str]) {
+    let mut s = t.begin(&WriteMode::Append).unwrap();
+    t.stage(&mut s, batch(ids)).await.unwrap();
+    t.commit(s, vec![], vec![]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refresh_reads_new_commits_and_a_replaced_table_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let mut writer = table(&lake).await;
+    append(&mut writer, &["a"]).await;
+    let mut reader = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    reader.refresh().await.unwrap();
+    let first_id = reader.table_id().unwrap();
+
+    append(&mut writer, &["b", "c"]).await;
+    reader.refresh().await.unwrap();
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (2, 3));
+
+    // deleted and created again (a rebuild), with more commits than before:
+    // replaying its versions 3.. over the old table would mix the two
+    writer.destroy().await.unwrap();
+    let mut writer = table(&lake).await;
+    for id in ["x", "y", "z", "w"] {
+        append(&mut writer, &[id]).await;
+    }
+    reader.refresh().await.unwrap();
+    assert_ne!(reader.table_id().unwrap(), first_id);
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (4, 4));
+    assert_eq!(reader.file_uris().unwrap().len(), 4);
+}
+
 #[tokio::test]
 async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
     let dir = tempfile::tempdir().unwrap();

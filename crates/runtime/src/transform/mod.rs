@@ -36,6 +36,9 @@ pub struct TransformTask {
     name: String,
     cfg: Table,
     lake: Lake,
+    /// The input table, kept between runs of a long-running pipeline and
+    /// refreshed (only its new commits are read) instead of opened anew.
+    input: Option<LakeTable>,
     target: Option<LakeTable>,
     quarantine: Option<LakeTable>,
     upkeep: Upkeep,
@@ -50,7 +53,17 @@ impl TransformTask {
         let upkeep = Upkeep::new(cfg);
         let writers = crate::parquet_writers();
         let copies = copy::copies(cfg);
-        Self { name: name.to_string(), cfg: cfg.clone(), lake, target: None, quarantine: None, upkeep, writers, copies }
+        Self {
+            name: name.to_string(),
+            cfg: cfg.clone(),
+            lake,
+            input: None,
+            target: None,
+            quarantine: None,
+            upkeep,
+            writers,
+            copies,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -61,12 +74,14 @@ impl TransformTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
-        // The input is opened once: versions it gains meanwhile are read next
-        // run. It loads alongside this table and its quarantine (each open
-        // replays a Delta log: a few ms that overlap).
+        // The input is loaded once per run: versions it gains meanwhile are
+        // read next run. It loads alongside this table and its quarantine
+        // (a first open replays a Delta log: a few ms that overlap; later
+        // runs of the same process read only the new commits).
         let lake = self.lake.clone();
-        let input_name = self.cfg.input.clone();
-        let (mut input, ()) = tokio::try_join!(open_table(&lake, &input_name), self.open_own())?;
+        let (input_name, url) = (self.cfg.input.clone(), lake.table_url(&self.cfg.input));
+        let mut input = self.input.take();
+        tokio::try_join!(reload(&mut input, &lake, &input_name, &url), self.open_own())?;
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
             && t.enable_change_feed().await?
@@ -102,6 +117,7 @@ impl TransformTask {
         if let Some(t) = &mut self.target {
             self.upkeep.run(t).await;
         }
+        self.input = input;
         progress.done();
         report.elapsed = started.elapsed();
         Ok(report)
@@ -111,21 +127,8 @@ impl TransformTask {
     async fn open_own(&mut self) -> Result<(), Error> {
         let qname = self.quarantine_name();
         let Self { lake, name, target, quarantine, .. } = self;
-        let own = async {
-            match target {
-                Some(t) => t.refresh().await?,
-                None => *target = open_table(lake, name).await?,
-            }
-            Ok::<_, Error>(())
-        };
-        let quarantined = async {
-            match quarantine {
-                Some(t) => t.refresh().await?,
-                None => *quarantine = LakeTable::open(lake, &qname, &lake.quarantine_url(name)).await?,
-            }
-            Ok::<_, Error>(())
-        };
-        tokio::try_join!(own, quarantined)?;
+        let (url, qurl) = (lake.table_url(name), lake.quarantine_url(name));
+        tokio::try_join!(reload(target, lake, name, &url), reload(quarantine, lake, &qname, &qurl))?;
         let t = self.target.take();
         self.target = t.map(|t| self.own(t));
         Ok(())
@@ -340,6 +343,19 @@ impl TransformTask {
         q.commit(staged, positions, Vec::new()).await?;
         Ok(())
     }
+}
+
+/// Brings `slot` to the latest version of the lake's table `name` at `url`:
+/// refreshed when it is open, else opened (`None` while there is no table).
+async fn reload(slot: &mut Option<LakeTable>, lake: &Lake, name: &str, url: &ingesta_lake::Url) -> Result<(), Error> {
+    if let Some(t) = slot
+        && t.refresh().await.is_ok()
+    {
+        return Ok(());
+    }
+    // not open yet, or gone since (a rebuild in progress): open it anew
+    *slot = LakeTable::open(lake, name, url).await?;
+    Ok(())
 }
 
 /// The lake's table `name`, or `None` when it has none yet.
