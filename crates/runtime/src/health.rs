@@ -22,6 +22,8 @@ struct TableHealth {
     stopped: Option<String>,
     retrying: Option<(String, DateTime<Utc>)>,
     last_commit: Option<DateTime<Utc>>,
+    /// How long the pass that made the last commit took (reading, writing, committing).
+    last_commit_seconds: Option<f64>,
     rows: u64,
 }
 
@@ -31,13 +33,15 @@ impl Board {
         self.entry(table, |_| {});
     }
 
-    /// A pass of the table went through; `rows` new rows, `committed` if it committed.
-    pub fn ok(&self, table: &str, rows: u64, committed: bool) {
+    /// A pass of the table went through: `rows` new rows, and when it
+    /// committed, the seconds it took.
+    pub fn ok(&self, table: &str, rows: u64, committed: Option<f64>) {
         self.entry(table, |t| {
             t.retrying = None;
             t.rows += rows;
-            if committed {
+            if let Some(seconds) = committed {
                 t.last_commit = Some(Utc::now());
+                t.last_commit_seconds = Some(seconds);
             }
         });
     }
@@ -78,7 +82,8 @@ impl Board {
                 all_ok &= state == "ok";
                 json!({
                     "table": name, "state": state, "problem": problem, "since": since,
-                    "last_commit": t.last_commit.map(|c| c.to_rfc3339()), "rows": t.rows,
+                    "last_commit": t.last_commit.map(|c| c.to_rfc3339()),
+                    "last_commit_seconds": t.last_commit_seconds, "rows": t.rows,
                 })
             })
             .collect();
@@ -93,14 +98,15 @@ mod tests {
     #[test]
     fn a_table_is_ok_until_a_problem_and_stopped_wins() {
         let b = Board::default();
-        b.ok("a", 10, true);
+        b.ok("a", 10, Some(0.25));
         assert!(b.snapshot().0);
+        assert_eq!(b.snapshot().1["tables"][0]["last_commit_seconds"], 0.25);
         b.retrying("a", "broker gone");
         let (ok, v) = b.snapshot();
         assert!(!ok);
         assert_eq!(v["tables"][0]["state"], "retrying");
         assert_eq!(v["tables"][0]["problem"], "broker gone");
-        b.ok("a", 5, false);
+        b.ok("a", 5, None);
         assert_eq!(b.snapshot().1["tables"][0]["rows"], 15);
         assert!(b.snapshot().0);
         let h = ingesta_kafka::Health::default();

@@ -165,7 +165,7 @@ pub async fn run_watch(
     }
     for mut c in collectors {
         let (flag, progress, board) = (stopping.clone(), progress.clone(), board.clone());
-        board.ok(c.name(), 0, false);
+        board.ok(c.name(), 0, None);
         running.spawn(async move {
             let name = c.name().to_string();
             c.run_until(flag, &progress).await.unwrap_or_else(|e| stopped(&board, name, e))
@@ -181,7 +181,7 @@ pub async fn run_watch(
             }
             match task.run_once(progress).await {
                 Ok(r) => {
-                    board.ok(task.name(), r.rows, r.commits > 0);
+                    board.ok(task.name(), r.rows, (r.commits > 0).then_some(r.elapsed.as_secs_f64()));
                     total.merge(RunReport { tables: vec![r] });
                 }
                 // a passing fault (a folder briefly gone, a commit conflict): next poll
@@ -266,7 +266,7 @@ async fn stream_until_stopped(
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(60));
-                board.ok(t.name(), 0, false);
+                board.ok(t.name(), 0, None);
             }
             Err(e) => return Err(e),
         }
