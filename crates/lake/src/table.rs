@@ -71,14 +71,16 @@ impl LakeTable {
             return Ok(None);
         }
         table.load().await.map_err(|e| LakeError::delta(name, e))?;
-        Ok(Some(Self {
+        let mut t = Self {
             name: name.to_string(),
             table,
             target_file_size: DEFAULT_FILE_SIZE,
             writers: 1,
             storage: lake.storage().clone(),
             seen: None,
-        }))
+        };
+        t.seen = t.commit_file(t.version()).await?;
+        Ok(Some(t))
     }
 
     /// Opens the table, creating it with `schema` and `partitions` when absent.
@@ -199,7 +201,9 @@ impl LakeTable {
         } else {
             self.table.update_state().await.map_err(err)?;
         }
-        self.seen = self.commit_file(self.version()).await?;
+        if self.seen.as_ref().map(|s| s.version) != Some(self.version()) {
+            self.seen = self.commit_file(self.version()).await?;
+        }
         Ok(())
     }
 
