@@ -62,11 +62,7 @@ struct Seen {
 impl LakeTable {
     /// Opens the table at `url`, or `None` when there is none yet.
     pub async fn open(lake: &Lake, name: &str, url: &Url) -> Result<Option<Self>, LakeError> {
-        let mut table = DeltaTableBuilder::from_url(url.clone())
-            .map_err(|e| LakeError::delta(name, e))?
-            .with_storage_options(lake.storage().clone())
-            .build()
-            .map_err(|e| LakeError::delta(name, e))?;
+        let mut table = unloaded(name, url, lake.storage())?;
         if !table.verify_deltatable_existence().await.map_err(|e| LakeError::delta(name, e))? {
             return Ok(None);
         }
@@ -102,11 +98,7 @@ impl LakeTable {
                 reason: format!("cannot create the table folder: {e}"),
             })?;
         }
-        let table = DeltaTableBuilder::from_url(url.clone())
-            .map_err(|e| LakeError::delta(name, e))?
-            .with_storage_options(lake.storage().clone())
-            .build()
-            .map_err(|e| LakeError::delta(name, e))?;
+        let table = unloaded(name, url, lake.storage())?;
         // a table whose changes are read keeps a feed (unless a column name
         // forbids it): its merges record what they changed
         let feed = lake.keeps_change_feed(name) && !has_change_column(schema);
@@ -191,11 +183,7 @@ impl LakeTable {
             && self.commit_file(seen.version).await? != Some(seen.clone())
         {
             tracing::info!(table = %self.name, "the table was replaced since it was read; loading it afresh");
-            let mut table = DeltaTableBuilder::from_url(self.table.table_url().clone())
-                .map_err(err)?
-                .with_storage_options(self.storage.clone())
-                .build()
-                .map_err(err)?;
+            let mut table = unloaded(&self.name, self.table.table_url(), &self.storage)?;
             table.load().await.map_err(err)?;
             self.table = table;
         } else {
@@ -293,6 +281,15 @@ impl LakeTable {
             info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         CommitProperties::default().with_application_transactions(txns).with_metadata(info)
     }
+}
+
+/// The table at `url`, its log not read yet.
+fn unloaded(name: &str, url: &Url, storage: &HashMap<String, String>) -> Result<DeltaTable, LakeError> {
+    DeltaTableBuilder::from_url(url.clone())
+        .map_err(|e| LakeError::delta(name, e))?
+        .with_storage_options(storage.clone())
+        .build()
+        .map_err(|e| LakeError::delta(name, e))
 }
 
 /// An input position that another writer moved since it was read.

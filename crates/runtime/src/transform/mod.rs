@@ -348,12 +348,13 @@ impl TransformTask {
 /// Brings `slot` to the latest version of the lake's table `name` at `url`:
 /// refreshed when it is open, else opened (`None` while there is no table).
 async fn reload(slot: &mut Option<LakeTable>, lake: &Lake, name: &str, url: &ingesta_lake::Url) -> Result<(), Error> {
-    if let Some(t) = slot
-        && t.refresh().await.is_ok()
-    {
-        return Ok(());
+    if let Some(t) = slot {
+        match t.refresh().await {
+            Ok(()) => return Ok(()),
+            // gone since (a rebuild in progress), or a passing fault: open it anew
+            Err(e) => tracing::debug!(table = name, error = %e, "refresh failed; opening the table anew"),
+        }
     }
-    // not open yet, or gone since (a rebuild in progress): open it anew
     *slot = LakeTable::open(lake, name, url).await?;
     Ok(())
 }
