@@ -31,10 +31,13 @@ pub use sink::SinkTask;
 pub use stream::StreamTask;
 pub use transform::TransformTask;
 
+/// The most Parquet writers one table's append encodes on.
+pub(crate) const MAX_WRITERS: usize = 4;
+
 /// Parquet writers (threads) a table's large appends encode on: one per core,
-/// at most 4 (decision 0012). Both bronze and transforms take them.
+/// at most [`MAX_WRITERS`] (decision 0012). Both bronze and transforms take them.
 pub(crate) fn parquet_writers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WRITERS)
 }
 
 /// Builds the lake a pipeline names.

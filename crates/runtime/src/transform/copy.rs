@@ -16,8 +16,11 @@ use super::plan::{self, q};
 /// Files smaller than the table's target file size divided by this (4 MiB
 /// by default) are read instead when others of their partition are read too:
 /// the commit's own files gather them, where copies would keep the input's
-/// small files apart. A small file alone in its partition (a small append)
-/// is copied: reading it would only write it again as one file.
+/// small files apart. They are copied when there is nothing worth gathering:
+/// a file alone in its partition (a small append), or a partition's few
+/// files that together pass the floor (one large append that the input's
+/// writers, at most [`crate::MAX_WRITERS`], split: reading them would write
+/// about as many files of about the same size again).
 const SMALL: u64 = 32;
 
 /// The column naming each row's file in the check query.
@@ -43,16 +46,11 @@ pub(super) fn copies(t: &Table) -> bool {
         && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
 }
 
-/// The files of `range` worth copying (large, or alone in their partition)
+/// The files of `range` worth copying (large, alone in their partition, or
+/// one of a partition's few that together are large)
 /// whose rows all pass every rule of `t` (one query over them, grouped by file).
 pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
-    let min = t.target_file_size.0 / SMALL;
-    let mut per_partition: HashMap<_, usize> = HashMap::new();
-    for f in &range.files {
-        *per_partition.entry(&f.partition_values).or_default() += 1;
-    }
-    let worth = |f: &AddedFile| f.size >= min || per_partition[&f.partition_values] == 1;
-    let candidates: Vec<AddedFile> = range.files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect();
+    let candidates = worth_copying(&range.files, t.target_file_size.0 / SMALL);
     if candidates.is_empty() || t.expect.is_empty() {
         return Ok(candidates);
     }
@@ -86,7 +84,63 @@ pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) 
     Ok(candidates.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
 }
 
+/// The files worth copying rather than reading: at least `min` bytes, alone
+/// in their partition, or one of at most [`crate::MAX_WRITERS`] files of
+/// their partition that together have `min` bytes; and all rows live.
+fn worth_copying(files: &[AddedFile], min: u64) -> Vec<AddedFile> {
+    // per partition: its files and their bytes
+    let mut per_partition: HashMap<_, (usize, u64)> = HashMap::new();
+    for f in files {
+        let (n, bytes) = per_partition.entry(&f.partition_values).or_default();
+        *n += 1;
+        *bytes += f.size;
+    }
+    let worth = |f: &AddedFile| {
+        let (n, bytes) = per_partition[&f.partition_values];
+        f.size >= min || n == 1 || (n <= crate::MAX_WRITERS && bytes >= min)
+    };
+    files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect()
+}
+
 /// Whether the scan's file name (a URL, or a path) is the log's `path`.
 fn same_file(scanned: &str, path: &str) -> bool {
     scanned == path || scanned.ends_with(&format!("/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(day: &str, size: u64) -> AddedFile {
+        let partition_values = [("event_date".to_string(), Some(day.to_string()))].into_iter().collect();
+        AddedFile { path: format!("event_date={day}/{size}.parquet"), size, partition_values, ..Default::default() }
+    }
+
+    fn copied(files: &[AddedFile]) -> Vec<u64> {
+        worth_copying(files, 100).iter().map(|f| f.size).collect()
+    }
+
+    #[test]
+    fn large_files_and_a_small_one_alone_in_its_partition_are_copied() {
+        let files = [file("a", 150), file("a", 5), file("a", 5), file("a", 5), file("a", 5), file("b", 7)];
+        assert_eq!(copied(&files), [150, 7], "the large file, the lone small one; the four small ones are read");
+    }
+
+    #[test]
+    fn a_partition_split_by_the_writers_into_a_few_files_that_together_are_large_is_copied() {
+        // one large append that two writers split: both copied
+        assert_eq!(copied(&[file("a", 60), file("a", 45)]), [60, 45]);
+        // the same bytes in too many files to be one append's writers: gathered
+        let many: Vec<AddedFile> = (0..5).map(|_| file("a", 30)).collect();
+        assert!(copied(&many).is_empty(), "five small files of one partition are read and gathered");
+        // a few files that together are still small: gathered
+        assert!(copied(&[file("a", 40), file("a", 40)]).is_empty());
+    }
+
+    #[test]
+    fn a_file_with_a_deletion_vector_is_read() {
+        let mut f = file("a", 500);
+        f.deletion_vector = true;
+        assert!(copied(&[f]).is_empty());
+    }
 }
