@@ -229,9 +229,14 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let ctx = SessionContext::new();
     let schema = Arc::new(source.schema().as_arrow().clone());
     let rows = source.collect().await.map_err(df)?;
+    let by_partition = partitions_in_key(t, &key, &table_schema, &snapshot, &rows).map_err(df)?;
     ctx.register_table("source", Arc::new(MemTable::try_new(schema, vec![rows]).map_err(df)?)).map_err(df)?;
 
-    let (paths, removes) = touched_files(t, &ctx, &key, &on, &snapshot).await.map_err(|e| match e {
+    let touched = match by_partition {
+        Some(touched) => Ok(touched),
+        None => touched_files(t, &ctx, &key, &on, &snapshot).await,
+    };
+    let (paths, removes) = touched.map_err(|e| match e {
         Touched::Delta(e) => err(e),
         Touched::Query(e) => df(e),
     })?;
@@ -288,6 +293,58 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
 enum Touched {
     Delta(DeltaTableError),
     Query(DataFusionError),
+}
+
+/// On a table partitioned by columns of the key, a stored row with a key of
+/// the batch is in a partition of the batch: the files of those partitions
+/// are the ones to rewrite, found from the log alone (no scan, no join; a
+/// gold table partitioned by day takes an append's day or two, not the
+/// whole table). `None` when the partition columns are not all in the key,
+/// or a file's partition value does not parse as its column's type.
+fn partitions_in_key(
+    t: &LakeTable,
+    key: &[String],
+    schema: &Schema,
+    snapshot: &deltalake::table::state::DeltaTableState,
+    rows: &[RecordBatch],
+) -> Result<Option<(Vec<String>, Vec<Action>)>, DataFusionError> {
+    let parts = snapshot.metadata().partition_columns().to_vec();
+    if parts.is_empty() || !parts.iter().all(|p| key.contains(p)) {
+        return Ok(None);
+    }
+    let types = parts.iter().map(|p| Ok(schema.field_with_name(p)?.data_type().clone()));
+    let types: Vec<DataType> = types.collect::<Result<_, arrow_schema::ArrowError>>()?;
+    // the batch's partitions, each a tuple of values of the columns' types
+    let mut wanted = std::collections::HashSet::new();
+    for b in rows {
+        let columns = parts.iter().zip(&types).map(|(p, ty)| {
+            let c =
+                b.column_by_name(p).ok_or_else(|| DataFusionError::Plan(format!("no column `{p}` in the batch")))?;
+            Ok(arrow_cast::cast(c, ty)?)
+        });
+        let columns: Vec<arrow_array::ArrayRef> = columns.collect::<Result<_, DataFusionError>>()?;
+        for r in 0..b.num_rows() {
+            let tuple = columns.iter().map(|c| ScalarValue::try_from_array(c, r));
+            wanted.insert(tuple.collect::<Result<Vec<_>, _>>()?);
+        }
+    }
+    let (mut paths, mut removes) = (Vec::new(), Vec::new());
+    for f in snapshot.log_data().iter() {
+        let values = f.partition_values_map();
+        let tuple = parts.iter().zip(&types).map(|(p, ty)| match values.get(p).cloned().flatten() {
+            Some(v) => ScalarValue::try_from_string(v, ty),
+            None => ScalarValue::try_new_null(ty),
+        });
+        let Ok(tuple) = tuple.collect::<Result<Vec<_>, _>>() else {
+            tracing::debug!(table = %t.name, file = %f.path(), "a partition value does not parse; merging by scan");
+            return Ok(None);
+        };
+        if wanted.contains(&tuple) {
+            paths.push(f.path().to_string());
+            removes.push(Action::Remove(f.remove_action(true)));
+        }
+    }
+    Ok(Some((paths, removes)))
 }
 
 /// A table of one file of at most this size is rewritten whole by a merge:

@@ -660,6 +660,43 @@ fn daily(rows: &[(&str, i64, &str)]) -> RecordBatch {
     .unwrap()
 }
 
+#[tokio::test]
+async fn a_merge_on_a_table_partitioned_by_a_key_column_rewrites_only_the_batch_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let days = ["day".to_string()];
+    let mut t =
+        LakeTable::open_or_create(&lake, "g", &lake.table_url("g"), &daily(&[]).schema(), &days, "").await.unwrap();
+    let first = [("a", 1, "2026-11-01"), ("b", 2, "2026-11-01"), ("a", 3, "2026-11-02"), ("a", 4, "2026-11-03")];
+    write(&mut t, &WriteMode::Append, vec![daily(&first)], 0).await;
+    let before = t.file_uris().unwrap();
+    assert_eq!(before.len(), 3, "one file per day");
+    let merge = WriteMode::CounterMerge {
+        key: vec!["id".to_string(), "day".to_string()],
+        measures: vec![("n".into(), ingesta_core::Measure::Sum), ("x".into(), ingesta_core::Measure::Max)],
+    };
+    // day 2: a stored key and a new one; day 4: not stored yet
+    write(&mut t, &merge, vec![daily(&[("a", 10, "2026-11-02"), ("c", 5, "2026-11-02"), ("a", 7, "2026-11-04")])], 1)
+        .await;
+    let after = t.file_uris().unwrap();
+    let kept: Vec<_> = before.iter().filter(|f| after.contains(f)).collect();
+    assert_eq!(kept.len(), 2, "days 1 and 3 are kept as they are: {before:?} -> {after:?}");
+    assert_eq!(after.len(), 4, "day 2 rewritten, day 4 added");
+    // only a new key of day 3: found from the log, day 3's file takes it (still one file per day)
+    write(&mut t, &merge, vec![daily(&[("d", 1, "2026-11-03")])], 2).await;
+    assert_eq!(t.file_uris().unwrap().len(), 4, "a day's file is rewritten with its new keys");
+    let want = [
+        "2026-11-01,a,1,0.5",
+        "2026-11-01,b,2,1.0",
+        "2026-11-02,a,13,5.0",
+        "2026-11-02,c,5,2.5",
+        "2026-11-03,a,4,2.0",
+        "2026-11-03,d,1,0.5",
+        "2026-11-04,a,7,3.5",
+    ];
+    assert_eq!(lines(&t, "SELECT day, id, n, x FROM t").await, want);
+}
+
 /// The rows of `t` as sorted text lines, through DataFusion.
 async fn lines(t: &LakeTable, sql: &str) -> Vec<String> {
     let ctx = ingesta_lake::datafusion::prelude::SessionContext::new();
