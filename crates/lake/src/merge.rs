@@ -295,6 +295,9 @@ enum Touched {
     Query(DataFusionError),
 }
 
+/// The stored files a merge rewrites: their paths, and the actions removing them.
+type Rewrite = (Vec<String>, Vec<Action>);
+
 /// On a table partitioned by columns of the key, a stored row with a key of
 /// the batch is in a partition of the batch: the files of those partitions
 /// are the ones to rewrite, found from the log alone (no scan, no join; a
@@ -307,7 +310,7 @@ fn partitions_in_key(
     schema: &Schema,
     snapshot: &deltalake::table::state::DeltaTableState,
     rows: &[RecordBatch],
-) -> Result<Option<(Vec<String>, Vec<Action>)>, DataFusionError> {
+) -> Result<Option<Rewrite>, DataFusionError> {
     let parts = snapshot.metadata().partition_columns().to_vec();
     if parts.is_empty() || !parts.iter().all(|p| key.contains(p)) {
         return Ok(None);
@@ -363,7 +366,7 @@ async fn touched_files(
     key: &[String],
     on: &str,
     snapshot: &deltalake::table::state::DeltaTableState,
-) -> Result<(Vec<String>, Vec<Action>), Touched> {
+) -> Result<Rewrite, Touched> {
     let files = snapshot.log_data();
     if files.num_files() == 1 && files.iter().all(|f| f.size() as u64 <= SMALL_FILE) {
         let paths = files.iter().map(|f| f.path().to_string()).collect();
