@@ -17,8 +17,8 @@ use super::plan::{self, q};
 /// by default) are read instead when others of their partition are read too:
 /// the commit's own files gather them, where copies would keep the input's
 /// small files apart. They are copied when there is nothing worth gathering:
-/// a file alone in its partition (a small append), or a partition's few
-/// files that together pass the floor (one large append that the input's
+/// a partition's only small file (a small append), or a partition's few
+/// small files that together pass the floor (one large append that the input's
 /// writers, at most [`crate::MAX_WRITERS`], split: reading them would write
 /// about as many files of about the same size again).
 const SMALL: u64 = 32;
@@ -46,8 +46,8 @@ pub(super) fn copies(t: &Table) -> bool {
         && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
 }
 
-/// The files of `range` worth copying (large, alone in their partition, or
-/// one of a partition's few that together are large)
+/// The files of `range` worth copying (large, a partition's only small one,
+/// or one of a partition's few small ones that together are large)
 /// whose rows all pass every rule of `t` (one query over them, grouped by file).
 pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
     let candidates = worth_copying(&range.files, t.target_file_size.0 / SMALL);
@@ -84,19 +84,19 @@ pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) 
     Ok(candidates.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
 }
 
-/// The files worth copying rather than reading: at least `min` bytes, alone
-/// in their partition, or one of at most [`crate::MAX_WRITERS`] files of
-/// their partition that together have `min` bytes; and all rows live.
+/// The files worth copying rather than reading: at least `min` bytes, or
+/// the small files of a partition when there is one, or at most
+/// [`crate::MAX_WRITERS`] that together have `min` bytes; and all rows live.
 fn worth_copying(files: &[AddedFile], min: u64) -> Vec<AddedFile> {
-    // per partition: its files and their bytes
-    let mut per_partition: HashMap<_, (usize, u64)> = HashMap::new();
-    for f in files {
-        let (n, bytes) = per_partition.entry(&f.partition_values).or_default();
+    // per partition: its small files and their bytes
+    let mut small: HashMap<_, (usize, u64)> = HashMap::new();
+    for f in files.iter().filter(|f| f.size < min) {
+        let (n, bytes) = small.entry(&f.partition_values).or_default();
         *n += 1;
         *bytes += f.size;
     }
     let worth = |f: &AddedFile| {
-        let (n, bytes) = per_partition[&f.partition_values];
+        let (n, bytes) = small.get(&f.partition_values).copied().unwrap_or_default();
         f.size >= min || n == 1 || (n <= crate::MAX_WRITERS && bytes >= min)
     };
     files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect()
@@ -124,6 +124,9 @@ mod tests {
     fn large_files_and_a_small_one_alone_in_its_partition_are_copied() {
         let files = [file("a", 150), file("a", 5), file("a", 5), file("a", 5), file("a", 5), file("b", 7)];
         assert_eq!(copied(&files), [150, 7], "the large file, the lone small one; the four small ones are read");
+        // a large file does not count towards its partition's small ones
+        assert_eq!(copied(&[file("a", 150), file("a", 5), file("a", 5)]), [150]);
+        assert_eq!(copied(&[file("a", 150), file("a", 60), file("a", 45)]), [150, 60, 45]);
     }
 
     #[test]
