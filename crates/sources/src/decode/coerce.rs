@@ -13,8 +13,9 @@ use super::excerpt;
 use crate::schema::RecordSchema;
 
 pub struct Typed {
-    /// The rows that converted, typed as the table's columns.
-    pub rows: RecordBatch,
+    /// Every input row, typed as the table's columns (a dropped row's
+    /// values are null or partly converted): see `keep`.
+    pub all: RecordBatch,
     /// Per input row: kept or not.
     pub keep: Vec<bool>,
     /// The first problem of every dropped row.
@@ -76,13 +77,20 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
     }
     let keep: Vec<bool> = problem.iter().map(Option::is_none).collect();
     let all = RecordBatch::try_new(target.schema.clone(), columns).expect("columns follow the target schema");
-    let rows = if keep.iter().all(|k| *k) {
-        all
-    } else {
-        arrow_select::filter::filter_record_batch(&all, &BooleanArray::from(keep.clone())).expect("same length")
-    };
     let problems = problem.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
-    Typed { rows, keep, problems }
+    Typed { all, keep, problems }
+}
+
+#[cfg(test)]
+impl Typed {
+    /// The rows that converted (a copy when some did not).
+    pub fn rows(&self) -> RecordBatch {
+        if self.keep.iter().all(|k| *k) {
+            return self.all.clone();
+        }
+        arrow_select::filter::filter_record_batch(&self.all, &BooleanArray::from(self.keep.clone()))
+            .expect("same length")
+    }
 }
 
 /// Text cells that are empty or blank mean "no value" for non-text columns.
@@ -150,11 +158,12 @@ mod tests {
         .unwrap();
         let t = coerce(&text, &target);
         assert_eq!(t.keep, vec![true, false, false, true]);
-        assert_eq!(t.rows.num_rows(), 2);
+        let rows = t.rows();
+        assert_eq!(rows.num_rows(), 2);
         assert_eq!(t.problems[0].1.0, Reason::Missing);
         assert_eq!(t.problems[1].1.0, Reason::Type);
         assert!(t.problems[1].1.1.contains("cannot read `N/A` as double"), "{}", t.problems[1].1.1);
         // a blank number is a null, not an error
-        assert!(t.rows.column(1).is_null(1));
+        assert!(rows.column(1).is_null(1));
     }
 }

@@ -5,6 +5,7 @@
 mod avro;
 mod coerce;
 pub(crate) mod csv;
+mod gather;
 mod json_doc;
 mod message;
 mod ndjson;
@@ -12,6 +13,7 @@ mod parquet;
 mod timestamp;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::BooleanBuffer;
 use ingesta_core::{QuarantineRecord, Reason};
 
 use crate::schema::RecordSchema;
@@ -58,16 +60,17 @@ pub struct ReadCtx<'a> {
 
 /// Collects one chunk's records and hands finished chunks to `emit`. A
 /// reader types its records in parts of a few thousand rows ([`Self::add`]),
-/// each while its text is still in the CPU caches, and the chunk joins the
-/// typed parts ([`Self::emit`]).
+/// each while its text is still in the CPU caches, and the chunk gathers the
+/// kept rows of the typed parts in one copy ([`Self::emit`], `gather.rs`).
 pub(crate) struct Collector<'a, 'e> {
     pub ctx: &'a ReadCtx<'a>,
     emit: &'e mut dyn FnMut(Chunk) -> Result<(), Stopped>,
     pub bad: Vec<QuarantineRecord>,
     pub last: i64,
     pub bytes: u64,
-    /// The chunk's typed rows so far, and their positions.
-    parts: Vec<RecordBatch>,
+    /// The chunk's typed rows so far (quarantined rows still in), and the
+    /// positions of the kept ones.
+    parts: Vec<gather::Part>,
     kept: Vec<i64>,
 }
 
@@ -94,20 +97,17 @@ impl<'a, 'e> Collector<'a, 'e> {
         if let Some(p) = positions.last() {
             self.last = self.last.max(*p);
         }
-        if typed.rows.num_rows() > 0 {
-            self.parts.push(typed.rows);
+        let kept = typed.keep.iter().filter(|k| **k).count();
+        if kept > 0 {
+            let keep = (kept < typed.keep.len()).then(|| BooleanBuffer::from(typed.keep));
+            self.parts.push(gather::Part { rows: typed.all, keep });
         }
     }
 
     /// Emits the rows added so far and the quarantined records as a chunk.
     pub fn emit(&mut self, done: bool) -> Result<(), Stopped> {
         let schema = &self.ctx.schema.schema;
-        let rows = match self.parts.len() {
-            0 => RecordBatch::new_empty(schema.clone()),
-            1 => self.parts.remove(0),
-            _ => arrow_select::concat::concat_batches(schema, &self.parts).expect("typed to one schema"),
-        };
-        self.parts.clear();
+        let rows = gather::gather(schema, &std::mem::take(&mut self.parts));
         let chunk = Chunk {
             rows,
             positions: std::mem::take(&mut self.kept),
