@@ -36,7 +36,7 @@ pub(crate) fn gather(schema: &SchemaRef, parts: &[Part]) -> RecordBatch {
             let data: Vec<_> = parts.iter().map(|p| p.rows.column(c).to_data()).collect();
             let capacities = match schema.field(c).data_type() {
                 DataType::Utf8 | DataType::Binary => {
-                    let bytes = parts.iter().map(|p| p.rows.column(c).to_data().buffers()[1].len()).sum();
+                    let bytes = data.iter().map(|d| d.buffers()[1].len()).sum();
                     Capacities::Binary(rows, Some(bytes))
                 }
                 _ => Capacities::Array(rows),
