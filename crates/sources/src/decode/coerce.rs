@@ -3,7 +3,9 @@
 //! value that is missing, sends only its row to quarantine.
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, new_null_array};
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use arrow_cast::display::ArrayFormatter;
 use arrow_cast::{CastOptions, cast_with_options};
 use arrow_schema::DataType;
@@ -37,6 +39,8 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
             src.clone()
         } else if *src.data_type() == DataType::Utf8 && *field.data_type() == crate::schema::utc_micros() {
             super::timestamp::parse_utc_micros(&src)
+        } else if *src.data_type() == DataType::Utf8 && *field.data_type() == DataType::Float64 {
+            super::number::parse_f64(&src)
         } else {
             match cast_with_options(&src, field.data_type(), &opts) {
                 Ok(a) => a,
@@ -49,27 +53,26 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
                 }
             }
         };
-        if out.null_count() > src.null_count() {
-            let fmt = ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok();
-            for (row, p) in problem.iter_mut().enumerate() {
-                if p.is_none() && src.is_valid(row) && out.is_null(row) {
-                    let value = fmt.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
-                    *p = Some((
-                        Reason::Type,
-                        format!(
-                            "column `{}`: cannot read `{}` as {}",
-                            field.name(),
-                            excerpt(&value),
-                            type_name(field.data_type())
-                        ),
-                    ));
+        let required = target.required[i];
+        if out.null_count() > src.null_count() || (required && out.null_count() > 0) {
+            let mut fmt = None;
+            for row in null_rows(out.as_ref()) {
+                if problem[row].is_some() {
+                    continue;
                 }
-            }
-        }
-        if target.required[i] && out.null_count() > 0 {
-            for (row, p) in problem.iter_mut().enumerate() {
-                if p.is_none() && out.is_null(row) {
-                    *p = Some((Reason::Missing, format!("required column `{}` is missing or null", field.name())));
+                if src.is_valid(row) {
+                    let f = fmt.get_or_insert_with(|| ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok());
+                    let value = f.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
+                    let msg = format!(
+                        "column `{}`: cannot read `{}` as {}",
+                        field.name(),
+                        excerpt(&value),
+                        type_name(field.data_type())
+                    );
+                    problem[row] = Some((Reason::Type, msg));
+                } else if required {
+                    let msg = format!("required column `{}` is missing or null", field.name());
+                    problem[row] = Some((Reason::Missing, msg));
                 }
             }
         }
@@ -105,6 +108,44 @@ fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
     }
     let blank = BooleanArray::from_iter(s.iter().map(|v| Some(is_blank(v))));
     arrow_select::nullif::nullif(&src, &blank).unwrap_or(src)
+}
+
+/// The rows where `a` is null, found a word of its validity at a time.
+fn null_rows(a: &dyn Array) -> Vec<usize> {
+    a.nulls().map(|n| (!n.inner()).set_indices().collect()).unwrap_or_default()
+}
+
+/// A text column parsed value by value into a primitive column: a null stays
+/// null, and a value `parse` rejects becomes null. The values are written
+/// straight into their buffer; the validity is built only when a value fails.
+pub(super) fn parse_text<T: ArrowPrimitiveType>(
+    text: &ArrayRef,
+    mut parse: impl FnMut(&str) -> Option<T::Native>,
+) -> PrimitiveArray<T> {
+    let s = text.as_string::<i32>();
+    let mut failed = Vec::new();
+    let values: Vec<T::Native> = (0..s.len())
+        .map(|i| {
+            if s.is_null(i) {
+                return T::Native::default();
+            }
+            parse(s.value(i)).unwrap_or_else(|| {
+                failed.push(i);
+                T::Native::default()
+            })
+        })
+        .collect();
+    let nulls = if failed.is_empty() {
+        s.nulls().cloned()
+    } else {
+        let mut parsed = BooleanBufferBuilder::new(s.len());
+        parsed.append_n(s.len(), true);
+        for i in failed {
+            parsed.set_bit(i, false);
+        }
+        NullBuffer::union(s.nulls(), Some(&NullBuffer::new(parsed.finish())))
+    };
+    PrimitiveArray::new(values.into(), nulls)
 }
 
 fn type_name(t: &DataType) -> String {

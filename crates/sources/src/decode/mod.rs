@@ -9,6 +9,7 @@ mod gather;
 mod json_doc;
 mod message;
 mod ndjson;
+mod number;
 mod parquet;
 mod timestamp;
 

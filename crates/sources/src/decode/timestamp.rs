@@ -2,65 +2,90 @@
 //! (`2026-11-01T08:30:00.123Z`, `2026-11-01 08:30:00`, `+00:00` offsets), and
 //! arrow's general parser for everything else (other offsets, RFC 3339 variants).
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, TimestampMicrosecondArray};
 use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use arrow_array::types::TimestampMicrosecondType;
 
 /// Parses every value of a text array; a value that is no timestamp becomes null.
 pub fn parse_utc_micros(text: &ArrayRef) -> ArrayRef {
-    let s = text.as_string::<i32>();
-    let values = (0..s.len()).map(|i| if s.is_null(i) { None } else { parse(s.value(i)) });
-    Arc::new(TimestampMicrosecondArray::from_iter(values).with_timezone("UTC"))
+    let mut last = LastDate::default();
+    Arc::new(super::coerce::parse_text::<TimestampMicrosecondType>(text, |v| last.parse(v)).with_timezone("UTC"))
 }
 
+#[cfg(test)]
 pub fn parse(v: &str) -> Option<i64> {
-    fast(v.as_bytes())
-        .or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
+    LastDate::default().parse(v)
 }
 
-fn digits(b: &[u8]) -> Option<i64> {
-    let mut n = 0i64;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + i64::from(c - b'0');
-    }
-    Some(n)
+/// The date of the last fast-path value and its day number: the timestamps
+/// of a file mostly share their date, so its digits are read once.
+#[derive(Default)]
+struct LastDate {
+    text: Option<[u8; 10]>,
+    days: i64,
 }
 
-/// `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+00:00]`, UTC only.
-fn fast(b: &[u8]) -> Option<i64> {
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
+impl LastDate {
+    fn parse(&mut self, v: &str) -> Option<i64> {
+        self.fast(v.as_bytes())
+            .or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
     }
-    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let mut rest = &b[19..];
-    let mut micros = 0i64;
-    if let Some(r) = rest.strip_prefix(b".") {
-        let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
+
+    /// `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+00:00]`, UTC only.
+    fn fast(&mut self, b: &[u8]) -> Option<i64> {
+        if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
             return None;
         }
-        let frac = digits(&r[..n])?;
-        micros = if n <= 6 { frac * 10i64.pow(6 - n as u32) } else { frac / 10i64.pow(n as u32 - 6) };
-        rest = &r[n..];
+        let days = match self.text {
+            Some(text) if b[..10] == text => self.days,
+            _ => {
+                let days = date(&b[..10])?;
+                self.text = b[..10].try_into().ok();
+                self.days = days;
+                days
+            }
+        };
+        let digit = |i: usize| i64::from(b[i].wrapping_sub(b'0'));
+        if [11, 12, 14, 15, 17, 18].iter().any(|&i| digit(i) > 9) {
+            return None;
+        }
+        let (h, mi, s) = (digit(11) * 10 + digit(12), digit(14) * 10 + digit(15), digit(17) * 10 + digit(18));
+        if h > 23 || mi > 59 || s > 59 {
+            return None;
+        }
+        let mut rest = &b[19..];
+        let mut micros = 0i64;
+        if let Some(r) = rest.strip_prefix(b".") {
+            let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            let frac = r[..n].iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0'));
+            micros = if n <= 6 { frac * POW10[6 - n] } else { frac / POW10[n - 6] };
+            rest = &r[n..];
+        }
+        if !(rest.is_empty() || rest == b"Z" || rest == b"z" || rest == b"+00:00" || rest == b"+0000") {
+            return None;
+        }
+        Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
     }
-    if !(rest.is_empty() || rest == b"Z" || rest == b"z" || rest == b"+00:00" || rest == b"+0000") {
+}
+
+const POW10: [i64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+/// `YYYY-MM-DD` as days since 1970-01-01; `None` unless a real date.
+fn date(b: &[u8]) -> Option<i64> {
+    let digit = |i: usize| i64::from(b[i].wrapping_sub(b'0'));
+    if b[4] != b'-' || b[7] != b'-' || [0, 1, 2, 3, 5, 6, 8, 9].iter().any(|&i| digit(i) > 9) {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
+    let y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+    let (mo, d) = (digit(5) * 10 + digit(6), digit(8) * 10 + digit(9));
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -96,7 +121,7 @@ mod tests {
             "2026-11-01T08:30:15.123456789Z",
         ] {
             let arrow = arrow_cast::parse::string_to_timestamp_nanos(v).unwrap().div_euclid(1000);
-            assert_eq!(fast(v.as_bytes()), Some(arrow), "{v}");
+            assert_eq!(LastDate::default().fast(v.as_bytes()), Some(arrow), "{v}");
         }
     }
 
@@ -106,5 +131,23 @@ mod tests {
         assert_eq!(parse("2026-02-30T00:00:00Z"), None);
         assert_eq!(parse("N/A"), None);
         assert_eq!(parse("2026-11-01T25:00:00Z"), None);
+        assert_eq!(parse("\0\0\0\0\0\0\0\0\0\0T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn the_date_cache_reads_like_a_fresh_parse() {
+        let values = [
+            "2026-11-01T23:59:59.9Z",
+            "2026-11-01T00:00:01Z",
+            "2026-11-02T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-02T00:00:00Z",
+            "2026-11-02T24:00:00Z",
+            "2026-11-02 07:00:00.000001",
+        ];
+        let mut last = LastDate::default();
+        for v in values {
+            assert_eq!(last.parse(v), parse(v), "{v}");
+        }
     }
 }
