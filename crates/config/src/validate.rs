@@ -47,6 +47,14 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         if l.max_record_bytes.0 < 1024 {
             err(&format!("{at}.max_record_bytes"), "must be at least 1KiB".into());
         }
+        for (key, c) in [("delimiter", l.csv.delimiter), ("quote", l.csv.quote)] {
+            if !c.is_ascii() || c == '\n' || c == '\r' {
+                err(
+                    &format!("{at}.csv.{key}"),
+                    format!("`{c}` cannot be a CSV {key}; use one ASCII character, e.g. `;` or `|`"),
+                );
+            }
+        }
     }
     let mut fed: std::collections::BTreeMap<String, String> = Default::default();
     for (name, t) in &p.tables {

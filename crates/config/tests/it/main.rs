@@ -100,6 +100,13 @@ fn semantic_mistakes_point_at_the_key() {
 }
 
 #[test]
+fn a_csv_delimiter_is_one_ascii_character() {
+    let bad = GOOD.replace("    format: ndjson", "    format: csv\n    csv: {delimiter: \"§\"}");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("sources.iot.csv.delimiter: `§` cannot be a CSV delimiter"), "{text}");
+}
+
+#[test]
 fn silver_and_gold_mistakes_point_at_the_key() {
     let bad = format!(
         "{GOOD}{}",

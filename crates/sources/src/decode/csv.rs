@@ -2,13 +2,12 @@
 //! Every file column is read as text first; a record with the wrong number of
 //! fields or invalid UTF-8 is quarantined. Positions count data records from 1.
 
-use std::borrow::Cow;
 use std::io::BufRead;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
+use arrow_array::builder::BinaryBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_core::Reason;
 
@@ -23,6 +22,13 @@ pub struct CsvFormat {
 /// Bytes read from the input at a time (the landing's readers buffer as
 /// much, so a read goes straight into this buffer).
 const BUFFER: usize = 1 << 20;
+
+/// A column's fields as text. They are cut from UTF-8 records at the
+/// (ASCII) delimiters and quotes, so this is one check of the whole buffer.
+fn text(fields: BinaryArray) -> StringArray {
+    StringArray::try_from_binary(fields.clone())
+        .unwrap_or_else(|_| fields.iter().map(|f| f.map(String::from_utf8_lossy)).collect())
+}
 
 pub fn read_csv(
     reader: &mut dyn BufRead,
@@ -54,18 +60,18 @@ pub fn read_csv(
     // typed a part at a time (see `Collector`), emitted a chunk at a time
     let part_rows = ctx.chunk_rows.min(PART_ROWS);
     let mut in_chunk = 0;
-    // each column's text buffer is sized by the last part's (no regrowth)
-    let mut builders: Vec<StringBuilder> =
-        names.iter().map(|_| StringBuilder::with_capacity(part_rows, part_rows * 16)).collect();
+    // each column's bytes, sized by the last part's (no regrowth)
+    let mut builders: Vec<BinaryBuilder> =
+        names.iter().map(|_| BinaryBuilder::with_capacity(part_rows, part_rows * 16)).collect();
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
-    let text_of = |builders: &mut Vec<StringBuilder>| {
+    let text_of = |builders: &mut Vec<BinaryBuilder>| {
         let cols: Vec<ArrayRef> = builders
             .iter_mut()
             .map(|b| {
                 let bytes = b.values_slice().len();
-                let col = Arc::new(b.finish()) as ArrayRef;
-                *b = StringBuilder::with_capacity(part_rows, bytes.max(part_rows * 16));
+                let col = Arc::new(text(b.finish())) as ArrayRef;
+                *b = BinaryBuilder::with_capacity(part_rows, bytes.max(part_rows * 16));
                 col
             })
             .collect();
@@ -110,25 +116,19 @@ pub fn read_csv(
             col.bad(position, Reason::TooLarge, msg, raw);
             continue;
         }
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                let msg = format!("invalid UTF-8 at byte {} of the record", e.valid_up_to());
-                col.bad(position, Reason::Parse, msg, raw);
-                continue;
-            }
-        };
+        // an ASCII record is UTF-8; the columns are checked again as a whole in `text`
+        if !raw.is_ascii()
+            && let Err(e) = std::str::from_utf8(raw)
+        {
+            let msg = format!("invalid UTF-8 at byte {} of the record", e.valid_up_to());
+            col.bad(position, Reason::Parse, msg, raw);
+            continue;
+        }
         for (i, b) in builders.iter_mut().enumerate() {
             match record.unescape(i) {
                 None => b.append_null(),
                 Some(f) if f.is_empty() => b.append_null(),
-                // unquoted, or quoted without doubled quotes: a slice of `raw`,
-                // cut at ASCII delimiters and quotes, so on char boundaries
-                Some(Cow::Borrowed(f)) => {
-                    let start = f.as_ptr() as usize - raw.as_ptr() as usize;
-                    b.append_value(&text[start..start + f.len()]);
-                }
-                Some(Cow::Owned(f)) => b.append_value(String::from_utf8_lossy(&f)),
+                Some(f) => b.append_value(&f),
             }
         }
         positions.push(position);

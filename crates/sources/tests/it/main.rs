@@ -131,6 +131,24 @@ fn csv_doubled_quotes_line_breaks_in_quotes_crlf_blank_lines_and_a_bom() {
 }
 
 #[test]
+fn csv_invalid_utf8_quarantines_only_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        b"id,ts,qty\n\"caf\xc3\xa9 \"\"1\"\"\",2026-11-01T10:00:00Z,1\nx\xff\xfe,2026-11-01T10:00:01Z,2\n".to_vec();
+    text.extend_from_slice("ü,2026-11-01T10:00:02Z,3\n".as_bytes());
+    std::fs::write(dir.path().join("a.csv"), text).unwrap();
+    let (rows, positions, bad) = read_all(&landing(dir.path(), ""), &schema(), 0);
+    let ids: Vec<&str> =
+        rows.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().collect::<Vec<_>>()).collect();
+    assert_eq!(ids, ["café \"1\"", "ü"]);
+    assert_eq!(positions, [1, 3]);
+    assert_eq!(bad.len(), 1);
+    assert_eq!((bad[0].position, bad[0].reason), (2, Reason::Parse));
+    assert!(bad[0].error.contains("invalid UTF-8 at byte 1 of the record"), "{}", bad[0].error);
+    assert_eq!(bad[0].raw, b"x\xff\xfe,2026-11-01T10:00:01Z,2");
+}
+
+#[test]
 fn ndjson_compressed_with_zstd_and_resumed_from_a_position() {
     let dir = tempfile::tempdir().unwrap();
     let text: String =
