@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::{ArrayRef, Date32Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_buffer::{Buffer, OffsetBuffer};
+use arrow_array::types::{Date32Type, TimestampMicrosecondType};
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
@@ -57,7 +56,7 @@ pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[
     let n = rows.num_rows();
     let parts = partition_arrays(&rows, partitions);
     Enriched {
-        source: Arc::new(repeated(source, n)),
+        source: Arc::new(StringArray::new_repeated(source, n)),
         positions: Arc::new(Int64Array::from(positions.to_vec())),
         partitions: parts,
         rows,
@@ -84,21 +83,15 @@ fn partition_values(col: &ArrayRef, t: PartitionTransform) -> ArrayRef {
     match t {
         PartitionTransform::Identity => col.clone(),
         // the UTC day, by arithmetic (arrow's cast goes through time zone tables)
-        PartitionTransform::Day => {
-            Arc::new(micros().map(|v| v.map(|v| v.div_euclid(86_400_000_000) as i32)).collect::<Date32Array>())
-        }
+        PartitionTransform::Day => Arc::new(
+            col.as_primitive::<TimestampMicrosecondType>()
+                .unary::<_, Date32Type>(|v| v.div_euclid(86_400_000_000) as i32),
+        ),
         PartitionTransform::Month => {
             Arc::new(micros().map(|v| v.map(|v| at(v).format("%Y-%m").to_string())).collect::<StringArray>())
         }
         PartitionTransform::Year => Arc::new(micros().map(|v| v.map(|v| at(v).year())).collect::<Int32Array>()),
     }
-}
-
-/// `n` copies of `value`, built in one allocation per buffer (collecting an
-/// iterator grows the value buffer by doubling: a copy per doubling).
-pub(crate) fn repeated(value: &str, n: usize) -> StringArray {
-    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), n));
-    StringArray::new(offsets, Buffer::from_vec(value.repeat(n).into_bytes()), None)
 }
 
 /// The final batch in the table's column order.
@@ -108,7 +101,7 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
     cols.push(Arc::new(TimestampMicrosecondArray::from(vec![ingested_at; n]).with_timezone("UTC")));
     cols.push(e.source.clone());
     cols.push(e.positions.clone());
-    cols.push(Arc::new(repeated(batch_id, n)));
+    cols.push(Arc::new(StringArray::new_repeated(batch_id, n)));
     cols.extend(e.partitions.iter().cloned());
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the bronze schema")
 }
@@ -116,13 +109,6 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_repeated_value_is_that_value_on_every_row() {
-        let a = repeated("file-7.csv", 3);
-        assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some("file-7.csv"); 3]);
-        assert_eq!(repeated("x", 0).iter().count(), 0);
-    }
 
     #[test]
     fn day_partitions_are_utc_dates_also_before_1970() {

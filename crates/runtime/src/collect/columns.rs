@@ -9,7 +9,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_config::Partition;
 use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, RESCUED, RecordSchema, utc_micros};
 
-use crate::enrich::{partition_arrays, partition_fields, repeated};
+use crate::enrich::{partition_arrays, partition_fields};
 
 /// The event's number in the source's log: unique per source, in arrival order.
 pub const SEQ: &str = "_seq";
@@ -52,7 +52,7 @@ pub fn assemble(schema: &SchemaRef, partitions: &[Partition], p: Parts) -> Recor
     let received = p.meta.iter().map(|m| m.received_at_us);
     cols.push(Arc::new(TimestampMicrosecondArray::from_iter_values(received).with_timezone("UTC")));
     cols.push(Arc::new(TimestampMicrosecondArray::from(vec![p.ingested_at; n]).with_timezone("UTC")));
-    cols.push(Arc::new(repeated(p.batch_id, n)));
+    cols.push(Arc::new(StringArray::new_repeated(p.batch_id, n)));
     cols.extend(partition_arrays(p.rows, partitions));
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the collector schema")
 }

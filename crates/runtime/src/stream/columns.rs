@@ -9,7 +9,7 @@ use ingesta_config::{MessageFormat, Partition};
 use ingesta_kafka::Message;
 use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, RESCUED, RecordSchema, utc_micros};
 
-use crate::enrich::{partition_arrays, partition_fields, repeated};
+use crate::enrich::{partition_arrays, partition_fields};
 
 pub const TOPIC: &str = "_topic";
 pub const PARTITION: &str = "_partition";
@@ -75,7 +75,7 @@ pub fn assemble(schema: &SchemaRef, format: MessageFormat, partitions: &[Partiti
     cols.push(Arc::new(StringArray::from_iter(keys)));
     cols.push(Arc::new(StringArray::from_iter(p.kept.iter().map(|m| headers_json(m)))));
     cols.push(Arc::new(TimestampMicrosecondArray::from(vec![p.ingested_at; n]).with_timezone("UTC")));
-    cols.push(Arc::new(repeated(p.batch_id, n)));
+    cols.push(Arc::new(StringArray::new_repeated(p.batch_id, n)));
     cols.extend(partition_arrays(p.rows, partitions));
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the stream schema")
 }

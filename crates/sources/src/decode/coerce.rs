@@ -37,10 +37,8 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
         let src = blank_to_null(src, field.data_type());
         let out = if src.data_type() == field.data_type() {
             src.clone()
-        } else if *src.data_type() == DataType::Utf8 && *field.data_type() == crate::schema::utc_micros() {
-            super::timestamp::parse_utc_micros(&src)
-        } else if *src.data_type() == DataType::Utf8 && *field.data_type() == DataType::Float64 {
-            super::number::parse_f64(&src)
+        } else if let Some(out) = parse(&src, field.data_type()) {
+            out
         } else {
             match cast_with_options(&src, field.data_type(), &opts) {
                 Ok(a) => a,
@@ -108,6 +106,18 @@ fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
     }
     let blank = BooleanArray::from_iter(s.iter().map(|v| Some(is_blank(v))));
     arrow_select::nullif::nullif(&src, &blank).unwrap_or(src)
+}
+
+/// Text to doubles and timestamps by our parsers (a cast does the other types).
+fn parse(src: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
+    if *src.data_type() != DataType::Utf8 {
+        return None;
+    }
+    Some(match to {
+        DataType::Float64 => super::number::parse_f64(src),
+        to if *to == crate::schema::utc_micros() => super::timestamp::parse_utc_micros(src),
+        _ => return None,
+    })
 }
 
 /// The rows where `a` is null, found a word of its validity at a time.
