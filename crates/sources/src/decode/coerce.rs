@@ -2,8 +2,10 @@
 //! declared types, row by row: a value that does not convert, or a required
 //! value that is missing, sends only its row to quarantine.
 
+use std::sync::Arc;
+
 use arrow_array::cast::AsArray;
-use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, new_null_array};
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use arrow_cast::display::ArrayFormatter;
@@ -114,8 +116,11 @@ fn parse(src: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
         return None;
     }
     Some(match to {
-        DataType::Float64 => super::number::parse_f64(src),
-        to if *to == crate::schema::utc_micros() => super::timestamp::parse_utc_micros(src),
+        DataType::Float64 => Arc::new(parse_text::<Float64Type>(src, super::number::parse)),
+        to if *to == crate::schema::utc_micros() => {
+            let mut last = super::timestamp::LastDate::default();
+            Arc::new(parse_text::<TimestampMicrosecondType>(src, |v| last.parse(v)).with_timezone("UTC"))
+        }
         _ => return None,
     })
 }
@@ -128,7 +133,7 @@ fn null_rows(a: &dyn Array) -> Vec<usize> {
 /// A text column parsed value by value into a primitive column: a null stays
 /// null, and a value `parse` rejects becomes null. The values are written
 /// straight into their buffer; the validity is built only when a value fails.
-pub(super) fn parse_text<T: ArrowPrimitiveType>(
+fn parse_text<T: ArrowPrimitiveType>(
     text: &ArrayRef,
     mut parse: impl FnMut(&str) -> Option<T::Native>,
 ) -> PrimitiveArray<T> {
@@ -174,8 +179,6 @@ fn type_name(t: &DataType) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use arrow_array::StringArray;
     use arrow_schema::{Field, Schema};

@@ -24,13 +24,13 @@ pub(crate) fn gather(schema: &SchemaRef, parts: &[Part]) -> RecordBatch {
             Some(keep) => runs.extend(keep.set_slices().map(|(s, e)| (i, s, e))),
         }
     }
-    let rows: usize = runs.iter().map(|(_, s, e)| e - s).sum();
     if runs.is_empty() {
         return RecordBatch::new_empty(schema.clone());
     }
     if let [(i, s, e)] = runs[..] {
         return parts[i].rows.slice(s, e - s);
     }
+    let rows: usize = runs.iter().map(|(_, s, e)| e - s).sum();
     let columns = (0..schema.fields().len())
         .map(|c| {
             let data: Vec<_> = parts.iter().map(|p| p.rows.column(c).to_data()).collect();

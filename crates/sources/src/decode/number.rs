@@ -2,17 +2,10 @@
 //! written as (`-12.34`, `0.078`), and arrow's parser (the one its cast uses)
 //! for everything else: exponents, `inf`, `NaN`, long digit strings, `+1`.
 
-use std::sync::Arc;
-
-use arrow_array::ArrayRef;
 use arrow_array::types::Float64Type;
 use arrow_cast::parse::Parser;
 
-/// Parses every value of a text array; a value that is no number becomes null.
-pub fn parse_f64(text: &ArrayRef) -> ArrayRef {
-    Arc::new(super::coerce::parse_text::<Float64Type>(text, parse))
-}
-
+/// A double, or `None` when `v` is no number.
 pub fn parse(v: &str) -> Option<f64> {
     fast(v.as_bytes()).or_else(|| Float64Type::parse(v))
 }

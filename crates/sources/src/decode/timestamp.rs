@@ -2,32 +2,23 @@
 //! (`2026-11-01T08:30:00.123Z`, `2026-11-01 08:30:00`, `+00:00` offsets), and
 //! arrow's general parser for everything else (other offsets, RFC 3339 variants).
 
-use std::sync::Arc;
-
-use arrow_array::ArrayRef;
-use arrow_array::types::TimestampMicrosecondType;
-
-/// Parses every value of a text array; a value that is no timestamp becomes null.
-pub fn parse_utc_micros(text: &ArrayRef) -> ArrayRef {
-    let mut last = LastDate::default();
-    Arc::new(super::coerce::parse_text::<TimestampMicrosecondType>(text, |v| last.parse(v)).with_timezone("UTC"))
-}
-
 #[cfg(test)]
 pub fn parse(v: &str) -> Option<i64> {
     LastDate::default().parse(v)
 }
 
-/// The date of the last fast-path value and its day number: the timestamps
-/// of a file mostly share their date, so its digits are read once.
+/// A parser of one column's timestamps to UTC microseconds. It keeps the date
+/// of the last fast-path value and its day number: the timestamps of a file
+/// mostly share their date, so its digits are read once.
 #[derive(Default)]
-struct LastDate {
+pub struct LastDate {
     text: Option<[u8; 10]>,
     days: i64,
 }
 
 impl LastDate {
-    fn parse(&mut self, v: &str) -> Option<i64> {
+    /// UTC microseconds, or `None` when `v` is no timestamp.
+    pub fn parse(&mut self, v: &str) -> Option<i64> {
         self.fast(v.as_bytes())
             .or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
     }
