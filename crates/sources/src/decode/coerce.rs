@@ -10,7 +10,7 @@ use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, ne
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use arrow_cast::display::ArrayFormatter;
 use arrow_cast::{CastOptions, cast_with_options};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Field};
 use ingesta_core::Reason;
 
 use super::excerpt;
@@ -26,50 +26,66 @@ pub struct Typed {
     pub problems: Vec<(usize, (Reason, String))>,
 }
 
+/// A column as a reader hands it to [`coerce_columns`].
+pub enum Input {
+    /// Text (or a format's own type), converted here.
+    Raw(ArrayRef),
+    /// Already of the table's type. `failed` holds the text of each value the
+    /// reader could not read, by row in ascending order; those rows are null.
+    Parsed { values: ArrayRef, failed: Vec<(usize, String)> },
+}
+
+/// Converts the columns of `input`, matched to `target`'s by name.
 pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
     let n = input.num_rows();
+    let columns = target
+        .schema
+        .fields()
+        .iter()
+        .map(|field| match input.schema().index_of(field.name()) {
+            Ok(idx) => Input::Raw(input.column(idx).clone()),
+            Err(_) => Input::Raw(new_null_array(&DataType::Utf8, n)),
+        })
+        .collect();
+    coerce_columns(n, columns, target)
+}
+
+/// Converts `n` rows given as one [`Input`] per column of `target`.
+pub fn coerce_columns(n: usize, input: Vec<Input>, target: &RecordSchema) -> Typed {
     let mut problem: Vec<Option<(Reason, String)>> = vec![None; n];
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.schema.fields().len());
-    let opts = CastOptions { safe: true, ..Default::default() };
-    for (i, field) in target.schema.fields().iter().enumerate() {
-        let src = match input.schema().index_of(field.name()) {
-            Ok(idx) => input.column(idx).clone(),
-            Err(_) => new_null_array(&DataType::Utf8, n),
-        };
-        let src = blank_to_null(src, field.data_type());
-        let out = if src.data_type() == field.data_type() {
-            src.clone()
-        } else if let Some(out) = parse(&src, field.data_type()) {
-            out
-        } else {
-            match cast_with_options(&src, field.data_type(), &opts) {
-                Ok(a) => a,
-                Err(e) => {
-                    // a cast that is not supported at all fails every row
-                    for p in problem.iter_mut().filter(|p| p.is_none()) {
-                        *p = Some((Reason::Type, format!("column `{}`: {e}", field.name())));
+    for ((i, field), input) in target.schema.fields().iter().enumerate().zip(input) {
+        let required = target.required[i];
+        let (out, raw) = match input {
+            Input::Raw(src) => {
+                let src = blank_to_null(src, field.data_type());
+                let out = convert(&src, field.data_type(), &mut problem, field.name());
+                (out, Some(src))
+            }
+            Input::Parsed { values, failed } if failed.is_empty() && !(required && values.null_count() > 0) => {
+                columns.push(values);
+                continue;
+            }
+            Input::Parsed { values, failed } => {
+                for (row, value) in failed {
+                    if problem[row].is_none() {
+                        problem[row] = Some(cannot_read(field, &value));
                     }
-                    new_null_array(field.data_type(), n)
                 }
+                (values, None)
             }
         };
-        let required = target.required[i];
-        if out.null_count() > src.null_count() || (required && out.null_count() > 0) {
+        let unread = raw.as_ref().is_some_and(|src| out.null_count() > src.null_count());
+        if unread || (required && out.null_count() > 0) {
             let mut fmt = None;
             for row in null_rows(out.as_ref()) {
                 if problem[row].is_some() {
                     continue;
                 }
-                if src.is_valid(row) {
+                if let Some(src) = raw.as_ref().filter(|src| src.is_valid(row)) {
                     let f = fmt.get_or_insert_with(|| ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok());
                     let value = f.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
-                    let msg = format!(
-                        "column `{}`: cannot read `{}` as {}",
-                        field.name(),
-                        excerpt(&value),
-                        type_name(field.data_type())
-                    );
-                    problem[row] = Some((Reason::Type, msg));
+                    problem[row] = Some(cannot_read(field, &value));
                 } else if required {
                     let msg = format!("required column `{}` is missing or null", field.name());
                     problem[row] = Some((Reason::Missing, msg));
@@ -82,6 +98,31 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
     let all = RecordBatch::try_new(target.schema.clone(), columns).expect("columns follow the target schema");
     let problems = problem.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect();
     Typed { all, keep, problems }
+}
+
+/// `src` as `to`: by our parsers, or arrow's cast. A cast that is not
+/// supported at all fails every row (named in `problem`) and gives nulls.
+fn convert(src: &ArrayRef, to: &DataType, problem: &mut [Option<(Reason, String)>], name: &str) -> ArrayRef {
+    if src.data_type() == to {
+        return src.clone();
+    }
+    if let Some(out) = parse(src, to) {
+        return out;
+    }
+    let opts = CastOptions { safe: true, ..Default::default() };
+    cast_with_options(src, to, &opts).unwrap_or_else(|e| {
+        for p in problem.iter_mut().filter(|p| p.is_none()) {
+            *p = Some((Reason::Type, format!("column `{name}`: {e}")));
+        }
+        new_null_array(to, src.len())
+    })
+}
+
+/// The problem of a value of `field` that does not read as its type.
+fn cannot_read(field: &Field, value: &str) -> (Reason, String) {
+    let msg =
+        format!("column `{}`: cannot read `{}` as {}", field.name(), excerpt(value), type_name(field.data_type()));
+    (Reason::Type, msg)
 }
 
 #[cfg(test)]

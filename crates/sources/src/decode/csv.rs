@@ -1,16 +1,15 @@
 //! CSV with a header (or columns by order), a delimiter and a quote character.
-//! Every file column is read as text first; a record with the wrong number of
-//! fields or invalid UTF-8 is quarantined. Positions count data records from 1.
+//! The table's columns are matched to the file's by name; each one's fields
+//! are collected as bytes or parsed straight into its type (`csv_fields.rs`),
+//! and `coerce` finishes them. A record with the wrong number of fields or
+//! invalid UTF-8 is quarantined. Positions count data records from 1.
 
 use std::io::BufRead;
-use std::sync::Arc;
 
-use arrow_array::builder::BinaryBuilder;
-use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_core::Reason;
 
+use super::coerce::coerce_columns;
+use super::csv_fields::Fields;
 use super::{Chunk, Collector, PART_ROWS, ReadCtx, Stopped};
 
 pub struct CsvFormat {
@@ -22,13 +21,6 @@ pub struct CsvFormat {
 /// Bytes read from the input at a time (the landing's readers buffer as
 /// much, so a read goes straight into this buffer).
 const BUFFER: usize = 1 << 20;
-
-/// A column's fields as text. They are cut from UTF-8 records at the
-/// (ASCII) delimiters and quotes, so this is one check of the whole buffer.
-fn text(fields: BinaryArray) -> StringArray {
-    StringArray::try_from_binary(fields.clone())
-        .unwrap_or_else(|_| fields.iter().map(|f| f.map(String::from_utf8_lossy)).collect())
-}
 
 pub fn read_csv(
     reader: &mut dyn BufRead,
@@ -55,43 +47,39 @@ pub fn read_csv(
     } else {
         ctx.schema.schema.fields().iter().map(|f| f.name().clone()).collect()
     };
-    let schema: SchemaRef =
-        Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    // each table column's file column (the first of its name) and its sink
+    let columns: Vec<Option<usize>> =
+        ctx.schema.schema.fields().iter().map(|f| names.iter().position(|n| n == f.name())).collect();
     // typed a part at a time (see `Collector`), emitted a chunk at a time
     let part_rows = ctx.chunk_rows.min(PART_ROWS);
     let mut in_chunk = 0;
-    // each column's bytes, sized by the last part's (no regrowth)
-    let mut builders: Vec<BinaryBuilder> =
-        names.iter().map(|_| BinaryBuilder::with_capacity(part_rows, part_rows * 16)).collect();
+    let mut fields: Vec<Fields> = ctx
+        .schema
+        .schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| Fields::new(f.data_type(), c.is_some(), part_rows))
+        .collect();
+    let read: Vec<(usize, usize)> = columns.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i, c))).collect();
+    // the part's records as written, for quarantine
+    let mut raw = Part::default();
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
-    let text_of = |builders: &mut Vec<BinaryBuilder>| {
-        let cols: Vec<ArrayRef> = builders
-            .iter_mut()
-            .map(|b| {
-                let bytes = b.values_slice().len();
-                let col = Arc::new(text(b.finish())) as ArrayRef;
-                *b = BinaryBuilder::with_capacity(part_rows, bytes.max(part_rows * 16));
-                col
-            })
-            .collect();
-        RecordBatch::try_new(schema.clone(), cols).expect("text columns")
-    };
-    let raw_of = |batch: &RecordBatch, row: usize| -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new().delimiter(format.delimiter).quote(format.quote).from_writer(Vec::new());
-        let fields: Vec<&str> = batch.columns().iter().map(|c| c.as_string::<i32>().value(row)).collect();
-        let _ = w.write_record(&fields);
-        let mut out = w.into_inner().unwrap_or_default();
-        out.pop();
-        out
+    let add = |col: &mut Collector, fields: &mut Vec<Fields>, raw: &mut Part, positions: &mut Vec<i64>| {
+        let n = positions.len();
+        let input = fields.iter_mut().map(|f| f.finish(n)).collect();
+        col.add_typed(coerce_columns(n, input, ctx.schema), positions, &|r| raw.record(r).to_vec());
+        raw.clear();
+        positions.clear();
     };
     loop {
         let record = match rdr.read_byte_record() {
             Ok(None) => break,
             Ok(Some(record)) => record,
             Err(e) => {
-                let batch = text_of(&mut builders);
-                col.flush(&batch, &positions, &|r| raw_of(&batch, r), false)?;
+                add(&mut col, &mut fields, &mut raw, &mut positions);
+                col.emit(false)?;
                 return col.finish(Some(format!("cannot read past record {position}: {e}")));
             }
         };
@@ -100,49 +88,68 @@ pub fn read_csv(
             continue;
         }
         // the record as written: fields, delimiters and quotes, plus its line end
-        let raw = record.as_slice();
-        col.bytes += raw.len() as u64 + 1;
+        let record_bytes = record.as_slice();
+        col.bytes += record_bytes.len() as u64 + 1;
         if record.len() != names.len() {
             let msg = format!("expected {} fields, found {}", names.len(), record.len());
-            col.bad(position, Reason::Parse, msg, raw);
+            col.bad(position, Reason::Parse, msg, record_bytes);
             continue;
         }
-        if raw.len() > ctx.max_record_bytes {
+        if record_bytes.len() > ctx.max_record_bytes {
             let msg = format!(
                 "record is {} bytes, longer than max_record_bytes ({}); kept its first bytes",
-                raw.len(),
+                record_bytes.len(),
                 ctx.max_record_bytes
             );
-            col.bad(position, Reason::TooLarge, msg, raw);
+            col.bad(position, Reason::TooLarge, msg, record_bytes);
             continue;
         }
-        // an ASCII record is UTF-8; the columns are checked again as a whole in `text`
-        if !raw.is_ascii()
-            && let Err(e) = std::str::from_utf8(raw)
+        // an ASCII record is UTF-8; text columns are checked again as a whole
+        if !record_bytes.is_ascii()
+            && let Err(e) = std::str::from_utf8(record_bytes)
         {
             let msg = format!("invalid UTF-8 at byte {} of the record", e.valid_up_to());
-            col.bad(position, Reason::Parse, msg, raw);
+            col.bad(position, Reason::Parse, msg, record_bytes);
             continue;
         }
-        for (i, b) in builders.iter_mut().enumerate() {
-            match record.unescape(i) {
-                None => b.append_null(),
-                Some(f) if f.is_empty() => b.append_null(),
-                Some(f) => b.append_value(&f),
-            }
+        for &(i, c) in &read {
+            fields[i].push(&record.unescape(c).unwrap_or_default());
         }
+        raw.push(record_bytes);
         positions.push(position);
         if positions.len() >= part_rows || in_chunk + positions.len() >= ctx.chunk_rows {
-            let batch = text_of(&mut builders);
-            col.add(&batch, &positions, &|r| raw_of(&batch, r));
             in_chunk += positions.len();
-            positions.clear();
+            add(&mut col, &mut fields, &mut raw, &mut positions);
             if in_chunk >= ctx.chunk_rows {
                 col.emit(false)?;
                 in_chunk = 0;
             }
         }
     }
-    let batch = text_of(&mut builders);
-    col.flush(&batch, &positions, &|r| raw_of(&batch, r), true)
+    add(&mut col, &mut fields, &mut raw, &mut positions);
+    col.emit(true)
+}
+
+/// The records of a part as written, one after another.
+#[derive(Default)]
+struct Part {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Part {
+    fn push(&mut self, record: &[u8]) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn record(&self, row: usize) -> &[u8] {
+        let start = if row == 0 { 0 } else { self.ends[row - 1] };
+        &self.bytes[start..self.ends[row]]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
 }

@@ -5,6 +5,7 @@
 mod avro;
 mod coerce;
 pub(crate) mod csv;
+mod csv_fields;
 mod gather;
 mod json_doc;
 mod message;

@@ -7,7 +7,12 @@ use arrow_cast::parse::Parser;
 
 /// A double, or `None` when `v` is no number.
 pub fn parse(v: &str) -> Option<f64> {
-    fast(v.as_bytes()).or_else(|| Float64Type::parse(v))
+    parse_bytes(v.as_bytes())
+}
+
+/// [`parse`] of a field's bytes (no number unless they are UTF-8).
+pub fn parse_bytes(v: &[u8]) -> Option<f64> {
+    fast(v).or_else(|| std::str::from_utf8(v).ok().and_then(Float64Type::parse))
 }
 
 const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
@@ -17,28 +22,44 @@ const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10
 /// fraction digits, so one IEEE division gives the correctly rounded value
 /// (Clinger's fast path), bit for bit what a full parser gives.
 fn fast(b: &[u8]) -> Option<f64> {
-    let (negative, b) = match b.split_first() {
-        Some((b'-', rest)) => (true, rest),
+    let (negative, b) = match b {
+        [b'-', rest @ ..] => (true, rest),
         _ => (false, b),
     };
-    if b.is_empty() || b.len() > 16 {
-        return None;
-    }
     let mut n: u64 = 0;
-    let mut point = None;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => n = n * 10 + u64::from(c - b'0'),
-            b'.' if point.is_none() => point = Some(i),
-            _ => return None,
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let int_digits = i;
+    let mut scale = 0;
+    if let Some(&c) = b.get(i) {
+        // digits on both sides of the point (`1.` and `.5` go to arrow)
+        if c != b'.' || int_digits == 0 {
+            return None;
+        }
+        i += 1;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        scale = i - int_digits - 1;
+        if scale == 0 {
+            return None;
         }
     }
-    let scale = match point {
-        None if b.len() <= 15 => 0,
-        // digits on both sides of the point (`1.` and `.5` go to arrow)
-        Some(i) if i > 0 && i + 1 < b.len() => b.len() - i - 1,
-        _ => return None,
-    };
+    if int_digits == 0 || int_digits + scale > 15 {
+        return None;
+    }
     let v = n as f64 / POW10[scale];
     Some(if negative { -v } else { v })
 }

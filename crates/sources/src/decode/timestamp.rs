@@ -19,44 +19,60 @@ pub struct LastDate {
 impl LastDate {
     /// UTC microseconds, or `None` when `v` is no timestamp.
     pub fn parse(&mut self, v: &str) -> Option<i64> {
-        self.fast(v.as_bytes())
-            .or_else(|| arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000)))
+        self.parse_bytes(v.as_bytes())
+    }
+
+    /// [`Self::parse`] of a field's bytes (no timestamp unless they are UTF-8).
+    pub fn parse_bytes(&mut self, v: &[u8]) -> Option<i64> {
+        self.fast(v).or_else(|| {
+            let v = std::str::from_utf8(v).ok()?;
+            arrow_cast::parse::string_to_timestamp_nanos(v.trim()).ok().map(|ns| ns.div_euclid(1000))
+        })
     }
 
     /// `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+00:00]`, UTC only.
     fn fast(&mut self, b: &[u8]) -> Option<i64> {
-        if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        let (head, mut rest) = b.split_first_chunk::<19>()?;
+        if !(head[10] == b'T' || head[10] == b' ') || head[13] != b':' || head[16] != b':' {
             return None;
         }
+        let date: [u8; 10] = head[..10].try_into().ok()?;
         let days = match self.text {
-            Some(text) if b[..10] == text => self.days,
+            Some(text) if text == date => self.days,
             _ => {
-                let days = date(&b[..10])?;
-                self.text = b[..10].try_into().ok();
+                let days = self::date(&date)?;
+                self.text = Some(date);
                 self.days = days;
                 days
             }
         };
-        let digit = |i: usize| i64::from(b[i].wrapping_sub(b'0'));
-        if [11, 12, 14, 15, 17, 18].iter().any(|&i| digit(i) > 9) {
-            return None;
-        }
-        let (h, mi, s) = (digit(11) * 10 + digit(12), digit(14) * 10 + digit(15), digit(17) * 10 + digit(18));
+        let two = |i: usize| {
+            let (a, b) = (head[i].wrapping_sub(b'0'), head[i + 1].wrapping_sub(b'0'));
+            (a <= 9 && b <= 9).then_some(i64::from(a) * 10 + i64::from(b))
+        };
+        let (h, mi, s) = (two(11)?, two(14)?, two(17)?);
         if h > 23 || mi > 59 || s > 59 {
             return None;
         }
-        let mut rest = &b[19..];
         let mut micros = 0i64;
-        if let Some(r) = rest.strip_prefix(b".") {
-            let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
+        if let [b'.', r @ ..] = rest {
+            let mut n = 0;
+            let mut frac = 0i64;
+            while let Some(&c) = r.get(n) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                frac = frac * 10 + i64::from(d);
+                n += 1;
+            }
             if n == 0 || n > 9 {
                 return None;
             }
-            let frac = r[..n].iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0'));
             micros = if n <= 6 { frac * POW10[6 - n] } else { frac / POW10[n - 6] };
             rest = &r[n..];
         }
-        if !(rest.is_empty() || rest == b"Z" || rest == b"z" || rest == b"+00:00" || rest == b"+0000") {
+        if !matches!(rest, [] | b"Z" | b"z" | b"+00:00" | b"+0000") {
             return None;
         }
         Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
@@ -66,7 +82,7 @@ impl LastDate {
 const POW10: [i64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
 
 /// `YYYY-MM-DD` as days since 1970-01-01; `None` unless a real date.
-fn date(b: &[u8]) -> Option<i64> {
+fn date(b: &[u8; 10]) -> Option<i64> {
     let digit = |i: usize| i64::from(b[i].wrapping_sub(b'0'));
     if b[4] != b'-' || b[7] != b'-' || [0, 1, 2, 3, 5, 6, 8, 9].iter().any(|&i| digit(i) > 9) {
         return None;

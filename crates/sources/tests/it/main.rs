@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
 use ingesta_config::{Column, ColumnType};
 use ingesta_core::Reason;
 use ingesta_sources::decode::{Chunk, ReadCtx};
@@ -146,6 +146,99 @@ fn csv_invalid_utf8_quarantines_only_its_record() {
     assert_eq!((bad[0].position, bad[0].reason), (2, Reason::Parse));
     assert!(bad[0].error.contains("invalid UTF-8 at byte 1 of the record"), "{}", bad[0].error);
     assert_eq!(bad[0].raw, b"x\xff\xfe,2026-11-01T10:00:01Z,2");
+}
+
+/// CSV parses doubles, ints, bigints and timestamps straight from its fields;
+/// they must type exactly as the same values in NDJSON (which go through text).
+#[test]
+fn csv_fields_parsed_in_place_type_and_fail_like_ndjson_text() {
+    let s = RecordSchema::from_columns(&[
+        Column { name: "id".into(), ty: ColumnType::String, required: true },
+        Column { name: "ts".into(), ty: ColumnType::Timestamp, required: false },
+        Column { name: "t".into(), ty: ColumnType::Double, required: false },
+        Column { name: "n".into(), ty: ColumnType::Int, required: false },
+        Column { name: "big".into(), ty: ColumnType::Bigint, required: false },
+        Column { name: "absent".into(), ty: ColumnType::Double, required: false },
+        Column { name: "day".into(), ty: ColumnType::Date, required: false },
+    ]);
+    // (id, ts, t, n, big, day): blanks, quoted numbers, shapes for arrow's parsers, bad values
+    let rows = [
+        ("a", "2026-11-01T10:00:00Z", "12.5", "1", "9000000000", "2026-11-01"),
+        ("b", "  ", "", " ", "", ""),
+        ("c", "2026-11-01T11:00:00+01:00", "1e3", "-7", "-1", "2026-11-02"),
+        ("d", "2026-11-01 10:00:00.1234567", "-0.078", "+3", "42", "2026-11-03"),
+        ("e", "yesterday", "1.5", "2", "3", "2026-11-04"),
+        ("f", "2026-11-01T10:00:00Z", "N/A", "2", "3", "2026-11-05"),
+        ("g", "2026-11-01T10:00:00Z", "1.5", "2.5", "3", "2026-11-06"),
+        ("h", "2026-11-01T10:00:00Z", "1.5", "2", "x", "2026-11-07"),
+        ("i", "2026-11-01T10:00:00Z", "1.5", "2", "3", "2026-13-01"),
+        ("j", "2026-11-01T10:00:00Z", "\"7.25\"", "\"8\"", "3", "2026-11-08"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("extra,day,big,n,t,ts,id\n");
+    let mut ndjson = String::new();
+    for (id, ts, t, n, big, day) in rows {
+        csv.push_str(&format!("z,{day},{big},{n},{t},{ts},{id}\n"));
+        let unquoted = |v: &str| v.trim_matches('"').to_string();
+        let field =
+            |k: &str, v: &str| if v.is_empty() { String::new() } else { format!(",\"{k}\":\"{}\"", unquoted(v)) };
+        ndjson.push_str(&format!(
+            "{{\"id\":\"{id}\"{}{}{}{}{}}}\n",
+            field("ts", ts),
+            field("t", t),
+            field("n", n),
+            field("big", big),
+            field("day", day)
+        ));
+    }
+    std::fs::write(dir.path().join("a.csv"), csv).unwrap();
+    std::fs::write(dir.path().join("a.ndjson"), ndjson).unwrap();
+    let l = landing(dir.path(), "");
+    let scan = l.scan().unwrap();
+    let mut seen = Vec::new();
+    for f in &scan.ready {
+        let ctx = ReadCtx {
+            source: &f.key.path,
+            schema: &s,
+            skip_until: 0,
+            quarantined_until: 0,
+            chunk_rows: 4,
+            max_record_bytes: 1 << 20,
+        };
+        let chunks = read_chunks(&l, f, &ctx);
+        let rows: Vec<RecordBatch> = chunks.iter().map(|c| c.rows.clone()).collect();
+        let all = arrow_select::concat::concat_batches(&s.schema, &rows).unwrap();
+        let bad: Vec<(i64, Reason, String)> =
+            chunks.iter().flat_map(|c| c.quarantine.iter().map(|q| (q.position, q.reason, q.error.clone()))).collect();
+        seen.push((f.key.path.clone(), all, bad));
+    }
+    let (csv_rows, csv_bad) = (&seen[0].1, &seen[0].2);
+    let errors: Vec<(i64, &str)> = csv_bad.iter().map(|(p, _, e)| (*p, e.as_str())).collect();
+    assert_eq!(
+        errors,
+        [
+            (5, "column `ts`: cannot read `yesterday` as timestamp (ISO-8601, e.g. 2026-11-01T08:30:00Z)"),
+            (6, "column `t`: cannot read `N/A` as double"),
+            (7, "column `n`: cannot read `2.5` as int"),
+            (8, "column `big`: cannot read `x` as bigint"),
+            (9, "column `day`: cannot read `2026-13-01` as date (YYYY-MM-DD)"),
+        ]
+    );
+    assert!(csv_bad.iter().all(|b| b.1 == Reason::Type));
+    let ids: Vec<&str> = csv_rows.column(0).as_string::<i32>().iter().flatten().collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "j"]);
+    let t = csv_rows.column(2).as_primitive::<arrow_array::types::Float64Type>();
+    assert_eq!(t.iter().collect::<Vec<_>>(), [Some(12.5), None, Some(1000.0), Some(-0.078), Some(7.25)]);
+    assert_eq!(
+        csv_rows.column(1).as_primitive::<TimestampMicrosecondType>().value(2),
+        1_793_527_200_000_000,
+        "+01:00 read by arrow"
+    );
+    assert!(csv_rows.column(1).is_null(1) && csv_rows.column(3).is_null(1), "blank fields are no value");
+    assert_eq!(csv_rows.column(5).null_count(), 5, "a column the file lacks is null");
+    assert_eq!(seen[1].0, "a.ndjson");
+    assert_eq!(&seen[1].1, csv_rows, "NDJSON types the same values the same way");
+    assert_eq!(&seen[1].2, csv_bad);
 }
 
 #[test]
