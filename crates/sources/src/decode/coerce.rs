@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{ArrowPrimitiveType, Float64Type, TimestampMicrosecondType};
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, new_null_array};
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use arrow_cast::display::ArrayFormatter;
@@ -13,7 +13,7 @@ use arrow_cast::{CastOptions, cast_with_options};
 use arrow_schema::{DataType, Field};
 use ingesta_core::Reason;
 
-use super::excerpt;
+use super::{excerpt, number};
 use crate::schema::RecordSchema;
 
 pub struct Typed {
@@ -151,13 +151,15 @@ fn blank_to_null(src: ArrayRef, target: &DataType) -> ArrayRef {
     arrow_select::nullif::nullif(&src, &blank).unwrap_or(src)
 }
 
-/// Text to doubles and timestamps by our parsers (a cast does the other types).
+/// Text to doubles, ints and timestamps by our parsers (a cast does the other types).
 fn parse(src: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
     if *src.data_type() != DataType::Utf8 {
         return None;
     }
     Some(match to {
-        DataType::Float64 => Arc::new(parse_text::<Float64Type>(src, super::number::parse)),
+        DataType::Float64 => Arc::new(parse_text::<Float64Type>(src, number::parse)),
+        DataType::Int32 => Arc::new(parse_text::<Int32Type>(src, |v| number::parse_int::<Int32Type>(v.as_bytes()))),
+        DataType::Int64 => Arc::new(parse_text::<Int64Type>(src, |v| number::parse_int::<Int64Type>(v.as_bytes()))),
         to if *to == crate::schema::utc_micros() => {
             let mut last = super::timestamp::LastDate::default();
             Arc::new(parse_text::<TimestampMicrosecondType>(src, |v| last.parse(v)).with_timezone("UTC"))

@@ -9,7 +9,6 @@ use arrow_array::builder::BinaryBuilder;
 use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{ArrayRef, BinaryArray, PrimitiveArray, StringArray, new_null_array};
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
-use arrow_cast::parse::Parser;
 use arrow_schema::DataType;
 
 use super::coerce::Input;
@@ -46,8 +45,8 @@ impl Fields {
             Fields::Bytes(b) if field.is_empty() => b.append_null(),
             Fields::Bytes(b) => b.append_value(field),
             Fields::Double(p) => p.push(field, number::parse_bytes),
-            Fields::Int(p) => p.push(field, |v| std::str::from_utf8(v).ok().and_then(Int32Type::parse)),
-            Fields::Bigint(p) => p.push(field, |v| std::str::from_utf8(v).ok().and_then(Int64Type::parse)),
+            Fields::Int(p) => p.push(field, number::parse_int::<Int32Type>),
+            Fields::Bigint(p) => p.push(field, number::parse_int::<Int64Type>),
             Fields::Timestamp(p, last) => p.push(field, |v| last.parse_bytes(v)),
         }
     }

@@ -1,7 +1,9 @@
-//! Text to doubles, fast for the short plain decimals that measurements are
-//! written as (`-12.34`, `0.078`), and arrow's parser (the one its cast uses)
-//! for everything else: exponents, `inf`, `NaN`, long digit strings, `+1`.
+//! Text to numbers, fast for the short plain decimals that measurements are
+//! written as (`-12.34`, `0.078`) and for plain integers, and by arrow's
+//! parsers (the ones its cast uses) for everything else: exponents, `inf`,
+//! `NaN`, long digit strings, `+1`.
 
+use arrow_array::ArrowPrimitiveType;
 use arrow_array::types::Float64Type;
 use arrow_cast::parse::Parser;
 
@@ -13,6 +15,38 @@ pub fn parse(v: &str) -> Option<f64> {
 /// [`parse`] of a field's bytes (no number unless they are UTF-8).
 pub fn parse_bytes(v: &[u8]) -> Option<f64> {
     fast(v).or_else(|| std::str::from_utf8(v).ok().and_then(Float64Type::parse))
+}
+
+/// An integer of type `T` from a field's bytes: `[-]digits` (at most 18) read
+/// here, everything else (`+1`, out of range) by arrow's parser, as a cast would.
+pub fn parse_int<T>(v: &[u8]) -> Option<T::Native>
+where
+    T: ArrowPrimitiveType + Parser,
+    T::Native: TryFrom<i64>,
+{
+    match int_fast(v) {
+        Some(n) => T::Native::try_from(n).ok(),
+        None => std::str::from_utf8(v).ok().and_then(T::parse),
+    }
+}
+
+fn int_fast(b: &[u8]) -> Option<i64> {
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + i64::from(d);
+    }
+    Some(if negative { -n } else { n })
 }
 
 const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
@@ -87,6 +121,36 @@ mod tests {
             let expected: f64 = text.parse().unwrap();
             let got = fast(text.as_bytes()).unwrap_or_else(|| panic!("{text} not taken"));
             assert_eq!(got.to_bits(), expected.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn ints_read_as_arrow_reads_them() {
+        use arrow_array::types::{Int32Type, Int64Type};
+        let values = [
+            "0",
+            "-0",
+            "7",
+            "007",
+            "-12",
+            "+5",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "",
+            "-",
+            "1.5",
+            "1e3",
+            " 1",
+            "x",
+        ];
+        for v in values {
+            assert_eq!(parse_int::<Int32Type>(v.as_bytes()), Int32Type::parse(v), "int {v:?}");
+            assert_eq!(parse_int::<Int64Type>(v.as_bytes()), Int64Type::parse(v), "bigint {v:?}");
         }
     }
 
