@@ -26,15 +26,6 @@ pub struct Typed {
     pub problems: Vec<(usize, (Reason, String))>,
 }
 
-/// A column as a reader hands it to [`coerce_columns`].
-pub enum Input {
-    /// Text (or a format's own type), converted here.
-    Raw(ArrayRef),
-    /// Already of the table's type. `failed` holds the text of each value the
-    /// reader could not read, by row in ascending order; those rows are null.
-    Parsed { values: ArrayRef, failed: Vec<(usize, String)> },
-}
-
 /// Converts the columns of `input`, matched to `target`'s by name.
 pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
     let n = input.num_rows();
@@ -43,52 +34,34 @@ pub fn coerce(input: &RecordBatch, target: &RecordSchema) -> Typed {
         .fields()
         .iter()
         .map(|field| match input.schema().index_of(field.name()) {
-            Ok(idx) => Input::Raw(input.column(idx).clone()),
-            Err(_) => Input::Raw(new_null_array(&DataType::Utf8, n)),
+            Ok(idx) => input.column(idx).clone(),
+            Err(_) => new_null_array(&DataType::Utf8, n),
         })
         .collect();
     coerce_columns(n, columns, target)
 }
 
-/// Converts `n` rows given as one [`Input`] per column of `target`.
-pub fn coerce_columns(n: usize, input: Vec<Input>, target: &RecordSchema) -> Typed {
+/// Converts `n` rows given as one column per column of `target`: text, a
+/// format's own type, or already the target's type (a reader's own parse).
+pub fn coerce_columns(n: usize, input: Vec<ArrayRef>, target: &RecordSchema) -> Typed {
     let mut problem: Vec<Option<(Reason, String)>> = vec![None; n];
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.schema.fields().len());
     for ((i, field), input) in target.schema.fields().iter().enumerate().zip(input) {
         let required = target.required[i];
-        let (out, raw) = match input {
-            Input::Raw(src) => {
-                let src = blank_to_null(src, field.data_type());
-                let out = convert(&src, field.data_type(), &mut problem, field.name());
-                (out, Some(src))
-            }
-            Input::Parsed { values, failed } if failed.is_empty() && !(required && values.null_count() > 0) => {
-                columns.push(values);
-                continue;
-            }
-            Input::Parsed { values, failed } => {
-                for (row, value) in failed {
-                    if problem[row].is_none() {
-                        problem[row] = Some(cannot_read(field, &value));
-                    }
-                }
-                (values, None)
-            }
-        };
-        let unread = raw.as_ref().is_some_and(|src| out.null_count() > src.null_count());
-        if unread || (required && out.null_count() > 0) {
+        let src = blank_to_null(input, field.data_type());
+        let out = convert(&src, field.data_type(), &mut problem, field.name());
+        if out.null_count() > src.null_count() || (required && out.null_count() > 0) {
             let mut fmt = None;
             for row in null_rows(out.as_ref()) {
                 if problem[row].is_some() {
                     continue;
                 }
-                if let Some(src) = raw.as_ref().filter(|src| src.is_valid(row)) {
+                if src.is_valid(row) {
                     let f = fmt.get_or_insert_with(|| ArrayFormatter::try_new(src.as_ref(), &Default::default()).ok());
                     let value = f.as_ref().map(|f| f.value(row).to_string()).unwrap_or_default();
                     problem[row] = Some(cannot_read(field, &value));
                 } else if required {
-                    let msg = format!("required column `{}` is missing or null", field.name());
-                    problem[row] = Some((Reason::Missing, msg));
+                    problem[row] = Some(missing(field));
                 }
             }
         }
@@ -118,8 +91,13 @@ fn convert(src: &ArrayRef, to: &DataType, problem: &mut [Option<(Reason, String)
     })
 }
 
+/// The problem of a row without a value for the required `field`.
+pub(crate) fn missing(field: &Field) -> (Reason, String) {
+    (Reason::Missing, format!("required column `{}` is missing or null", field.name()))
+}
+
 /// The problem of a value of `field` that does not read as its type.
-fn cannot_read(field: &Field, value: &str) -> (Reason, String) {
+pub(crate) fn cannot_read(field: &Field, value: &str) -> (Reason, String) {
     let msg =
         format!("column `{}`: cannot read `{}` as {}", field.name(), excerpt(value), type_name(field.data_type()));
     (Reason::Type, msg)

@@ -8,8 +8,8 @@ use std::io::BufRead;
 
 use ingesta_core::Reason;
 
-use super::coerce::coerce_columns;
-use super::csv_fields::Fields;
+use super::coerce::{cannot_read, coerce_columns, missing};
+use super::csv_fields::{Fields, Pushed};
 use super::{Chunk, Collector, PART_ROWS, ReadCtx, Stopped};
 
 pub struct CsvFormat {
@@ -50,25 +50,25 @@ pub fn read_csv(
     // each table column's file column (the first of its name) and its sink
     let columns: Vec<Option<usize>> =
         ctx.schema.schema.fields().iter().map(|f| names.iter().position(|n| n == f.name())).collect();
-    // typed a part at a time (see `Collector`), emitted a chunk at a time
-    let part_rows = ctx.chunk_rows.min(PART_ROWS);
-    let mut in_chunk = 0;
-    let mut fields: Vec<Fields> = ctx
-        .schema
-        .schema
-        .fields()
+    let targets = ctx.schema.schema.fields();
+    let mut fields: Vec<Fields> = targets
         .iter()
         .zip(&columns)
-        .map(|(f, c)| Fields::new(f.data_type(), c.is_some(), part_rows))
+        .map(|(f, c)| Fields::new(f.data_type(), c.is_some(), ctx.chunk_rows.min(1 << 16)))
         .collect();
-    let read: Vec<(usize, usize)> = columns.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i, c))).collect();
-    // the part's records as written, for quarantine
+    // A record whose fields do not parse, or that lacks a required value, is
+    // quarantined as it is read, so a chunk is typed in one part and needs no
+    // copy without it. Only columns that a cast types later (dates, decimals,
+    // ...) can still drop a row in `coerce`, which wants its record as written.
+    let typed_later = fields.iter().zip(targets.iter()).any(|(f, t)| f.typed_later(t.data_type()));
+    let part_rows = if typed_later { ctx.chunk_rows.min(PART_ROWS) } else { ctx.chunk_rows };
     let mut raw = Part::default();
+    let mut in_chunk = 0;
     let mut positions: Vec<i64> = Vec::new();
     let mut position: i64 = 0;
     let add = |col: &mut Collector, fields: &mut Vec<Fields>, raw: &mut Part, positions: &mut Vec<i64>| {
         let n = positions.len();
-        let input = fields.iter_mut().map(|f| f.finish(n)).collect();
+        let input = fields.iter_mut().map(Fields::finish).collect();
         col.add_typed(coerce_columns(n, input, ctx.schema), positions, &|r| raw.record(r).to_vec());
         raw.clear();
         positions.clear();
@@ -112,10 +112,26 @@ pub fn read_csv(
             col.bad(position, Reason::Parse, msg, record_bytes);
             continue;
         }
-        for &(i, c) in &read {
-            fields[i].push(&record.unescape(c).unwrap_or_default());
+        // the first problem in the table's column order
+        let mut problem = None;
+        for (i, sink) in fields.iter_mut().enumerate() {
+            let field = columns[i].and_then(|c| record.unescape(c)).unwrap_or_default();
+            match sink.push(&field) {
+                Pushed::Value => {}
+                _ if problem.is_some() => {}
+                Pushed::Null if ctx.schema.required[i] => problem = Some(missing(&targets[i])),
+                Pushed::Null => {}
+                Pushed::Failed => problem = Some(cannot_read(&targets[i], &String::from_utf8_lossy(&field))),
+            }
         }
-        raw.push(record_bytes);
+        if let Some((reason, msg)) = problem {
+            fields.iter_mut().for_each(|f| f.truncate(positions.len()));
+            col.bad(position, reason, msg, record_bytes);
+            continue;
+        }
+        if typed_later {
+            raw.push(record_bytes);
+        }
         positions.push(position);
         if positions.len() >= part_rows || in_chunk + positions.len() >= ctx.chunk_rows {
             in_chunk += positions.len();
