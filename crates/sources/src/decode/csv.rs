@@ -48,14 +48,10 @@ pub fn read_csv(
         ctx.schema.schema.fields().iter().map(|f| f.name().clone()).collect()
     };
     // each table column's file column (the first of its name) and its sink
-    let columns: Vec<Option<usize>> =
-        ctx.schema.schema.fields().iter().map(|f| names.iter().position(|n| n == f.name())).collect();
     let targets = ctx.schema.schema.fields();
-    let mut fields: Vec<Fields> = targets
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| Fields::new(f.data_type(), c.is_some(), ctx.chunk_rows.min(1 << 16)))
-        .collect();
+    let columns: Vec<Option<usize>> = targets.iter().map(|f| names.iter().position(|n| n == f.name())).collect();
+    let mut fields: Vec<Fields> =
+        targets.iter().zip(&columns).map(|(f, c)| Fields::new(f.data_type(), c.is_some(), ctx.chunk_rows)).collect();
     // A record whose fields do not parse, or that lacks a required value, is
     // quarantined as it is read, so a chunk is typed in one part and needs no
     // copy without it. Only columns that a cast types later (dates, decimals,
