@@ -64,7 +64,7 @@ pub fn read_csv(
     let mut position: i64 = 0;
     let add = |col: &mut Collector, fields: &mut Vec<Fields>, raw: &mut Part, positions: &mut Vec<i64>| {
         let n = positions.len();
-        let input = fields.iter_mut().map(Fields::finish).collect();
+        let input = fields.iter_mut().map(|f| f.finish(n)).collect();
         col.add_typed(coerce_columns(n, input, ctx.schema), positions, &|r| raw.record(r).to_vec());
         raw.clear();
         positions.clear();

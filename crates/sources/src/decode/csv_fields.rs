@@ -16,9 +16,7 @@ use super::timestamp::LastDate;
 
 pub(crate) enum Fields {
     /// The file has no such column: every row is null.
-    Absent {
-        rows: usize,
-    },
+    Absent,
     Bytes(Bytes),
     Double(Parsed<f64>),
     Int(Parsed<i32>),
@@ -40,7 +38,7 @@ impl Fields {
     /// The sink for a column of type `to`, sized for `rows` rows.
     pub fn new(to: &DataType, present: bool, rows: usize) -> Self {
         match to {
-            _ if !present => Fields::Absent { rows: 0 },
+            _ if !present => Fields::Absent,
             DataType::Float64 => Fields::Double(Parsed::new(rows)),
             DataType::Int32 => Fields::Int(Parsed::new(rows)),
             DataType::Int64 => Fields::Bigint(Parsed::new(rows)),
@@ -57,10 +55,7 @@ impl Fields {
     /// Adds one record's field (unescaped; empty is no value).
     pub fn push(&mut self, field: &[u8]) -> Pushed {
         match self {
-            Fields::Absent { rows } => {
-                *rows += 1;
-                Pushed::Null
-            }
+            Fields::Absent => Pushed::Null,
             Fields::Bytes(b) => b.push(field),
             Fields::Double(p) => p.push(field, number::parse_bytes),
             Fields::Int(p) => p.push(field, number::parse_int::<Int32Type>),
@@ -72,7 +67,7 @@ impl Fields {
     /// Takes back the fields of every row from `rows` on.
     pub fn truncate(&mut self, rows: usize) {
         match self {
-            Fields::Absent { rows: n } => *n = rows,
+            Fields::Absent => {}
             Fields::Bytes(b) => b.truncate(rows),
             Fields::Double(p) => p.truncate(rows),
             Fields::Int(p) => p.truncate(rows),
@@ -81,11 +76,11 @@ impl Fields {
         }
     }
 
-    /// The values pushed so far as a column for `coerce` (of the table's type
-    /// when parsed here); the sink starts again, sized as before.
-    pub fn finish(&mut self) -> ArrayRef {
+    /// The `rows` values pushed so far as a column for `coerce` (of the
+    /// table's type when parsed here); the sink starts again, sized as before.
+    pub fn finish(&mut self, rows: usize) -> ArrayRef {
         match self {
-            Fields::Absent { rows } => new_null_array(&DataType::Utf8, std::mem::take(rows)),
+            Fields::Absent => new_null_array(&DataType::Utf8, rows),
             Fields::Bytes(b) => Arc::new(text(b.finish())),
             Fields::Double(p) => p.finish::<Float64Type>(DataType::Float64),
             Fields::Int(p) => p.finish::<Int32Type>(DataType::Int32),
@@ -220,14 +215,18 @@ mod tests {
                 }
             }
         }
-        let text = text.finish();
+        let text = text.finish(3);
         let text = text.as_string::<i32>();
         assert_eq!(text.iter().collect::<Vec<_>>(), [Some("a"), Some("b"), None]);
-        let values = num.finish();
+        let values = num.finish(3);
         let values = values.as_primitive::<Float64Type>();
         assert_eq!(values.iter().collect::<Vec<_>>(), [Some(1.5), None, Some(2.0)], "a blank field is no value");
-        assert_eq!(none.finish().len(), 3);
+        assert_eq!(none.finish(3).len(), 3);
         assert_eq!(num.push(b"7"), Pushed::Value);
-        assert_eq!(num.finish().as_primitive::<Float64Type>().values().to_vec(), [7.0], "a finished sink starts again");
+        assert_eq!(
+            num.finish(1).as_primitive::<Float64Type>().values().to_vec(),
+            [7.0],
+            "a finished sink starts again"
+        );
     }
 }
