@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray, RecordBatch, new_null_array};
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+use arrow_buffer::NullBuffer;
 use arrow_cast::display::ArrayFormatter;
 use arrow_cast::{CastOptions, cast_with_options};
 use arrow_schema::{DataType, Field};
@@ -171,16 +171,7 @@ fn parse_text<T: ArrowPrimitiveType>(
             })
         })
         .collect();
-    let nulls = if failed.is_empty() {
-        s.nulls().cloned()
-    } else {
-        let mut parsed = BooleanBufferBuilder::new(s.len());
-        parsed.append_n(s.len(), true);
-        for i in failed {
-            parsed.set_bit(i, false);
-        }
-        NullBuffer::union(s.nulls(), Some(&NullBuffer::new(parsed.finish())))
-    };
+    let nulls = NullBuffer::union(s.nulls(), super::nulls_at(s.len(), &failed).as_ref());
     PrimitiveArray::new(values.into(), nulls)
 }
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{ArrayRef, BinaryArray, PrimitiveArray, StringArray, new_null_array};
-use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{ArrowNativeType, Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 
-use super::number;
 use super::timestamp::LastDate;
+use super::{nulls_at, number};
 
 pub(crate) enum Fields {
     /// The file has no such column: every row is null.
@@ -116,8 +116,8 @@ impl Bytes {
             self.nulls.push(self.offsets.len() - 1);
         }
         self.values.extend_from_slice(field);
-        // a record is at most max_record_bytes, and a chunk far below 2 GiB
-        self.offsets.push(i32::try_from(self.values.len()).expect("a chunk's text fits i32 offsets"));
+        // i32 offsets, as arrow's `BinaryBuilder` (which panics the same way past 2 GiB)
+        self.offsets.push(i32::try_from(self.values.len()).expect("a column's text in one chunk fits i32 offsets"));
         if field.is_empty() { Pushed::Null } else { Pushed::Value }
     }
 
@@ -135,7 +135,7 @@ impl Bytes {
         let values = std::mem::replace(&mut self.values, Vec::with_capacity(capacity));
         let offsets = std::mem::replace(&mut self.offsets, Vec::with_capacity(rows + 1));
         self.offsets.push(0);
-        let nulls = nulls(rows, &std::mem::take(&mut self.nulls));
+        let nulls = nulls_at(rows, &std::mem::take(&mut self.nulls));
         BinaryArray::new(OffsetBuffer::new(ScalarBuffer::from(offsets)), Buffer::from(values), nulls)
     }
 }
@@ -175,22 +175,9 @@ impl<T: ArrowNativeType> Parsed<T> {
     fn finish<A: ArrowPrimitiveType<Native = T>>(&mut self, data_type: DataType) -> ArrayRef {
         let rows = self.values.len();
         let values = std::mem::replace(&mut self.values, Vec::with_capacity(rows));
-        let nulls = nulls(rows, &std::mem::take(&mut self.nulls));
+        let nulls = nulls_at(rows, &std::mem::take(&mut self.nulls));
         Arc::new(PrimitiveArray::<A>::new(values.into(), nulls).with_data_type(data_type))
     }
-}
-
-/// The validity of `rows` rows of which `null` (ascending) are null.
-fn nulls(rows: usize, null: &[usize]) -> Option<NullBuffer> {
-    if null.is_empty() {
-        return None;
-    }
-    let mut valid = BooleanBufferBuilder::new(rows);
-    valid.append_n(rows, true);
-    for &row in null {
-        valid.set_bit(row, false);
-    }
-    Some(NullBuffer::new(valid.finish()))
 }
 
 #[cfg(test)]

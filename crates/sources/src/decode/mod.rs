@@ -15,7 +15,7 @@ mod parquet;
 mod timestamp;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::BooleanBuffer;
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, NullBuffer};
 use ingesta_core::{QuarantineRecord, Reason};
 
 use crate::schema::RecordSchema;
@@ -161,6 +161,20 @@ impl<'a, 'e> Collector<'a, 'e> {
         }
         self.emit(true)
     }
+}
+
+/// The validity of `rows` rows of which those in `null` (ascending) are
+/// null; none when all are valid.
+pub(crate) fn nulls_at(rows: usize, null: &[usize]) -> Option<NullBuffer> {
+    if null.is_empty() {
+        return None;
+    }
+    let mut valid = BooleanBufferBuilder::new(rows);
+    valid.append_n(rows, true);
+    for &row in null {
+        valid.set_bit(row, false);
+    }
+    Some(NullBuffer::new(valid.finish()))
 }
 
 /// Cuts `text` to a readable excerpt for an error message.
