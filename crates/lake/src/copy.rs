@@ -227,7 +227,7 @@ fn sources(
 }
 
 /// `n` copies of a partition value, as the column's type.
-fn constant(value: Option<&str>, ty: &DataType, n: usize) -> Result<ArrayRef, ParquetError> {
+pub(crate) fn constant(value: Option<&str>, ty: &DataType, n: usize) -> Result<ArrayRef, ParquetError> {
     let general = |e: deltalake::datafusion::error::DataFusionError| ParquetError::General(e.to_string());
     let scalar = match value {
         Some(v) => ScalarValue::try_from_string(v.to_string(), ty).map_err(general)?,

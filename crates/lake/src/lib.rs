@@ -5,12 +5,14 @@
 
 mod changes;
 mod copy;
+mod counter;
 mod encoding;
 mod error;
 mod ledger;
 mod maintain;
 mod merge;
 mod quarantine;
+mod read;
 mod root;
 mod table;
 mod writers;
@@ -21,6 +23,7 @@ pub use error::LakeError;
 pub use maintain::Compacted;
 pub use merge::{one_per_key_sql, q as quote_ident};
 pub use quarantine::{quarantine_batch, quarantine_schema};
+pub use read::IN_MEMORY;
 pub use root::Lake;
 pub use table::{LakeTable, Staged, TableStats};
 pub use url::Url;

@@ -3,6 +3,7 @@
 //! positions are untouched); vacuum deletes files no version younger than the
 //! retention period needs.
 
+use deltalake::table::config::TablePropertiesExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -97,10 +98,12 @@ impl LakeTable {
             .await
             .map_err(err)?;
         self.table.state = Some(finalized.snapshot());
+        self.published();
         Ok(Compacted { files_removed: removed, files_added: added })
     }
 
-    /// Deletes data files unreferenced for longer than `retention`; returns how many.
+    /// Deletes data files unreferenced for longer than `retention` (returns
+    /// how many), and the log's commits older than its retention.
     pub async fn vacuum(&mut self, retention: Duration) -> Result<usize, LakeError> {
         let period = chrono::Duration::from_std(retention)
             .map_err(|e| LakeError::delta(&self.name, DeltaTableError::Generic(e.to_string())))?;
@@ -113,11 +116,19 @@ impl LakeTable {
             .await
             .map_err(|e| LakeError::delta(&self.name, e))?;
         self.table = table;
+        // the log's expired commits too (Delta's `delta.enableExpiredLogCleanup`):
+        // here, not after every commit, where listing the log cost ~5 ms
+        if self.table.snapshot().is_ok_and(|s| s.table_config().enable_expired_log_cleanup()) {
+            deltalake::protocol::checkpoints::cleanup_metadata(&self.table, None)
+                .await
+                .map_err(|e| LakeError::delta(&self.name, e))?;
+        }
         Ok(metrics.files_deleted.len())
     }
 
     /// Deletes the table: every object under its location (its log and data).
     pub async fn destroy(self) -> Result<usize, LakeError> {
+        self.snapshots.forget(self.table.table_url());
         let err = |e: object_store::Error| LakeError::delta(&self.name, DeltaTableError::from(e));
         let store = self.table.log_store().object_store(None);
         let paths: Vec<deltalake::Path> = store.list(None).map_ok(|m| m.location).try_collect().await.map_err(err)?;

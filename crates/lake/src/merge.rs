@@ -33,7 +33,7 @@ use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 use crate::changes::CHANGE_TYPE;
 use crate::encoding::writer_properties;
 use crate::maintain::COMPACTION_APP;
-use crate::{LakeError, LakeTable};
+use crate::{AddedFile, LakeError, LakeTable};
 
 pub(crate) enum Prepared {
     /// Rows to append as they are.
@@ -71,16 +71,12 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     };
     let empty = t.stats()?.files == 0;
     let ctx = SessionContext::new();
-    let mem = MemTable::try_new(schema.clone(), vec![batches]).map_err(err)?;
+    let mem = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(err)?;
     ctx.register_table("source", Arc::new(mem)).map_err(err)?;
     let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
-    // most batches have one row per key already: a hash aggregate says so
-    // cheaply, and the (sorting) window below is only needed when it does not
-    let unique = |key: &[String]| {
-        let sql = format!("SELECT 1 FROM source GROUP BY {} HAVING count(*) > 1 LIMIT 1", keys(key));
-        let ctx = &ctx;
-        async move { Ok::<bool, LakeError>(ctx.sql(&sql).await.map_err(err)?.count().await.map_err(err)? == 0) }
-    };
+    // most batches have one row per key already, and the (sorting) window
+    // below is only needed when they do not
+    let unique = unique_keys(&batches, key_of(mode)).map_err(|e| LakeError::delta(&t.name, e.into()))?;
     let one_per_key = |key: &[String], order: Option<&str>, unique: bool| {
         if unique { "SELECT * FROM source".to_string() } else { one_per_key_sql("source", key, order) }
     };
@@ -88,14 +84,14 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         WriteMode::Append => unreachable!("append is not keyed"),
         WriteMode::InsertIfAbsent { key } => {
             let sql = if empty {
-                one_per_key(key, None, unique(key).await?) // nothing stored yet: no keys to skip
+                one_per_key(key, None, unique) // nothing stored yet: no keys to skip
             } else {
                 t.table.update_datafusion_session(&ctx.state()).map_err(|e| LakeError::delta(&t.name, e))?;
                 ctx.register_table("target", t.provider().await?).map_err(err)?;
                 let on: Vec<String> = key.iter().map(|k| eq("t", "s", k)).collect();
                 format!(
                     "SELECT s.* FROM ({}) s WHERE NOT EXISTS (SELECT 1 FROM target t WHERE {})",
-                    one_per_key(key, None, unique(key).await?),
+                    one_per_key(key, None, unique),
                     on.join(" AND ")
                 )
             };
@@ -103,9 +99,17 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             return Ok(Prepared::Append(rows));
         }
         WriteMode::Upsert { key, sequence, .. } => {
-            ctx.sql(&one_per_key(key, Some(sequence), unique(key).await?)).await.map_err(err)?
+            ctx.sql(&one_per_key(key, Some(sequence), unique)).await.map_err(err)?
         }
-        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, None, unique(key).await?)).await.map_err(err)?,
+        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, None, unique)).await.map_err(err)?,
+        // one row per key, and measures whose value for one row is the row's:
+        // the batch is its own aggregate (an aggregate table's transform
+        // groups by the key already)
+        WriteMode::CounterMerge { measures, .. }
+            if unique && !measures.iter().any(|(_, m)| matches!(m, Measure::Set | Measure::CountDistinct { .. })) =>
+        {
+            ctx.read_batches(batches).map_err(err)?
+        }
         WriteMode::CounterMerge { key, measures } => {
             let cols: Vec<String> = schema
                 .fields()
@@ -152,6 +156,25 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     }
     let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
     Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), source })))
+}
+
+/// Whether no two rows of `batches` have the same values in the `key` columns.
+fn unique_keys(batches: &[RecordBatch], key: &[String]) -> Result<bool, arrow_schema::ArrowError> {
+    let Some(first) = batches.first() else { return Ok(true) };
+    let columns = |b: &RecordBatch| -> Result<Vec<arrow_array::ArrayRef>, arrow_schema::ArrowError> {
+        key.iter()
+            .map(|k| b.column_by_name(k).cloned())
+            .collect::<Option<_>>()
+            .ok_or_else(|| arrow_schema::ArrowError::SchemaError(format!("no key column of {key:?} in the rows")))
+    };
+    let fields = columns(first)?.iter().map(|c| arrow_row::SortField::new(c.data_type().clone())).collect();
+    let converter = arrow_row::RowConverter::new(fields)?;
+    let mut rows = converter.empty_rows(0, 0);
+    for b in batches {
+        converter.append(&mut rows, &columns(b)?)?;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(rows.num_rows());
+    Ok(rows.iter().all(|r| seen.insert(r)))
 }
 
 /// A query keeping one row of `from` per `key`: the one with the highest
@@ -231,17 +254,36 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let rows = source.collect().await.map_err(df)?;
     ctx.register_table("source", Arc::new(MemTable::try_new(schema, vec![rows.clone()]).map_err(df)?)).map_err(df)?;
 
-    let (paths, removes) = touched_files(t, &ctx, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
+    let (files, removes) = touched_files(t, &ctx, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
         Touched::Delta(e) => err(e),
         Touched::Query(e) => df(e),
     })?;
 
+    // a counter merge of a few small files: in Arrow, no query to plan
+    if let WriteMode::CounterMerge { key, measures } = &mode
+        && crate::counter::takes(measures)
+        && !t.change_feed()
+        && t.reads_in_memory(&files)
+    {
+        let stored = match files.is_empty() {
+            true => Vec::new(),
+            false => t.read_files(&files, None).await?.1.into_iter().flatten().collect(),
+        };
+        let batch = conform(&table_schema, rows).map_err(err)?;
+        let merged = crate::counter::merge(&table_schema, key, measures, &stored, &batch).map_err(|e| err(e.into()))?;
+        let mut writer = t.writer().map_err(err)?;
+        writer.write(merged).await.map_err(err)?;
+        let mut actions = removes;
+        actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
+        return commit(t, &snapshot, actions, on, props).await;
+    }
+
     // the touched files with the batch merged in, plus the batch's new keys
-    let provider: Arc<dyn TableProvider> = if paths.is_empty() {
+    let provider: Arc<dyn TableProvider> = if files.is_empty() {
         // no stored row has a key of the batch: nothing to read or remove
         Arc::new(MemTable::try_new(table_schema.clone(), vec![vec![]]).map_err(df)?)
     } else {
-        t.files_provider(t.version(), &paths).await?
+        t.files_rows(t.version(), &files).await?
     };
     ctx.register_table("stored", provider).map_err(df)?;
     let mut actions = Vec::new();
@@ -257,7 +299,8 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     };
     if changed {
         let sql = rewrite_sql(&mode, &table_schema, &on);
-        let mut out = ctx.sql(&sql).await.map_err(df)?.execute_stream().await.map_err(df)?;
+        let frame = ctx.sql(&sql).await.map_err(df)?;
+        let mut out = frame.execute_stream().await.map_err(df)?;
         let mut writer = t.writer().map_err(err)?;
         while let Some(batch) = out.try_next().await.map_err(df)? {
             for batch in conform(&table_schema, vec![batch]).map_err(err)? {
@@ -267,6 +310,20 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         actions.extend(removes);
         actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
     }
+    commit(t, &snapshot, actions, on, props).await
+}
+
+/// Commits a merge's actions on the snapshot it read, with a compaction
+/// guard (see [`run`]); returns the new version.
+async fn commit(
+    t: &mut LakeTable,
+    snapshot: &deltalake::table::state::DeltaTableState,
+    actions: Vec<Action>,
+    on: String,
+    props: CommitProperties,
+) -> Result<i64, LakeError> {
+    let name = t.name.clone();
+    let err = |e: DeltaTableError| LakeError::delta(&name, e);
     let guard = Transaction::new(COMPACTION_APP, chrono::Utc::now().timestamp_millis());
     let operation = DeltaOperation::Merge {
         predicate: None,
@@ -277,10 +334,11 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     };
     let finalized = CommitBuilder::from(props.with_application_transaction(guard))
         .with_actions(actions)
-        .build(Some(&snapshot), t.table.log_store(), operation)
+        .build(Some(snapshot), t.table.log_store(), operation)
         .await
         .map_err(err)?;
     t.table.state = Some(finalized.snapshot());
+    t.published();
     Ok(t.version())
 }
 
@@ -290,8 +348,20 @@ enum Touched {
     Query(DataFusionError),
 }
 
-/// The stored files a merge rewrites: their paths, and the actions removing them.
-type Rewrite = (Vec<String>, Vec<Action>);
+/// The stored files a merge rewrites, and the actions removing them.
+type Rewrite = (Vec<AddedFile>, Vec<Action>);
+
+/// A file of the log as an [`AddedFile`] (its path URL-encoded again, as the log has it).
+fn added(f: &deltalake::kernel::LogicalFileView) -> AddedFile {
+    const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+    AddedFile {
+        path: percent_encoding::utf8_percent_encode(&f.path(), ENCODED).to_string(),
+        size: f.size() as u64,
+        partition_values: f.partition_values_map().into_iter().collect(),
+        stats: None,
+        deletion_vector: f.deletion_vector_descriptor().is_some(),
+    }
+}
 
 /// On a table partitioned by columns of the key, a stored row with a key of
 /// the batch is in a partition of the batch: the files of those partitions
@@ -338,7 +408,7 @@ fn partitions_in_key(
             return Ok(None);
         };
         if wanted.contains(&tuple) {
-            paths.push(f.path().to_string());
+            paths.push(added(&f));
             removes.push(Action::Remove(f.remove_action(true)));
         }
     }
@@ -366,7 +436,7 @@ async fn touched_files(
 ) -> Result<Rewrite, Touched> {
     let files = snapshot.log_data();
     if files.num_files() == 1 && files.iter().all(|f| f.size() as u64 <= SMALL_FILE) {
-        let paths = files.iter().map(|f| f.path().to_string()).collect();
+        let paths = files.iter().map(|f| added(&f)).collect();
         let removes = files.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         return Ok((paths, removes));
     }
@@ -410,7 +480,7 @@ async fn touched_files(
         let path = f.path();
         let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
         if touched.contains(path.as_ref()) || touched.contains(decoded.as_ref()) {
-            paths.push(path.to_string());
+            paths.push(added(&f));
             removes.push(Action::Remove(f.remove_action(true)));
         }
     }

@@ -2,7 +2,9 @@
 //! `<root>/_quarantine/<table>` for the records that could not be read.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use deltalake::table::state::DeltaTableState;
 
 use url::Url;
 
@@ -14,6 +16,33 @@ pub struct Lake {
     storage: HashMap<String, String>,
     /// Tables created with a Change Data Feed (decision 0011).
     feeds: Arc<BTreeSet<String>>,
+    pub(crate) snapshots: Snapshots,
+}
+
+/// The state each table of the lake had after this process's last commit to
+/// it, by table URL. A table open twice in one process (one task's output,
+/// the next task's input) takes it on refresh instead of reading the new
+/// commit from the log again (~2.5 ms each; decision 0016).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshots(Arc<Mutex<HashMap<String, DeltaTableState>>>);
+
+impl Snapshots {
+    pub(crate) fn publish(&self, url: &Url, state: &DeltaTableState) {
+        let mut all = self.0.lock().expect("not poisoned");
+        if all.get(url.as_str()).is_none_or(|s| s.version() < state.version()) {
+            all.insert(url.to_string(), state.clone());
+        }
+    }
+
+    /// The state published for the table at `url`, if newer than `version`.
+    pub(crate) fn newer(&self, url: &Url, version: i64) -> Option<DeltaTableState> {
+        self.0.lock().expect("not poisoned").get(url.as_str()).filter(|s| s.version() as i64 > version).cloned()
+    }
+
+    /// Forgets the table at `url` (deleted).
+    pub(crate) fn forget(&self, url: &Url) {
+        self.0.lock().expect("not poisoned").remove(url.as_str());
+    }
 }
 
 impl Lake {
@@ -32,7 +61,7 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Self { root, storage, feeds: Arc::default() })
+        Ok(Self { root, storage, feeds: Arc::default(), snapshots: Snapshots::default() })
     }
 
     /// The tables whose changes are read: they are created with a Change

@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::changes::has_change_column;
 use crate::encoding::writer_properties;
+use crate::root::Snapshots;
 use crate::writers::Writers;
 use crate::{Lake, LakeError};
 
@@ -49,6 +50,7 @@ pub struct LakeTable {
     /// The commit file of the version last refreshed to, as the store saw it
     /// (`refresh` checks it is still there, unchanged).
     seen: Option<Seen>,
+    pub(crate) snapshots: Snapshots,
 }
 
 /// A commit file's identity: its version and its store metadata.
@@ -74,6 +76,7 @@ impl LakeTable {
             writers: 1,
             storage: lake.storage().clone(),
             seen: None,
+            snapshots: lake.snapshots.clone(),
         };
         t.seen = t.commit_file(t.version()).await?;
         Ok(Some(t))
@@ -123,6 +126,7 @@ impl LakeTable {
             writers: 1,
             storage: lake.storage().clone(),
             seen: None,
+            snapshots: lake.snapshots.clone(),
         })
     }
 
@@ -187,12 +191,27 @@ impl LakeTable {
             table.load().await.map_err(err)?;
             self.table = table;
         } else {
-            self.table.update_state().await.map_err(err)?;
+            // committed by this process since (another task's table)
+            if let Some(state) = self.snapshots.newer(self.table.table_url(), self.version()) {
+                self.table.state = Some(state);
+            }
+            // the next commit is not there: nothing to read (one `head`,
+            // where delta-rs lists the log)
+            if self.commit_file(self.version() + 1).await?.is_some() {
+                self.table.update_state().await.map_err(err)?;
+            }
         }
         if self.seen.as_ref().map(|s| s.version) != Some(self.version()) {
             self.seen = self.commit_file(self.version()).await?;
         }
         Ok(())
+    }
+
+    /// Offers the state after a commit to this process's other handles of the table.
+    pub(crate) fn published(&self) {
+        if let Some(state) = &self.table.state {
+            self.snapshots.publish(self.table.table_url(), state);
+        }
     }
 
     /// The store's metadata of the commit file of `version`, if it exists.
@@ -275,11 +294,16 @@ impl LakeTable {
     }
 
     /// Commit properties: the input positions as `txn` actions, and `info`.
+    /// The log's expired commits are deleted by the vacuum (`maintain.rs`),
+    /// not after each commit (delta-rs's default lists the log each time).
     fn props(positions: Vec<(String, i64)>, info: Vec<(String, String)>) -> CommitProperties {
         let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
         let info: HashMap<String, serde_json::Value> =
             info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-        CommitProperties::default().with_application_transactions(txns).with_metadata(info)
+        CommitProperties::default()
+            .with_application_transactions(txns)
+            .with_metadata(info)
+            .with_cleanup_expired_logs(Some(false))
     }
 }
 
@@ -398,6 +422,7 @@ impl TableStore for LakeTable {
             .map_err(err)?;
         let version = finalized.version();
         self.table.state = Some(finalized.snapshot());
+        self.published();
         Ok(CommitReceipt { version: version as i64, rows: staged.rows })
     }
 }

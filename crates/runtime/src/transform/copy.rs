@@ -11,7 +11,11 @@ use ingesta_config::{ReadMode, SelectItem, Table, WriteModeName};
 use ingesta_core::Error;
 use ingesta_lake::{AddedFile, Appended, LakeTable};
 
-use super::plan::{self, q};
+use arrow_array::cast::AsArray;
+use ingesta_lake::datafusion::common::DFSchema;
+use ingesta_lake::datafusion::error::DataFusionError;
+
+use super::plan;
 
 /// Files smaller than the table's target file size divided by this (4 MiB
 /// by default) are read instead when others of their partition are read too:
@@ -22,9 +26,6 @@ use super::plan::{self, q};
 /// writers, at most [`crate::MAX_WRITERS`], split: reading them would write
 /// about as many files of about the same size again).
 const SMALL: u64 = 32;
-
-/// The column naming each row's file in the check query.
-const FILE: &str = "__ingesta_file";
 
 /// Whether `t`'s rows are its input's rows, appended, with some of their
 /// columns as they are: no SQL, computed or cast columns, explode, filter,
@@ -48,40 +49,42 @@ pub(super) fn copies(t: &Table) -> bool {
 
 /// The files of `range` worth copying (large, a partition's only small one,
 /// or one of a partition's few small ones that together are large)
-/// whose rows all pass every rule of `t` (one query over them, grouped by file).
+/// whose rows all pass every rule of `t`: the columns the rules name are
+/// read straight from each file, and the rules evaluated over them (the
+/// same expressions the transform's query evaluates).
 pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
     let candidates = worth_copying(&range.files, t.target_file_size.0 / SMALL);
     if candidates.is_empty() || t.expect.is_empty() {
         return Ok(candidates);
     }
-    let paths: Vec<String> = candidates.iter().map(|f| f.path.clone()).collect();
+    let stop = |e: DataFusionError| Error::stop(format!("checking files: {e}"));
     let ctx = plan::session();
-    let stop = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(format!("checking files: {e}"));
-    input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-    ctx.register_table(plan::INPUT, input.files_table(range.to, &paths, Some(FILE)).await?).map_err(stop)?;
-    // only failing rows are grouped: usually none
-    let pass: Vec<String> = t.expect.iter().map(|e| format!("coalesce(({}), false)", e.check)).collect();
-    let sql = format!(
-        "SELECT DISTINCT {f} FROM {input} WHERE NOT ({pass})",
-        f = q(FILE),
-        pass = pass.join(" AND "),
-        input = plan::INPUT,
-    );
-    let batches = ctx.sql(&sql).await.map_err(stop)?.collect().await.map_err(stop)?;
-    let mut failed = Vec::new();
-    for b in &batches {
-        use arrow_array::cast::AsArray;
-        let files =
-            arrow_cast::cast(b.column(0), &arrow_schema::DataType::Utf8).map_err(|e| Error::stop(e.to_string()))?;
-        let files = files.as_string::<i32>();
-        failed.extend((0..b.num_rows()).map(|r| files.value(r).to_string()));
+    let table = DFSchema::try_from(input.arrow_schema()?).map_err(stop)?;
+    // a row fails a rule whose check is false or null
+    let fails: Vec<String> = t.expect.iter().map(|e| format!("(({}) IS NOT TRUE)", e.check)).collect();
+    let failing = match ctx.parse_sql_expr(&fails.join(" OR "), &table) {
+        Ok(e) => e,
+        // a rule over a column the input lacks: the transform's query says so
+        Err(e) => {
+            tracing::debug!(error = %e, "the rules do not read the input's columns alone; copying nothing");
+            return Ok(Vec::new());
+        }
+    };
+    let columns: Vec<String> = failing.column_refs().iter().map(|c| c.name.clone()).collect();
+    let (schema, files) = input.read_files(&candidates, Some(&columns)).await?;
+    let failing = ctx.create_physical_expr(failing, &DFSchema::try_from(schema).map_err(stop)?).map_err(stop)?;
+    let mut clean = Vec::new();
+    for (file, batches) in candidates.into_iter().zip(files) {
+        let mut passes = true;
+        for b in &batches {
+            let failed = failing.evaluate(b).and_then(|v| v.into_array(b.num_rows())).map_err(stop)?;
+            passes &= failed.as_boolean().true_count() == 0;
+        }
+        if passes {
+            clean.push(file);
+        }
     }
-    if !failed.iter().all(|name| candidates.iter().any(|f| same_file(name, &f.path))) {
-        // a file named otherwise than the log says: copy nothing rather than a failing row
-        tracing::warn!(files = ?failed, "failing rows in files not recognised; reading every file");
-        return Ok(Vec::new());
-    }
-    Ok(candidates.into_iter().filter(|f| !failed.iter().any(|name| same_file(name, &f.path))).collect())
+    Ok(clean)
 }
 
 /// The files worth copying rather than reading: at least `min` bytes, or
@@ -100,11 +103,6 @@ fn worth_copying(files: &[AddedFile], min: u64) -> Vec<AddedFile> {
         f.size >= min || n == 1 || (n <= crate::MAX_WRITERS && bytes >= min)
     };
     files.iter().filter(|f| worth(f) && !f.deletion_vector).cloned().collect()
-}
-
-/// Whether the scan's file name (a URL, or a path) is the log's `path`.
-fn same_file(scanned: &str, path: &str) -> bool {
-    scanned == path || scanned.ends_with(&format!("/{path}"))
 }
 
 #[cfg(test)]

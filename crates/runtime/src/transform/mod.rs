@@ -19,7 +19,7 @@ use ingesta_config::{ReadMode, Table, WriteModeName};
 use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
-use ingesta_lake::{Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
+use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
 
 use crate::report::{Progress, TableReport};
 use crate::upkeep::Upkeep;
@@ -172,14 +172,15 @@ impl TransformTask {
         quarantined_to: i64,
         report: &mut TableReport,
     ) -> Result<bool, Error> {
-        let ctx = plan::session();
+        let small = self.cfg.read == ReadMode::Appends && input.reads_in_memory(&range.files);
+        let ctx = plan::session_of(if small { 1 } else { 2 });
         input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
         let empty = |schema: arrow_schema::Schema| -> Result<std::sync::Arc<MemTable>, Error> {
             Ok(std::sync::Arc::new(MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]]).map_err(df)?))
         };
         let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
             ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
-            ReadMode::Appends if !range.files.is_empty() => input.files_provider(range.to, &range.paths()).await?,
+            ReadMode::Appends if !range.files.is_empty() => input.files_rows(range.to, &range.files).await?,
             ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
             ReadMode::Appends => empty(input.arrow_schema()?)?,
         };
@@ -193,8 +194,9 @@ impl TransformTask {
             ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
         }
         let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let mut frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
         let out_schema = plan::stored_schema(frame.schema().as_arrow());
+        let mut frame = Some(frame);
         self.ensure_target(&out_schema).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
         if self.cfg.write.delete_when.is_some() {
@@ -222,19 +224,21 @@ impl TransformTask {
             }
             copied_files = copied.len();
             if !copied.is_empty() {
-                let rest: Vec<String> = range.paths().into_iter().filter(|p| !copied.contains(p)).collect();
-                let provider: std::sync::Arc<dyn TableProvider> = match rest.is_empty() {
-                    true => empty(input.arrow_schema()?)?,
-                    false => input.files_provider(range.to, &rest).await?,
-                };
-                ctx.deregister_table(plan::INPUT).map_err(df)?;
-                ctx.register_table(plan::INPUT, provider).map_err(df)?;
-                frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+                let rest: Vec<AddedFile> = range.files.iter().filter(|f| !copied.contains(&f.path)).cloned().collect();
+                frame = None; // every file copied: nothing left to read
+                if !rest.is_empty() {
+                    ctx.deregister_table(plan::INPUT).map_err(df)?;
+                    ctx.register_table(plan::INPUT, input.files_rows(range.to, &rest).await?).map_err(df)?;
+                    frame = Some(ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?);
+                }
             }
         }
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
         let mut seen = 0i64;
-        let mut stream = frame.execute_stream().await.map_err(|e| self.sql_error(e))?;
+        let mut stream = match frame {
+            Some(frame) => frame.execute_stream().await.map_err(|e| self.sql_error(e))?.boxed(),
+            None => futures::stream::empty().boxed(),
+        };
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
             let n = batch.num_rows() as i64;

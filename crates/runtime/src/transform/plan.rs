@@ -19,7 +19,13 @@ pub const INPUT: &str = "input";
 
 /// A session for transforms: strings read as plain Utf8 (what Delta stores).
 pub fn session() -> SessionContext {
-    let mut config = SessionConfig::new().with_target_partitions(2);
+    session_of(2)
+}
+
+/// A session running queries in `partitions` parallel parts (1 for rows in
+/// memory: splitting a few thousand rows costs more than it saves).
+pub fn session_of(partitions: usize) -> SessionContext {
+    let mut config = SessionConfig::new().with_target_partitions(partitions);
     config.options_mut().execution.parquet.schema_force_view_types = false;
     SessionContext::new_with_config(config)
 }
