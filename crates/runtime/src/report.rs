@@ -107,3 +107,43 @@ impl Progress {
         }
     }
 }
+
+/// Where a pass of a table spent its time: milliseconds between named
+/// points, logged at debug level (`INGESTA_LOG=ingesta_runtime=debug`), so
+/// a slow commit can be taken apart without a profiler.
+pub struct Laps {
+    last: Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    pub fn new() -> Self {
+        Self { last: Instant::now(), laps: Vec::new() }
+    }
+
+    /// Ends the lap `name` (the time since the previous one); laps of one name add up.
+    pub fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        let d = now - self.last;
+        self.last = now;
+        match self.laps.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) => *t += d,
+            None => self.laps.push((name, d)),
+        }
+    }
+
+    /// Logs the laps of `table`'s pass, as `name=ms` pairs.
+    pub fn log(&self, table: &str) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let laps: Vec<String> =
+                self.laps.iter().map(|(n, d)| format!("{n}={:.1}", d.as_secs_f64() * 1e3)).collect();
+            tracing::debug!(table, laps = %laps.join(" "), "pass timings (ms)");
+        }
+    }
+}
+
+impl Default for Laps {
+    fn default() -> Self {
+        Self::new()
+    }
+}

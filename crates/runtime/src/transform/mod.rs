@@ -21,7 +21,7 @@ use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
 
-use crate::report::{Progress, TableReport};
+use crate::report::{Laps, Progress, TableReport};
 use crate::upkeep::Upkeep;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
@@ -73,6 +73,7 @@ impl TransformTask {
     /// Transforms everything the input appended since the last commit.
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
+        let mut laps = Laps::new();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
         // The input is loaded once per run: versions it gains meanwhile are
         // read next run. It loads alongside this table and its quarantine
@@ -82,6 +83,7 @@ impl TransformTask {
         let (input_name, url) = (self.cfg.input.clone(), lake.table_url(&self.cfg.input));
         let mut input = self.input.take();
         tokio::try_join!(reload(&mut input, &lake, &input_name, &url), self.open_own())?;
+        laps.lap("open");
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
             && t.enable_change_feed().await?
@@ -102,10 +104,11 @@ impl TransformTask {
                 ReadMode::Appends => input.appended_since(after, until, max).await?,
                 ReadMode::Changes => input.changed_since(after, until, max).await?,
             };
+            laps.lap("range");
             if range.to == after {
                 break;
             }
-            let done = self.step(input, &app, &range, q, &mut report).await?;
+            let done = self.step(input, &app, &range, q, &mut report, &mut laps).await?;
             report.commits += 1;
             progress.show(&self.name, report.rows, report.quarantined, report.bytes, started);
             if !done {
@@ -113,10 +116,13 @@ impl TransformTask {
             }
             // another writer may have committed meanwhile
             self.open_own().await?;
+            laps.lap("open");
         }
         if let Some(t) = &mut self.target {
             self.upkeep.run(t).await;
         }
+        laps.lap("upkeep");
+        laps.log(&self.name);
         self.input = input;
         progress.done();
         report.elapsed = started.elapsed();
@@ -171,6 +177,7 @@ impl TransformTask {
         range: &Appended,
         quarantined_to: i64,
         report: &mut TableReport,
+        laps: &mut Laps,
     ) -> Result<bool, Error> {
         let small = self.cfg.read == ReadMode::Appends && input.reads_in_memory(&range.files);
         let ctx = plan::session_of(if small { 1 } else { 2 });
@@ -211,6 +218,7 @@ impl TransformTask {
         let source = format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to);
         let mut counts: BTreeMap<String, RuleCount> = BTreeMap::new();
         let mut copied_files = 0;
+        laps.lap("plan");
         if self.copies && !range.files.is_empty() {
             // files whose rows all pass are copied; the query reads the others
             let clean = copy::clean_files(&self.cfg, input, range).await?;
@@ -233,12 +241,14 @@ impl TransformTask {
                 }
             }
         }
+        laps.lap("copy");
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
         let mut seen = 0i64;
         let mut stream = match frame {
             Some(frame) => frame.execute_stream().await.map_err(|e| self.sql_error(e))?.boxed(),
             None => futures::stream::empty().boxed(),
         };
+        laps.lap("scan");
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
             let n = batch.num_rows() as i64;
@@ -250,11 +260,13 @@ impl TransformTask {
             seen += n;
             target.stage(&mut staged, keep).await?;
         }
+        laps.lap("rows");
         report.quarantined += quarantine.len() as u64;
         report.bytes += range.bytes;
         let positions = vec![(app.to_string(), range.to)];
         if !quarantine.is_empty() && range.to > quarantined_to {
             self.commit_quarantine(&quarantine, positions.clone()).await?;
+            laps.lap("quarantine");
         }
         let mut info = vec![
             ("ingesta.input".to_string(), format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to)),
@@ -269,6 +281,7 @@ impl TransformTask {
         let target = self.target.as_mut().expect("ensured");
         // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
         report.rows += target.commit(staged, positions, info).await?.rows;
+        laps.lap("commit");
         Ok(range.to < input.version())
     }
 
