@@ -25,6 +25,12 @@ type SmallFile = (String, Remove);
 /// The `txn` application id every compaction commits (see `compact`).
 pub const COMPACTION_APP: &str = "ingesta/compaction";
 
+/// An empty object beside the table's log, written after each vacuum: its
+/// time is the last vacuum's, so upkeep keeps its pace across processes (a
+/// `run --once` every minute does not vacuum every minute). A name starting
+/// with `_`: Delta readers and every vacuum leave it alone.
+const VACUUMED: &str = "_ingesta_vacuumed";
+
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Compacted {
@@ -98,7 +104,7 @@ impl LakeTable {
             .await
             .map_err(err)?;
         self.table.state = Some(finalized.snapshot());
-        self.published();
+        self.published().await?;
         Ok(Compacted { files_removed: removed, files_added: added })
     }
 
@@ -123,7 +129,19 @@ impl LakeTable {
                 .await
                 .map_err(|e| LakeError::delta(&self.name, e))?;
         }
+        let marker = object_store::path::Path::from(VACUUMED);
+        let store = self.table.object_store();
+        store.put(&marker, Vec::new().into()).await.map_err(|e| LakeError::delta(&self.name, e.into()))?;
         Ok(metrics.files_deleted.len())
+    }
+
+    /// When the table was last vacuumed (by any process), if it ever was.
+    pub async fn vacuumed_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, LakeError> {
+        match self.table.object_store().head(&object_store::path::Path::from(VACUUMED)).await {
+            Ok(meta) => Ok(Some(meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(LakeError::delta(&self.name, e.into())),
+        }
     }
 
     /// Deletes the table: every object under its location (its log and data).

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use deltalake::table::state::DeltaTableState;
 
+use crate::table::Seen;
+
 use url::Url;
 
 use crate::LakeError;
@@ -20,23 +22,25 @@ pub struct Lake {
 }
 
 /// The state each table of the lake had after this process's last commit to
-/// it, by table URL. A table open twice in one process (one task's output,
-/// the next task's input) takes it on refresh instead of reading the new
-/// commit from the log again (~2.5 ms each; decision 0016).
+/// it, with that commit file's identity, by table URL. A table open twice in
+/// one process (one task's output, the next task's input) takes it on open
+/// or refresh instead of reading the new commit from the log again (~2.5 ms
+/// each; decision 0016).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Snapshots(Arc<Mutex<HashMap<String, DeltaTableState>>>);
+pub(crate) struct Snapshots(Arc<Mutex<HashMap<String, (DeltaTableState, Seen)>>>);
 
 impl Snapshots {
-    pub(crate) fn publish(&self, url: &Url, state: &DeltaTableState) {
+    pub(crate) fn publish(&self, url: &Url, state: &DeltaTableState, seen: Seen) {
         let mut all = self.0.lock().expect("not poisoned");
-        if all.get(url.as_str()).is_none_or(|s| s.version() < state.version()) {
-            all.insert(url.to_string(), state.clone());
+        if all.get(url.as_str()).is_none_or(|(s, _)| s.version() < state.version()) {
+            all.insert(url.to_string(), (state.clone(), seen));
         }
     }
 
     /// The state published for the table at `url`, if newer than `version`.
-    pub(crate) fn newer(&self, url: &Url, version: i64) -> Option<DeltaTableState> {
-        self.0.lock().expect("not poisoned").get(url.as_str()).filter(|s| s.version() as i64 > version).cloned()
+    pub(crate) fn newer(&self, url: &Url, version: i64) -> Option<(DeltaTableState, Seen)> {
+        let all = self.0.lock().expect("not poisoned");
+        all.get(url.as_str()).filter(|(s, _)| s.version() as i64 > version).cloned()
     }
 
     /// Forgets the table at `url` (deleted).

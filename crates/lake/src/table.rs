@@ -55,7 +55,7 @@ pub struct LakeTable {
 
 /// A commit file's identity: its version and its store metadata.
 #[derive(Debug, Clone, PartialEq)]
-struct Seen {
+pub(crate) struct Seen {
     version: i64,
     modified: chrono::DateTime<chrono::Utc>,
     size: u64,
@@ -64,11 +64,8 @@ struct Seen {
 impl LakeTable {
     /// Opens the table at `url`, or `None` when there is none yet.
     pub async fn open(lake: &Lake, name: &str, url: &Url) -> Result<Option<Self>, LakeError> {
-        let mut table = unloaded(name, url, lake.storage())?;
-        if !table.verify_deltatable_existence().await.map_err(|e| LakeError::delta(name, e))? {
-            return Ok(None);
-        }
-        table.load().await.map_err(|e| LakeError::delta(name, e))?;
+        let table = unloaded(name, url, lake.storage())?;
+        let published = lake.snapshots.newer(table.table_url(), -1);
         let mut t = Self {
             name: name.to_string(),
             table,
@@ -78,7 +75,22 @@ impl LakeTable {
             seen: None,
             snapshots: lake.snapshots.clone(),
         };
+        // committed by this process a moment ago (another task's table), and
+        // still the same commit file: its state, then only newer commits read
+        if let Some((state, seen)) = published
+            && t.commit_file(seen.version).await? == Some(seen.clone())
+        {
+            t.table.state = Some(state);
+            t.seen = Some(seen);
+            t.refresh().await?;
+            return Ok(Some(t));
+        }
+        if !t.table.verify_deltatable_existence().await.map_err(|e| LakeError::delta(name, e))? {
+            return Ok(None);
+        }
+        t.table.load().await.map_err(|e| LakeError::delta(name, e))?;
         t.seen = t.commit_file(t.version()).await?;
+        t.offer();
         Ok(Some(t))
     }
 
@@ -192,7 +204,7 @@ impl LakeTable {
             self.table = table;
         } else {
             // committed by this process since (another task's table)
-            if let Some(state) = self.snapshots.newer(self.table.table_url(), self.version()) {
+            if let Some((state, _)) = self.snapshots.newer(self.table.table_url(), self.version()) {
                 self.table.state = Some(state);
             }
             // the next commit is not there: nothing to read (one `head`,
@@ -203,15 +215,32 @@ impl LakeTable {
         }
         if self.seen.as_ref().map(|s| s.version) != Some(self.version()) {
             self.seen = self.commit_file(self.version()).await?;
+            self.offer();
         }
         Ok(())
     }
 
-    /// Offers the state after a commit to this process's other handles of the table.
-    pub(crate) fn published(&self) {
-        if let Some(state) = &self.table.state {
-            self.snapshots.publish(self.table.table_url(), state);
+    /// Offers the state just read from the log to this process's other
+    /// handles of the table, with the commit file it was read up to: the
+    /// next task to open the table (bronze's rows are silver's input) takes
+    /// it instead of replaying the log again.
+    fn offer(&self) {
+        if let (Some(state), Some(seen)) = (&self.table.state, &self.seen)
+            && seen.version == self.version()
+        {
+            self.snapshots.publish(self.table.table_url(), state, seen.clone());
         }
+    }
+
+    /// Offers the state after a commit to this process's other handles of
+    /// the table (and to its next opening), with the commit file's identity.
+    pub(crate) async fn published(&self) -> Result<(), LakeError> {
+        if let Some(state) = &self.table.state
+            && let Some(seen) = self.commit_file(self.version()).await?
+        {
+            self.snapshots.publish(self.table.table_url(), state, seen);
+        }
+        Ok(())
     }
 
     /// The store's metadata of the commit file of `version`, if it exists.
@@ -422,7 +451,7 @@ impl TableStore for LakeTable {
             .map_err(err)?;
         let version = finalized.version();
         self.table.state = Some(finalized.snapshot());
-        self.published();
+        self.published().await?;
         Ok(CommitReceipt { version: version as i64, rows: staged.rows })
     }
 }

@@ -1,8 +1,9 @@
 //! Automatic upkeep of a table between its commits, for every kind of table
 //! task: compaction when small files pile up (`compact_after`), and a vacuum
 //! of data files unreferenced for longer than `vacuum_after`, at most once an
-//! hour (delta-rs's lite vacuum: the log's tombstones, no listing, no commit
-//! when nothing is due). Upkeep never fails its table: a failure (say, two
+//! hour, also across `run --once` processes: the lake remembers when the
+//! table was last vacuumed (delta-rs's lite vacuum: the log's tombstones, no
+//! listing, no commit when nothing is due). Upkeep never fails its table: a failure (say, two
 //! group members compacting at once) is logged and tried again later.
 
 use std::time::{Duration, Instant};
@@ -40,8 +41,26 @@ impl Upkeep {
                 Err(e) => tracing::warn!(table = %name, error = %e, "compaction failed; tried again later"),
             }
         }
-        let due = self.last_vacuum.is_none_or(|at| at.elapsed() >= VACUUM_EVERY);
-        if self.vacuum_after.is_zero() || !due {
+        if self.vacuum_after.is_zero() {
+            return;
+        }
+        // no more often than files can expire
+        let every = VACUUM_EVERY.min(self.vacuum_after);
+        if self.last_vacuum.is_none() {
+            // a process's first upkeep: when did another one vacuum last?
+            match t.vacuumed_at().await {
+                Ok(Some(at)) => {
+                    let age = (chrono::Utc::now() - at).to_std().unwrap_or_default();
+                    self.last_vacuum = Some(Instant::now().checked_sub(age).unwrap_or_else(Instant::now));
+                    if age >= every {
+                        self.last_vacuum = None;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(table = %name, error = %e, "cannot tell when the table was last vacuumed"),
+            }
+        }
+        if self.last_vacuum.is_some_and(|at| at.elapsed() < every) {
             return;
         }
         self.last_vacuum = Some(Instant::now());

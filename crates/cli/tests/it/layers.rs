@@ -421,6 +421,8 @@ fn bronze_compacts_and_vacuums_itself_by_policy() {
     std::thread::sleep(Duration::from_millis(1500));
     ws.run_once();
     assert_eq!(on_disk(), 1, "vacuumed by the next run");
+    // the lake remembers the vacuum, so runs of other processes keep its pace
+    assert!(bronze.join("_ingesta_vacuumed").is_file(), "the vacuum's marker");
     assert_eq!(read_delta(&bronze, &["_source", "_position"], None).distinct_keys, 400);
 }
 
