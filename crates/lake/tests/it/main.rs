@@ -88,6 +88,52 @@ async fn a_refresh_reads_new_commits_and_a_replaced_table_afresh() {
     assert_eq!(reader.file_uris().unwrap().len(), 4);
 }
 
+/// An open takes the state another handle of the process read or committed,
+/// but not once another process has replaced the table (a rebuild): the
+/// commit file it was read up to is another file then.
+#[tokio::test]
+async fn an_open_takes_the_process_state_unless_the_table_was_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let mut writer = table(&lake).await;
+    append(&mut writer, &["a"]).await;
+    let reader = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (1, 1));
+    append(&mut writer, &["b"]).await;
+    let reader = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (2, 2), "the commit after the offered state");
+    let first_id = reader.table_id().unwrap();
+
+    // another process (its own lake) deletes and creates the table again
+    let other = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    table(&other).await.destroy().await.unwrap();
+    let mut again = table(&other).await;
+    for id in ["x", "y", "z"] {
+        append(&mut again, &[id]).await;
+    }
+    let reader = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    assert_ne!(reader.table_id().unwrap(), first_id, "the new table, not the state this process had");
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (3, 3));
+}
+
+/// The vacuum leaves the time it ran beside the log, for upkeep in later processes.
+#[tokio::test]
+async fn a_vacuum_is_remembered_in_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let mut t = table(&lake).await;
+    append(&mut t, &["a"]).await;
+    assert_eq!(t.vacuumed_at().await.unwrap(), None);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    t.vacuum(std::time::Duration::from_secs(3600)).await.unwrap();
+    let at = t.vacuumed_at().await.unwrap().expect("remembered");
+    assert!(at >= before && at <= chrono::Utc::now(), "{at}");
+    let again = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
+    assert_eq!(again.vacuumed_at().await.unwrap(), Some(at));
+    assert_eq!(again.stats().unwrap().rows, 1, "the marker is no data file");
+}
+
 #[tokio::test]
 async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
