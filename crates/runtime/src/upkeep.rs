@@ -1,10 +1,12 @@
 //! Automatic upkeep of a table between its commits, for every kind of table
 //! task: compaction when small files pile up (`compact_after`), and a vacuum
 //! of data files unreferenced for longer than `vacuum_after`, at most once an
-//! hour, also across `run --once` processes: the lake remembers when the
-//! table was last vacuumed (delta-rs's lite vacuum: the log's tombstones, no
-//! listing, no commit when nothing is due). Upkeep never fails its table: a failure (say, two
-//! group members compacting at once) is logged and tried again later.
+//! hour (or once per `vacuum_after` when that is shorter), also across
+//! `run --once` processes: the lake remembers when the table was last
+//! vacuumed (delta-rs's lite vacuum: the log's tombstones, no listing, no
+//! commit when nothing is due). Upkeep never fails its table: a failure
+//! (say, two group members compacting at once) is logged and tried again
+//! later.
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +53,8 @@ impl Upkeep {
             match t.vacuumed_at().await {
                 Ok(Some(at)) => {
                     let age = (chrono::Utc::now() - at).to_std().unwrap_or_default();
-                    self.last_vacuum = Some(Instant::now().checked_sub(age).unwrap_or_else(Instant::now));
-                    if age >= every {
-                        self.last_vacuum = None;
+                    if age < every {
+                        self.last_vacuum = Some(Instant::now().checked_sub(age).unwrap_or_else(Instant::now));
                     }
                 }
                 Ok(None) => {}
