@@ -104,7 +104,7 @@ impl LakeTable {
             .await
             .map_err(err)?;
         self.table.state = Some(finalized.snapshot());
-        self.published().await?;
+        self.settled().await?;
         Ok(Compacted { files_removed: removed, files_added: added })
     }
 

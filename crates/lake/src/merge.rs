@@ -338,7 +338,7 @@ async fn commit(
         .await
         .map_err(err)?;
     t.table.state = Some(finalized.snapshot());
-    t.published().await?;
+    t.settled().await?;
     Ok(t.version())
 }
 

@@ -21,8 +21,8 @@ pub struct Lake {
     pub(crate) snapshots: Snapshots,
 }
 
-/// The state each table of the lake had after this process's last commit to
-/// it, with that commit file's identity, by table URL. A table open twice in
+/// The newest state of each table of the lake that this process committed
+/// or read from the log, with its commit file's identity, by table URL. A table open twice in
 /// one process (one task's output, the next task's input) takes it on open
 /// or refresh instead of reading the new commit from the log again (~2.5 ms
 /// each; decision 0016).

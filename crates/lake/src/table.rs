@@ -82,15 +82,15 @@ impl LakeTable {
         {
             t.table.state = Some(state);
             t.seen = Some(seen);
-            t.refresh().await?;
+            t.catch_up().await?;
+            t.settled().await?;
             return Ok(Some(t));
         }
         if !t.table.verify_deltatable_existence().await.map_err(|e| LakeError::delta(name, e))? {
             return Ok(None);
         }
         t.table.load().await.map_err(|e| LakeError::delta(name, e))?;
-        t.seen = t.commit_file(t.version()).await?;
-        t.offer();
+        t.settled().await?;
         Ok(Some(t))
     }
 
@@ -202,43 +202,39 @@ impl LakeTable {
             let mut table = unloaded(&self.name, self.table.table_url(), &self.storage)?;
             table.load().await.map_err(err)?;
             self.table = table;
+            self.seen = None; // a commit file of the new table
         } else {
-            // committed by this process since (another task's table)
-            if let Some((state, _)) = self.snapshots.newer(self.table.table_url(), self.version()) {
-                self.table.state = Some(state);
-            }
-            // the next commit is not there: nothing to read (one `head`,
-            // where delta-rs lists the log)
-            if self.commit_file(self.version() + 1).await?.is_some() {
-                self.table.update_state().await.map_err(err)?;
-            }
+            self.catch_up().await?;
         }
-        if self.seen.as_ref().map(|s| s.version) != Some(self.version()) {
-            self.seen = self.commit_file(self.version()).await?;
-            self.offer();
+        self.settled().await
+    }
+
+    /// Brings a state whose commit file is still the table's to its newest
+    /// commit: the state this process published since (another task's
+    /// table), then the log only when the next commit file exists (one
+    /// `head`, where delta-rs lists the log).
+    async fn catch_up(&mut self) -> Result<(), LakeError> {
+        if let Some((state, seen)) = self.snapshots.newer(self.table.table_url(), self.version()) {
+            self.table.state = Some(state);
+            self.seen = Some(seen);
+        }
+        if self.commit_file(self.version() + 1).await?.is_some() {
+            self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))?;
         }
         Ok(())
     }
 
-    /// Offers the state just read from the log to this process's other
-    /// handles of the table, with the commit file it was read up to: the
-    /// next task to open the table (bronze's rows are silver's input) takes
-    /// it instead of replaying the log again.
-    fn offer(&self) {
-        if let (Some(state), Some(seen)) = (&self.table.state, &self.seen)
-            && seen.version == self.version()
-        {
-            self.snapshots.publish(self.table.table_url(), state, seen.clone());
+    /// Records the commit file of the version in memory when that version
+    /// changed (a load, a refresh, a commit), and offers the state with it to
+    /// this process's other handles of the table: the next task to open it
+    /// (bronze's rows are silver's input) takes it instead of replaying the log.
+    pub(crate) async fn settled(&mut self) -> Result<(), LakeError> {
+        if self.seen.as_ref().map(|s| s.version) == Some(self.version()) {
+            return Ok(());
         }
-    }
-
-    /// Offers the state after a commit to this process's other handles of
-    /// the table (and to its next opening), with the commit file's identity.
-    pub(crate) async fn published(&self) -> Result<(), LakeError> {
-        if let Some(state) = &self.table.state
-            && let Some(seen) = self.commit_file(self.version()).await?
-        {
-            self.snapshots.publish(self.table.table_url(), state, seen);
+        self.seen = self.commit_file(self.version()).await?;
+        if let (Some(state), Some(seen)) = (&self.table.state, &self.seen) {
+            self.snapshots.publish(self.table.table_url(), state, seen.clone());
         }
         Ok(())
     }
@@ -451,7 +447,7 @@ impl TableStore for LakeTable {
             .map_err(err)?;
         let version = finalized.version();
         self.table.state = Some(finalized.snapshot());
-        self.published().await?;
+        self.settled().await?;
         Ok(CommitReceipt { version: version as i64, rows: staged.rows })
     }
 }

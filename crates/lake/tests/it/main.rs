@@ -23,14 +23,20 @@ fn batch(ids: &[&str]) -> RecordBatch {
     .unwrap()
 }
 
+/// A lake in a temporary folder (kept while the folder lives).
+fn temp_lake() -> (tempfile::TempDir, Lake) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    (dir, lake)
+}
+
 async fn table(lake: &Lake) -> LakeTable {
     LakeTable::open_or_create(lake, "t", &lake.table_url("t"), &schema(), &[], "test").await.unwrap()
 }
 
 #[tokio::test]
 async fn rows_and_positions_commit_together_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut t = table(&lake).await;
     assert_eq!(t.position("file-a").await.unwrap(), None);
 
@@ -63,8 +69,7 @@ async fn append(t: &mut LakeTable, ids: &[&str]) {
 
 #[tokio::test]
 async fn a_refresh_reads_new_commits_and_a_replaced_table_afresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut writer = table(&lake).await;
     append(&mut writer, &["a"]).await;
     let mut reader = LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists");
@@ -120,8 +125,7 @@ async fn an_open_takes_the_process_state_unless_the_table_was_replaced() {
 /// The vacuum leaves the time it ran beside the log, for upkeep in later processes.
 #[tokio::test]
 async fn a_vacuum_is_remembered_in_the_lake() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut t = table(&lake).await;
     append(&mut t, &["a"]).await;
     assert_eq!(t.vacuumed_at().await.unwrap(), None);
@@ -136,8 +140,7 @@ async fn a_vacuum_is_remembered_in_the_lake() {
 
 #[tokio::test]
 async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut t = table(&lake).await.with_parallel_writers(2);
     write(&mut t, &WriteMode::Append, vec![batch(&["a", "b"])], 0).await;
     assert_eq!(t.stats().unwrap().files, 1, "a small commit makes one file");
@@ -157,8 +160,7 @@ async fn a_large_append_is_encoded_by_several_writers_a_small_one_by_one() {
 
 #[tokio::test]
 async fn integers_are_delta_encoded_and_text_keeps_its_dictionary() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut t = table(&lake).await;
     let ids: Vec<String> = (0..5_000).map(|i| format!("k{}", i % 7)).collect();
     write(&mut t, &WriteMode::Append, vec![batch(&ids.iter().map(String::as_str).collect::<Vec<_>>())], 0).await;
@@ -180,8 +182,7 @@ async fn integers_are_delta_encoded_and_text_keeps_its_dictionary() {
 
 #[tokio::test]
 async fn runs_of_a_partition_and_mixed_rows_land_in_their_partitions() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let by_id = ["id".to_string()];
     let mut t = LakeTable::open_or_create(&lake, "p", &lake.table_url("p"), &schema(), &by_id, "").await.unwrap();
     // two runs (sliced to their partitions), then rows alternating 40 times (grouped by delta-rs)
@@ -202,8 +203,7 @@ async fn runs_of_a_partition_and_mixed_rows_land_in_their_partitions() {
 
 #[tokio::test]
 async fn a_batch_a_writer_refuses_fails_the_commit_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().join("lake").to_str().unwrap(), Default::default()).unwrap();
+    let (_dir, lake) = temp_lake();
     let mut t = table(&lake).await;
     write(&mut t, &WriteMode::Append, vec![batch(&["a"])], 0).await;
     let wrong = Schema::new(vec![Field::new("id", DataType::Utf8, true), Field::new("n", DataType::Utf8, true)]);
