@@ -114,6 +114,7 @@ impl Appended {
 impl LakeTable {
     /// The table's current version.
     pub fn version(&self) -> i64 {
+        debug_assert!(self.is_settled(), "the version of `{}` before its last commit settled", self.name);
         self.table.version().map(|v| v as i64).unwrap_or(-1)
     }
 
@@ -126,13 +127,21 @@ impl LakeTable {
     /// The files appended after `after`, ending at `until` (or the current
     /// version), cut at a version boundary once `max_bytes` are collected.
     pub async fn appended_since(&self, after: i64, until: Option<i64>, max_bytes: u64) -> Result<Appended, LakeError> {
-        let current = self.version();
+        let current = self.tip();
         let end = until.unwrap_or(current).min(current);
         let mut out = Appended { after, to: after, ..Default::default() };
         for v in after + 1..=end {
             let mut adds = Vec::new();
             let (mut moved, mut removed) = (false, false);
-            for action in self.commit_actions(v).await? {
+            let read;
+            let actions = match self.followed.iter().find(|(f, _)| *f == v) {
+                Some((_, followed)) => followed,
+                None => {
+                    read = self.commit_actions(v).await?;
+                    &read
+                }
+            };
+            for action in actions {
                 if let Some(add) = action.get("add") {
                     if add["dataChange"].as_bool().unwrap_or(true) {
                         adds.push(AddedFile::from_action(add));
@@ -175,12 +184,17 @@ impl LakeTable {
 
     /// The actions of commit `v`, as JSON.
     async fn commit_actions(&self, v: i64) -> Result<Vec<serde_json::Value>, LakeError> {
+        self.read_actions(v).await?.ok_or_else(|| LakeError::Unsupported {
+            table: self.name.clone(),
+            reason: format!("commit {v} is no longer in the log; rebuild the tables that read this one"),
+        })
+    }
+
+    /// The actions of commit `v`, as JSON, or `None` when there is no such commit file.
+    pub(crate) async fn read_actions(&self, v: i64) -> Result<Option<Vec<serde_json::Value>>, LakeError> {
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         let Some(bytes) = self.table.log_store().read_commit_entry(v as u64).await.map_err(err)? else {
-            return Err(LakeError::Unsupported {
-                table: self.name.clone(),
-                reason: format!("commit {v} is no longer in the log; rebuild the tables that read this one"),
-            });
+            return Ok(None);
         };
         bytes
             .split(|b| *b == b'\n')
@@ -188,7 +202,8 @@ impl LakeTable {
             .map(|line| {
                 serde_json::from_slice(line).map_err(|e| err(DeltaTableError::Generic(format!("commit {v}: {e}"))))
             })
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// Turns the table's Change Data Feed on (one commit of its metadata),

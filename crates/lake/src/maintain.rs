@@ -41,6 +41,7 @@ pub struct Compacted {
 impl LakeTable {
     /// Files smaller than half the target size.
     pub fn small_files(&self) -> Result<usize, LakeError> {
+        debug_assert!(self.is_settled(), "small files of `{}` before its last commit settled", self.name);
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
         Ok(snapshot.log_data().iter().filter(|f| (f.size() as u64) < self.target_file_size / 2).count())
     }
@@ -57,6 +58,7 @@ impl LakeTable {
     /// pipeline) the second fails with a conflict instead. Keyed merges carry
     /// the same `txn` (decision 0009), so a compaction racing one fails too.
     pub async fn compact(&mut self) -> Result<Compacted, LakeError> {
+        self.settle().await?;
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         let snapshot = self.table.snapshot().map_err(err)?.clone();
         let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<SmallFile>> = BTreeMap::new();
@@ -111,6 +113,7 @@ impl LakeTable {
     /// Deletes data files unreferenced for longer than `retention` (returns
     /// how many), and the log's commits older than its retention.
     pub async fn vacuum(&mut self, retention: Duration) -> Result<usize, LakeError> {
+        self.settle().await?;
         let period = chrono::Duration::from_std(retention)
             .map_err(|e| LakeError::delta(&self.name, DeltaTableError::Generic(e.to_string())))?;
         let (table, metrics) = self

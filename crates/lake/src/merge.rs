@@ -332,14 +332,15 @@ async fn commit(
         not_matched_predicates: Vec::new(),
         not_matched_by_source_predicates: Vec::new(),
     };
-    let finalized = CommitBuilder::from(props.with_application_transaction(guard))
+    let written = CommitBuilder::from(props.with_application_transaction(guard))
         .with_actions(actions)
         .build(Some(snapshot), t.table.log_store(), operation)
+        .into_prepared_commit_future()
+        .await
+        .map_err(err)?
         .await
         .map_err(err)?;
-    t.table.state = Some(finalized.snapshot());
-    t.settled().await?;
-    Ok(t.version())
+    t.landed(written).await
 }
 
 /// Why the touched files could not be found.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::RecordBatchWriter;
@@ -51,7 +51,20 @@ pub struct LakeTable {
     /// (`refresh` checks it is still there, unchanged).
     seen: Option<Seen>,
     pub(crate) snapshots: Snapshots,
+    /// Whether a commit returns once its commit file is written, its state
+    /// update left to [`LakeTable::settle`] (`with_deferred_state`).
+    defer: bool,
+    /// The rest of the last commit: delta-rs's update of the state to the
+    /// new version, and a checkpoint every `CHECKPOINT_INTERVAL` commits.
+    after_commit: Option<Box<PostCommit>>,
+    /// Commits after the state's version that [`LakeTable::follow`] read
+    /// without bringing the state to them (appends only), oldest first.
+    pub(crate) followed: Vec<(i64, Vec<serde_json::Value>)>,
 }
+
+/// `follow` brings the state itself to the newest commit once it has
+/// followed this many commits past it.
+const MAX_FOLLOWED: usize = 10;
 
 /// A commit file's identity: its version and its store metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +87,9 @@ impl LakeTable {
             storage: lake.storage().clone(),
             seen: None,
             snapshots: lake.snapshots.clone(),
+            defer: false,
+            after_commit: None,
+            followed: Vec::new(),
         };
         // committed by this process a moment ago (another task's table), and
         // still the same commit file: its state, then only newer commits read
@@ -139,6 +155,9 @@ impl LakeTable {
             storage: lake.storage().clone(),
             seen: None,
             snapshots: lake.snapshots.clone(),
+            defer: false,
+            after_commit: None,
+            followed: Vec::new(),
         })
     }
 
@@ -160,6 +179,51 @@ impl LakeTable {
     pub fn with_parallel_writers(mut self, n: usize) -> Self {
         self.writers = n.max(1);
         self
+    }
+
+    /// Lets a commit return once its commit file is written: the data is in
+    /// the table then, for every reader. The state update after it (delta-rs
+    /// lists the log, reads the new commit, and writes a checkpoint every
+    /// `CHECKPOINT_INTERVAL` commits) waits for [`LakeTable::settle`], which
+    /// the next refresh, commit or maintenance call runs first. Until then
+    /// the handle's state is the one before the commit: settle before reading
+    /// it (positions, stats, schema).
+    pub fn with_deferred_state(mut self, defer: bool) -> Self {
+        self.defer = defer;
+        self
+    }
+
+    /// Brings the state to the last commit when that commit deferred it
+    /// (`with_deferred_state`). The commit itself landed whatever happens
+    /// here: when delta-rs's update fails (say, its checkpoint), the state is
+    /// read from the log instead.
+    pub async fn settle(&mut self) -> Result<(), LakeError> {
+        let Some(after) = self.after_commit.take() else { return Ok(()) };
+        match (*after).await {
+            Ok(done) => self.table.state = Some(done.snapshot()),
+            Err(e) => {
+                tracing::warn!(table = %self.name, error = %e, "updating the state after a commit failed; reading the log");
+                self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))?;
+            }
+        }
+        self.settled().await
+    }
+
+    /// Takes a commit whose commit file is written: settles it now, or
+    /// leaves that for later when the table defers it. Returns its version.
+    pub(crate) async fn landed(&mut self, after: PostCommit) -> Result<i64, LakeError> {
+        let version = after.version as i64;
+        self.after_commit = Some(Box::new(after));
+        if !self.defer {
+            self.settle().await?;
+        }
+        Ok(version)
+    }
+
+    /// Whether the handle's state is the table's as this process last
+    /// committed it (no commit waiting for [`LakeTable::settle`]).
+    pub(crate) fn is_settled(&self) -> bool {
+        self.after_commit.is_none()
     }
 
     pub fn name(&self) -> &str {
@@ -194,6 +258,8 @@ impl LakeTable {
     /// file, and the new log's later commits replayed over the old table
     /// would mix the two.
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
+        self.settle().await?;
+        self.followed.clear();
         let err = |e| LakeError::delta(&self.name, e);
         if let Some(seen) = &self.seen
             && self.commit_file(seen.version).await? != Some(seen.clone())
@@ -207,6 +273,50 @@ impl LakeTable {
             self.catch_up().await?;
         }
         self.settled().await
+    }
+
+    /// Like [`LakeTable::refresh`] for a reader of the table's appends
+    /// ([`LakeTable::appended_since`]): the commits after the state's
+    /// version are read (their actions, which that reader needs anyway), and
+    /// the state is left where it is while they only add files and record
+    /// positions. What a reader takes from the state (the table's identity,
+    /// columns, partitioning) is the same at those versions, and delta-rs's
+    /// update of the state (a listing of the log, a replay of the new
+    /// commits) stays off the reader's path. The state moves on when this
+    /// process publishes a newer one (the writer's task settled its commit),
+    /// when a commit changes the table's metadata or protocol, and after
+    /// `MAX_FOLLOWED` commits. [`LakeTable::tip`] is the newest version read.
+    pub async fn follow(&mut self) -> Result<(), LakeError> {
+        if let Some(seen) = &self.seen
+            && self.commit_file(seen.version).await? != Some(seen.clone())
+        {
+            self.followed.clear();
+            return self.refresh().await; // replaced: loaded afresh
+        }
+        if let Some((state, seen)) = self.snapshots.newer(self.table.table_url(), self.version()) {
+            self.table.state = Some(state);
+            self.seen = Some(seen);
+            let v = self.version();
+            self.followed.retain(|(f, _)| *f > v);
+        }
+        loop {
+            let next = self.tip() + 1;
+            let Some(actions) = self.read_actions(next).await? else { break };
+            let changes_table = actions.iter().any(|a| a.get("metaData").is_some() || a.get("protocol").is_some());
+            if changes_table || self.followed.len() >= MAX_FOLLOWED {
+                self.followed.clear();
+                self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))?;
+                return self.settled().await;
+            }
+            self.followed.push((next, actions));
+        }
+        Ok(())
+    }
+
+    /// The newest version read: the state's, or the last commit
+    /// [`LakeTable::follow`] read past it.
+    pub fn tip(&self) -> i64 {
+        self.followed.last().map_or_else(|| self.version(), |(v, _)| *v)
     }
 
     /// Brings a state whose commit file is still the table's to its newest
@@ -250,6 +360,7 @@ impl LakeTable {
     }
 
     pub fn stats(&self) -> Result<TableStats, LakeError> {
+        debug_assert!(self.is_settled(), "stats of `{}` before its last commit settled", self.name);
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
         let mut s = TableStats { version: snapshot.version() as i64, ..Default::default() };
         for f in snapshot.log_data().iter() {
@@ -376,6 +487,7 @@ impl TableStore for LakeTable {
     type Staged = Staged;
 
     async fn position(&self, app_id: &str) -> ingesta_core::Result<Option<i64>> {
+        debug_assert!(self.is_settled(), "a position of `{}` before its last commit settled", self.name);
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
         let v = snapshot
             .transaction_version(self.table.log_store().as_ref(), app_id)
@@ -409,6 +521,7 @@ impl TableStore for LakeTable {
         positions: Vec<(String, i64)>,
         info: Vec<(String, String)>,
     ) -> ingesta_core::Result<CommitReceipt> {
+        self.settle().await?;
         let name = self.name.clone();
         let err = |e| LakeError::delta(&name, e);
         let mut staged = staged;
@@ -440,14 +553,15 @@ impl TableStore for LakeTable {
             predicate: None,
         };
         let props = Self::props(positions, info);
-        let finalized = CommitBuilder::from(props)
+        let written = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)
+            .into_prepared_commit_future()
+            .await
+            .map_err(err)?
             .await
             .map_err(err)?;
-        let version = finalized.version();
-        self.table.state = Some(finalized.snapshot());
-        self.settled().await?;
-        Ok(CommitReceipt { version: version as i64, rows: staged.rows })
+        let version = self.landed(written).await?;
+        Ok(CommitReceipt { version, rows: staged.rows })
     }
 }

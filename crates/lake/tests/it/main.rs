@@ -122,6 +122,85 @@ async fn an_open_takes_the_process_state_unless_the_table_was_replaced() {
     assert_eq!((reader.version(), reader.stats().unwrap().rows), (3, 3));
 }
 
+/// A deferred commit returns once its commit file is written: other readers
+/// see its rows at once; the writer's state moves at `settle`, which its next
+/// commit and refresh run first.
+#[tokio::test]
+async fn a_deferred_commit_is_in_the_table_before_the_writer_state_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let mut writer = table(&lake).await.with_deferred_state(true);
+    append(&mut writer, &["a"]).await;
+    append(&mut writer, &["b", "c"]).await; // settles the first one before it commits
+    let other = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let reader = LakeTable::open(&other, "t", &other.table_url("t")).await.unwrap().expect("exists");
+    assert_eq!((reader.version(), reader.stats().unwrap().rows), (2, 3), "both commits landed");
+    writer.settle().await.unwrap();
+    assert_eq!((writer.version(), writer.stats().unwrap().rows), (2, 3));
+    append(&mut writer, &["d"]).await;
+    writer.refresh().await.unwrap();
+    assert_eq!((writer.version(), writer.stats().unwrap().rows), (3, 4));
+    writer.settle().await.unwrap(); // nothing left to settle
+    assert_eq!(writer.version(), 3);
+}
+
+/// A reader of appends follows the log: it reads the new commits' files
+/// without moving its state, until a commit changes the table's metadata,
+/// the table is replaced, or it has followed ten commits.
+#[tokio::test]
+async fn a_reader_of_appends_follows_the_log_until_the_metadata_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let mut reader = {
+        let mut t = table(&lake).await;
+        append(&mut t, &["a"]).await;
+        LakeTable::open(&lake, "t", &lake.table_url("t")).await.unwrap().expect("exists")
+    };
+    // another process writes: nothing published here, only the log
+    let other = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let mut writer = LakeTable::open(&other, "t", &other.table_url("t")).await.unwrap().expect("exists");
+    append(&mut writer, &["b"]).await;
+    append(&mut writer, &["c", "d"]).await;
+    reader.follow().await.unwrap();
+    assert_eq!((reader.version(), reader.tip()), (1, 3), "followed, the state where it was");
+    let range = reader.appended_since(1, None, u64::MAX).await.unwrap();
+    assert_eq!((range.after, range.to, range.files.len()), (1, 3, 2));
+    let rows: i64 = {
+        use ingesta_lake::datafusion::prelude::SessionContext;
+        let ctx = SessionContext::new();
+        reader.delta().update_datafusion_session(&ctx.state()).unwrap();
+        ctx.register_table("f", reader.files_rows(range.to, &range.files).await.unwrap()).unwrap();
+        let b = ctx.sql("SELECT count(*) FROM f").await.unwrap().collect().await.unwrap();
+        b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+    };
+    assert_eq!(rows, 3, "the followed commits' rows");
+
+    // a new column: the state moves to it
+    writer.add_columns(&[Field::new("extra", DataType::Utf8, true)]).await.unwrap();
+    reader.follow().await.unwrap();
+    assert_eq!((reader.version(), reader.tip()), (4, 4));
+    assert!(reader.arrow_schema().unwrap().field_with_name("extra").is_ok());
+
+    // ten commits followed: the state moves too
+    for i in 0..12 {
+        let s = writer.begin(&WriteMode::Append).unwrap();
+        writer.commit(s, vec![(format!("p{i}"), i)], vec![]).await.unwrap();
+    }
+    reader.follow().await.unwrap();
+    assert_eq!((reader.version(), reader.tip()), (16, 16), "the state moved after ten commits followed");
+
+    // replaced by another process: read afresh
+    let first_id = reader.table_id().unwrap();
+    writer.destroy().await.unwrap();
+    let mut again = table(&other).await;
+    append(&mut again, &["x"]).await;
+    reader.follow().await.unwrap();
+    assert_ne!(reader.table_id().unwrap(), first_id);
+    assert_eq!((reader.version(), reader.tip(), reader.stats().unwrap().rows), (1, 1, 1));
+}
+
 /// The vacuum leaves the time it ran beside the log, for upkeep in later processes.
 #[tokio::test]
 async fn a_vacuum_is_remembered_in_the_lake() {
