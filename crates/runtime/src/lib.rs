@@ -75,6 +75,21 @@ impl Task {
             Task::Sink(t) => t.run_once(progress).await,
         }
     }
+
+    /// In a long-running pipeline: a silver or gold table's state update
+    /// after its commit and its upkeep run beside the next tables' passes.
+    fn overlap_upkeep(&mut self) {
+        if let Task::Transform(t) = self {
+            t.overlap_upkeep();
+        }
+    }
+
+    /// Waits for the work `overlap_upkeep` left in the background.
+    async fn settle(&mut self) {
+        if let Task::Transform(t) = self {
+            t.settle().await;
+        }
+    }
 }
 
 /// One task per table, each after the tables it reads, then one per sink.
@@ -142,7 +157,10 @@ pub async fn run_watch(
         match t {
             Task::Stream(s) => streams.push(s),
             Task::Collect(c) => collectors.push(c),
-            other => tasks.push(other),
+            mut other => {
+                other.overlap_upkeep();
+                tasks.push(other)
+            }
         }
     }
     let (shutdown, mut servers) = serve(&mut collectors).await?;
@@ -203,6 +221,9 @@ pub async fn run_watch(
             _ = &mut stop => break,
             _ = tokio::time::sleep(poll) => {}
         }
+    }
+    for task in &mut tasks {
+        task.settle().await;
     }
     let _ = shutdown.send(true);
     for s in servers {

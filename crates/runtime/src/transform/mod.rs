@@ -46,7 +46,16 @@ pub struct TransformTask {
     writers: usize,
     /// Whether the input's large files may be copied (`copy.rs`).
     copies: bool,
+    /// In a long-running pipeline: a commit returns once its commit file is
+    /// written, and delta-rs's state update after it and the upkeep run in
+    /// the background (`settle_later`), beside the next tables' passes.
+    overlap: bool,
+    /// That background work of the last pass: it hands the table back.
+    settling: Option<tokio::task::JoinHandle<Settled>>,
 }
+
+/// The table and its upkeep after their background work, and how it went.
+type Settled = (LakeTable, Upkeep, Result<(), ingesta_lake::LakeError>);
 
 impl TransformTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
@@ -63,7 +72,50 @@ impl TransformTask {
             upkeep,
             writers,
             copies,
+            overlap: false,
+            settling: None,
         }
+    }
+
+    /// Lets each pass leave the state update after its commit and the
+    /// upkeep to the background (a long-running pipeline: the next pass of
+    /// this table waits for them, other tables' passes do not). A `run
+    /// --once` does them in its pass, as the next table opens this one.
+    pub fn overlap_upkeep(&mut self) {
+        self.overlap = true;
+    }
+
+    /// Waits for the background work of the last pass (`overlap_upkeep`).
+    /// When it failed the table is opened anew by the next pass.
+    pub async fn settle(&mut self) {
+        let Some(work) = self.settling.take() else { return };
+        match work.await {
+            Ok((t, upkeep, Ok(()))) => {
+                self.target = Some(t);
+                self.upkeep = upkeep;
+            }
+            Ok((_, upkeep, Err(e))) => {
+                tracing::warn!(table = %self.name, error = %e, "the state after the last commit could not be read; opening the table anew");
+                self.upkeep = upkeep;
+            }
+            Err(e) => {
+                tracing::warn!(table = %self.name, error = %e, "the upkeep after the last commit failed; opening the table anew")
+            }
+        }
+    }
+
+    /// Moves the table into a background task that settles its last commit
+    /// and runs its upkeep (`overlap_upkeep`).
+    fn settle_later(&mut self) {
+        let Some(mut t) = self.target.take() else { return };
+        let mut upkeep = std::mem::replace(&mut self.upkeep, Upkeep::new(&self.cfg));
+        self.settling = Some(tokio::spawn(async move {
+            let settled = t.settle().await;
+            if settled.is_ok() {
+                upkeep.run(&mut t).await;
+            }
+            (t, upkeep, settled)
+        }));
     }
 
     pub fn name(&self) -> &str {
@@ -74,6 +126,8 @@ impl TransformTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut laps = Laps::new();
+        self.settle().await;
+        laps.lap("settle");
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
         // The input is loaded once per run: versions it gains meanwhile are
         // read next run. It loads alongside this table and its quarantine
@@ -82,7 +136,8 @@ impl TransformTask {
         let lake = self.lake.clone();
         let (input_name, url) = (self.cfg.input.clone(), lake.table_url(&self.cfg.input));
         let mut input = self.input.take();
-        tokio::try_join!(reload(&mut input, &lake, &input_name, &url), self.open_own())?;
+        let follows = self.cfg.read == ReadMode::Appends;
+        tokio::try_join!(reload_input(&mut input, &lake, &input_name, &url, follows), self.open_own())?;
         laps.lap("open");
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
@@ -118,7 +173,9 @@ impl TransformTask {
             self.open_own().await?;
             laps.lap("open");
         }
-        if let Some(t) = &mut self.target {
+        if self.overlap {
+            self.settle_later();
+        } else if let Some(t) = &mut self.target {
             self.upkeep.run(t).await;
         }
         laps.lap("upkeep");
@@ -142,7 +199,9 @@ impl TransformTask {
 
     /// This table's settings for its own writes: file size and writers.
     fn own(&self, t: LakeTable) -> LakeTable {
-        t.with_target_file_size(self.cfg.target_file_size.0).with_parallel_writers(self.writers)
+        t.with_target_file_size(self.cfg.target_file_size.0)
+            .with_parallel_writers(self.writers)
+            .with_deferred_state(self.overlap)
     }
 
     fn quarantine_name(&self) -> String {
@@ -282,7 +341,7 @@ impl TransformTask {
         // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
         report.rows += target.commit(staged, positions, info).await?.rows;
         laps.lap("commit");
-        Ok(range.to < input.version())
+        Ok(range.to < input.tip())
     }
 
     fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
@@ -374,6 +433,28 @@ async fn reload(slot: &mut Option<LakeTable>, lake: &Lake, name: &str, url: &ing
     }
     *slot = LakeTable::open(lake, name, url).await?;
     Ok(())
+}
+
+/// Like `reload` for the input; a reader of its appends follows its log
+/// (`LakeTable::follow`) instead of refreshing its state.
+async fn reload_input(
+    slot: &mut Option<LakeTable>,
+    lake: &Lake,
+    name: &str,
+    url: &ingesta_lake::Url,
+    follows: bool,
+) -> Result<(), Error> {
+    if let Some(t) = slot
+        && follows
+    {
+        match t.follow().await {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::debug!(table = name, error = %e, "following the log failed; opening the table anew"),
+        }
+        *slot = LakeTable::open(lake, name, url).await?;
+        return Ok(());
+    }
+    reload(slot, lake, name, url).await
 }
 
 /// The lake's table `name`, or `None` when it has none yet.
