@@ -216,6 +216,55 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
     assert_gold(&ws, &["temperature"]);
 }
 
+/// A running pipeline leaves each silver and gold commit's state update and
+/// upkeep to the background and follows silver's log from gold (decision
+/// 0017): files dropped one by one while it runs, with compactions between,
+/// still give gold DuckDB's figures, each bronze version read once.
+#[test]
+fn a_watched_pipeline_reads_every_version_once_while_commits_settle_in_the_background() {
+    let ws = workspace();
+    let staged = ws.path().join("staged");
+    let out = ws.ingesta(&["generate", "iot", "--rows", "6000", "--files", "6", "--out", staged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut files: Vec<_> = std::fs::read_dir(&staged).unwrap().flatten().map(|f| f.path()).collect();
+    files.retain(|f| f.extension().is_some_and(|e| e == "ndjson"));
+    files.sort();
+    assert_eq!(files.len(), 6);
+    let iot = ws.landing().join("iot");
+    std::fs::create_dir_all(&iot).unwrap();
+    ws.write_pipeline(&small_batch_pipeline().replace("    settle: 0ms\n", "    settle: 0ms\n    poll: 100ms\n"));
+    let mut child = ingesta_testkit::spawn_watch(&ws);
+    for f in &files {
+        std::fs::rename(f, iot.join(f.file_name().unwrap())).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    // until gold has taken silver's rows (or a while: the run after the watch catches up)
+    let query =
+        |sql: &str| text(&ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "csv"]).stdout);
+    let caught_up = || {
+        query("SELECT (SELECT count(*) FROM readings) - (SELECT sum(readings) FROM temperature_hourly) AS behind")
+            .lines()
+            .nth(1)
+            == Some("0")
+    };
+    ingesta_testkit::wait_until(Duration::from_secs(20), caught_up);
+    ingesta_testkit::interrupt(&child);
+    assert!(ingesta_testkit::wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some()), "Ctrl-C");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON summary");
+    for name in ["readings", "temperature_hourly"] {
+        assert!(
+            table(&summary, name)["commits"].as_u64().unwrap() > 1,
+            "{name} committed in several passes: {summary}"
+        );
+    }
+    ws.run_once();
+    let silver = read_delta(&ws.lake().join("readings"), &["device_id", "ts"], None);
+    assert_eq!(silver.rows, silver.distinct_keys, "silver keys are unique");
+    assert_gold(&ws, &["temperature"]);
+}
+
 #[test]
 fn expectations_warn_drop_quarantine_and_fail() {
     let ws = workspace();
