@@ -290,15 +290,11 @@ impl LakeTable {
         if let Some(seen) = &self.seen
             && self.commit_file(seen.version).await? != Some(seen.clone())
         {
-            self.followed.clear();
             return self.refresh().await; // replaced: loaded afresh
         }
-        if let Some((state, seen)) = self.snapshots.newer(self.table.table_url(), self.version()) {
-            self.table.state = Some(state);
-            self.seen = Some(seen);
-            let v = self.version();
-            self.followed.retain(|(f, _)| *f > v);
-        }
+        self.take_published();
+        let v = self.version();
+        self.followed.retain(|(f, _)| *f > v);
         loop {
             let next = self.tip() + 1;
             let Some(actions) = self.read_actions(next).await? else { break };
@@ -324,14 +320,20 @@ impl LakeTable {
     /// table), then the log only when the next commit file exists (one
     /// `head`, where delta-rs lists the log).
     async fn catch_up(&mut self) -> Result<(), LakeError> {
-        if let Some((state, seen)) = self.snapshots.newer(self.table.table_url(), self.version()) {
-            self.table.state = Some(state);
-            self.seen = Some(seen);
-        }
+        self.take_published();
         if self.commit_file(self.version() + 1).await?.is_some() {
             self.table.update_state().await.map_err(|e| LakeError::delta(&self.name, e))?;
         }
         Ok(())
+    }
+
+    /// Takes the state this process published since the handle's version
+    /// (another task's handle of the table committed or read further).
+    fn take_published(&mut self) {
+        if let Some((state, seen)) = self.snapshots.newer(self.table.table_url(), self.version()) {
+            self.table.state = Some(state);
+            self.seen = Some(seen);
+        }
     }
 
     /// Records the commit file of the version in memory when that version

@@ -137,7 +137,7 @@ impl TransformTask {
         let (input_name, url) = (self.cfg.input.clone(), lake.table_url(&self.cfg.input));
         let mut input = self.input.take();
         let follows = self.cfg.read == ReadMode::Appends;
-        tokio::try_join!(reload_input(&mut input, &lake, &input_name, &url, follows), self.open_own())?;
+        tokio::try_join!(reload(&mut input, &lake, &input_name, &url, follows), self.open_own())?;
         laps.lap("open");
         if let Some(t) = &mut input
             && self.cfg.read == ReadMode::Changes
@@ -191,7 +191,7 @@ impl TransformTask {
         let qname = self.quarantine_name();
         let Self { lake, name, target, quarantine, .. } = self;
         let (url, qurl) = (lake.table_url(name), lake.quarantine_url(name));
-        tokio::try_join!(reload(target, lake, name, &url), reload(quarantine, lake, &qname, &qurl))?;
+        tokio::try_join!(reload(target, lake, name, &url, false), reload(quarantine, lake, &qname, &qurl, false))?;
         let t = self.target.take();
         self.target = t.map(|t| self.own(t));
         Ok(())
@@ -422,39 +422,25 @@ impl TransformTask {
 }
 
 /// Brings `slot` to the latest version of the lake's table `name` at `url`:
-/// refreshed when it is open, else opened (`None` while there is no table).
-async fn reload(slot: &mut Option<LakeTable>, lake: &Lake, name: &str, url: &ingesta_lake::Url) -> Result<(), Error> {
-    if let Some(t) = slot {
-        match t.refresh().await {
-            Ok(()) => return Ok(()),
-            // gone since (a rebuild in progress), or a passing fault: open it anew
-            Err(e) => tracing::debug!(table = name, error = %e, "refresh failed; opening the table anew"),
-        }
-    }
-    *slot = LakeTable::open(lake, name, url).await?;
-    Ok(())
-}
-
-/// Like `reload` for the input; a reader of its appends follows its log
-/// (`LakeTable::follow`) instead of refreshing its state.
-async fn reload_input(
+/// refreshed when it is open (or, for a reader of its appends, its log
+/// followed: `LakeTable::follow`), else opened (`None` while there is no table).
+async fn reload(
     slot: &mut Option<LakeTable>,
     lake: &Lake,
     name: &str,
     url: &ingesta_lake::Url,
-    follows: bool,
+    follow: bool,
 ) -> Result<(), Error> {
-    if let Some(t) = slot
-        && follows
-    {
-        match t.follow().await {
+    if let Some(t) = slot {
+        let caught_up = if follow { t.follow().await } else { t.refresh().await };
+        match caught_up {
             Ok(()) => return Ok(()),
-            Err(e) => tracing::debug!(table = name, error = %e, "following the log failed; opening the table anew"),
+            // gone since (a rebuild in progress), or a passing fault: open it anew
+            Err(e) => tracing::debug!(table = name, error = %e, "catching up failed; opening the table anew"),
         }
-        *slot = LakeTable::open(lake, name, url).await?;
-        return Ok(());
     }
-    reload(slot, lake, name, url).await
+    *slot = LakeTable::open(lake, name, url).await?;
+    Ok(())
 }
 
 /// The lake's table `name`, or `None` when it has none yet.
