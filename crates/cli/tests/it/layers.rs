@@ -2,7 +2,7 @@
 //! files after reruns, duplicated files, late data and SIGKILLs; each
 //! expectation action; compaction; planning errors before anything runs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -44,6 +44,16 @@ fn status_of(ws: &Workspace, name: &str) -> serde_json::Value {
     let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     status["tables"].as_array().unwrap().iter().find(|t| t["name"] == name).expect("the table's status").clone()
+}
+
+/// `ingesta generate iot ARGS --out OUT`: the data files it wrote there, sorted.
+fn generate_iot(ws: &Workspace, args: &[&str], out: &Path) -> Vec<PathBuf> {
+    let res = ws.ingesta(&[&["generate", "iot"], args, &["--out", out.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out).unwrap().flatten().map(|f| f.path()).collect();
+    files.retain(|f| f.extension().is_some_and(|e| e == "ndjson"));
+    files.sort();
+    files
 }
 
 fn table<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -168,8 +178,7 @@ fn small_batch_pipeline() -> String {
 fn sigkill_during_silver_and_gold_commits_changes_nothing() {
     let ws = workspace();
     let iot = ws.landing().join("iot");
-    let out = ws.ingesta(&["generate", "iot", "--rows", "8000", "--files", "4", "--out", iot.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    generate_iot(&ws, &["--rows", "8000", "--files", "4"], &iot);
     // bronze first, alone: the runs killed below spend their time in silver and gold
     ws.write_pipeline(&iot_pipeline("", 700).replace("path: \"{landing}\"", "path: \"{landing}/iot\""));
     ws.run_once();
@@ -188,24 +197,9 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
             // everything was done: a late file gives the next runs work again
             let more = ws.landing().join("iot").join(format!("more-{trials}"));
             let s = (1000 + trials).to_string();
-            let out = ws.ingesta(&[
-                "generate",
-                "iot",
-                "--seed",
-                &s,
-                "--rows",
-                "1500",
-                "--files",
-                "2",
-                "--out",
-                more.to_str().unwrap(),
-            ]);
-            assert!(out.status.success());
-            for f in std::fs::read_dir(&more).unwrap().flatten() {
-                let name = f.file_name().to_string_lossy().to_string();
-                if name.ends_with(".ndjson") {
-                    std::fs::rename(f.path(), iot.join(format!("more-{trials}-{name}"))).unwrap();
-                }
+            for f in generate_iot(&ws, &["--seed", &s, "--rows", "1500", "--files", "2"], &more) {
+                let name = f.file_name().unwrap().to_string_lossy().to_string();
+                std::fs::rename(&f, iot.join(format!("more-{trials}-{name}"))).unwrap();
             }
             std::fs::remove_dir_all(&more).unwrap();
         }
@@ -224,11 +218,7 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
 fn a_watched_pipeline_reads_every_version_once_while_commits_settle_in_the_background() {
     let ws = workspace();
     let staged = ws.path().join("staged");
-    let out = ws.ingesta(&["generate", "iot", "--rows", "6000", "--files", "6", "--out", staged.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut files: Vec<_> = std::fs::read_dir(&staged).unwrap().flatten().map(|f| f.path()).collect();
-    files.retain(|f| f.extension().is_some_and(|e| e == "ndjson"));
-    files.sort();
+    let files = generate_iot(&ws, &["--rows", "6000", "--files", "6"], &staged);
     assert_eq!(files.len(), 6);
     let iot = ws.landing().join("iot");
     std::fs::create_dir_all(&iot).unwrap();
