@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ingesta_testkit::{Workspace, kill_after, python, read_delta, text};
+use ingesta_testkit::{Rng, Workspace, kill_after, python, read_delta, text};
 
 use crate::{iot_pipeline, reading, workspace};
 
@@ -183,17 +183,34 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
     ws.write_pipeline(&iot_pipeline("", 700).replace("path: \"{landing}\"", "path: \"{landing}/iot\""));
     ws.run_once();
     ws.write_pipeline(&small_batch_pipeline());
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut rng = Rng(seed);
+    let log = ws.lake().join("readings").join("_delta_log");
+    let log_files = || std::fs::read_dir(&log).map(|d| d.count()).unwrap_or(0);
+    // how long a run goes on after its first silver commit: the last finished run's
+    let mut span = Duration::from_millis(2000);
     let (mut killed, mut trials) = (0, 0);
     while killed < 10 {
         trials += 1;
         assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let before = log_files();
         let mut child = ws.spawn_run();
-        let after = Duration::from_millis(300 + (seed.wrapping_mul(trials * 7919) % 2500));
+        // past start-up: from this run's first silver commit on, a kill lands among silver's and gold's commits
+        while log_files() == before && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (committing, committed) = (std::time::Instant::now(), log_files() != before);
+        let after = Duration::from_millis(rng.below(span.as_millis() as u64 + 1));
         let was_killed = kill_after(&mut child, after);
         killed += u64::from(was_killed);
-        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+        eprintln!(
+            "trial {trials}: {} {after:?} after its first silver commit (seed {seed})",
+            if was_killed { "killed" } else { "finished" }
+        );
         if !was_killed {
+            if committed {
+                span = committing.elapsed().max(Duration::from_millis(50));
+            }
             // everything was done: a late file gives the next runs work again
             let more = ws.landing().join("iot").join(format!("more-{trials}"));
             let s = (1000 + trials).to_string();
