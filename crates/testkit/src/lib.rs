@@ -137,6 +137,12 @@ pub fn kill_after(child: &mut Child, after: Duration) -> bool {
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// A seed from the clock (odd, so never xorshift's stuck zero), for
+    /// tests that print it so a failing run can be replayed.
+    pub fn clock_seed() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1
+    }
+
     /// A value in `0..below`.
     pub fn below(&mut self, below: u64) -> u64 {
         self.0 ^= self.0 << 13;

@@ -52,7 +52,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     // small micro-batches: many commits for a kill to land between
     ws.write_pipeline(&iot_pipeline("", 1500));
     let (mut valid, mut malformed) = generate(&ws, "first", 1, 60_000, 24);
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = Rng::clock_seed();
     let mut rng = Rng(seed);
     let (mut killed, mut trials) = (0, 0);
     while killed < 10 {

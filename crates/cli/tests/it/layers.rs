@@ -183,7 +183,7 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
     ws.write_pipeline(&iot_pipeline("", 700).replace("path: \"{landing}\"", "path: \"{landing}/iot\""));
     ws.run_once();
     ws.write_pipeline(&small_batch_pipeline());
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = Rng::clock_seed();
     let mut rng = Rng(seed);
     let log = ws.lake().join("readings").join("_delta_log");
     let log_files = || std::fs::read_dir(&log).map(|d| d.count()).unwrap_or(0);
@@ -196,10 +196,16 @@ fn sigkill_during_silver_and_gold_commits_changes_nothing() {
         let before = log_files();
         let mut child = ws.spawn_run();
         // past start-up: from this run's first silver commit on, a kill lands among silver's and gold's commits
-        while log_files() == before && child.try_wait().unwrap().is_none() {
+        let committed = loop {
+            if log_files() != before {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
             std::thread::sleep(Duration::from_millis(2));
-        }
-        let (committing, committed) = (std::time::Instant::now(), log_files() != before);
+        };
+        let committing = std::time::Instant::now();
         let after = Duration::from_millis(rng.below(span.as_millis() as u64 + 1));
         let was_killed = kill_after(&mut child, after);
         killed += u64::from(was_killed);
