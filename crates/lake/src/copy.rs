@@ -19,8 +19,8 @@ use deltalake::kernel::Add;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
@@ -28,6 +28,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
 
+use crate::read::Ranges;
 use crate::table::Staged;
 use crate::{AddedFile, LakeError, LakeTable};
 
@@ -95,24 +96,30 @@ impl LakeTable {
             return Ok(None);
         }
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
-        let from = Path::from_url_path(&file.path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
-        let bytes = input.table.object_store().get(&from).await.map_err(|e| err(e.into()))?.bytes().await;
-        let bytes = bytes.map_err(|e| err(e.into()))?;
-        let (schema, input_parts, one) = (layout.schema.clone(), layout.input_parts.clone(), file.clone());
-        let made = tokio::task::spawn_blocking(move || assemble(bytes, &schema, &one, &input_parts))
-            .await
-            .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
-        let Some((data, rows, stats)) = made.map_err(|e| err(e.into()))? else {
-            return Ok(None);
-        };
         // beside the input file's partition folder, or at the root
         let parts = &layout.parts;
         let folder = if parts.is_empty() { "" } else { file.path.rsplit_once('/').map_or("", |(dir, _)| dir) };
         let name = format!("part-00000-{}-c000.snappy.parquet", uuid::Uuid::new_v4());
         let path = if folder.is_empty() { name } else { format!("{folder}/{name}") };
         let to = Path::from_url_path(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
-        let size = data.len() as i64;
-        self.table.object_store().put(&to, data.into()).await.map_err(|e| err(e.into()))?;
+        let from = Path::from_url_path(&file.path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let (rows, stats, size) = match self.copy_whole(input, file, layout, &from, &to).await? {
+            Some(rows) => (rows, stats(file, &layout.schema, &chunks(&layout.schema), rows), file.size as i64),
+            None => {
+                let bytes = input.table.object_store().get(&from).await.map_err(|e| err(e.into()))?.bytes().await;
+                let bytes = bytes.map_err(|e| err(e.into()))?;
+                let (schema, input_parts, one) = (layout.schema.clone(), layout.input_parts.clone(), file.clone());
+                let made = tokio::task::spawn_blocking(move || assemble(bytes, &schema, &one, &input_parts))
+                    .await
+                    .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+                let Some((data, rows, stats)) = made.map_err(|e| err(e.into()))? else {
+                    return Ok(None);
+                };
+                let size = data.len() as i64;
+                self.table.object_store().put(&to, data.into()).await.map_err(|e| err(e.into()))?;
+                (rows, stats, size)
+            }
+        };
         let partition_values =
             if parts.is_empty() { Default::default() } else { file.partition_values.clone().into_iter().collect() };
         let add = Add {
@@ -130,6 +137,57 @@ impl LakeTable {
         };
         Ok(Some((add, rows)))
     }
+
+    /// Copies `file` of `input` (at `from`, under the input's root) to `to`
+    /// (under this table's root) as it is, when its columns are the new
+    /// file's columns, in order, of the same Parquet types: a table with all
+    /// of its input's columns, partitioned the same way. The store copies it
+    /// (a hard link on a local disk, a copy within the bucket in a cloud):
+    /// no bytes are read but the footer, none written. Returns the file's
+    /// rows; `None` when the file is not such a file or the store cannot copy
+    /// it (another disk, another bucket): the caller then assembles it.
+    async fn copy_whole(
+        &self,
+        input: &LakeTable,
+        file: &AddedFile,
+        layout: &Layout,
+        from: &Path,
+        to: &Path,
+    ) -> Result<Option<u64>, LakeError> {
+        let (here, there) = (self.table.table_url(), input.table.table_url());
+        let same_store = (here.scheme(), here.host_str(), here.username(), here.port())
+            == (there.scheme(), there.host_str(), there.username(), there.port());
+        if layout.parts != layout.input_parts || !same_store {
+            return Ok(None);
+        }
+        let err = |e: String| LakeError::delta(&self.name, DeltaTableError::Generic(format!("{}: {e}", file.path)));
+        let mut footer = Ranges::new(input.table.object_store(), from.clone(), file.size);
+        let meta = footer.metadata().await.map_err(|e| err(e.to_string()))?;
+        let target = ArrowSchemaConverter::new().convert(&layout.schema).map_err(|e| err(e.to_string()))?;
+        let Some(sources) = sources(&meta, &target, &layout.schema, file, &layout.input_parts) else {
+            return Ok(None);
+        };
+        let in_order = sources.iter().enumerate().all(|(i, s)| matches!(s, Source::Chunk(c) if *c == i));
+        if !in_order || meta.file_metadata().schema_descr().num_columns() != sources.len() {
+            return Ok(None);
+        }
+        // both tables' roots under the one root of their store
+        let under = |url: &url::Url, p: &Path| Path::from_url_path(format!("{}/{p}", url.path().trim_end_matches('/')));
+        let (from, to) = (under(there, from), under(here, to));
+        let (Ok(from), Ok(to)) = (from, to) else { return Ok(None) };
+        match self.table.log_store().root_object_store(None).copy(&from, &to).await {
+            Ok(()) => Ok(Some(meta.file_metadata().num_rows() as u64)),
+            Err(e) => {
+                tracing::debug!(table = %self.name, file = %file.path, error = %e, "the store cannot copy the file; assembling it");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Each column of `schema` copied from the same column of the input file.
+fn chunks(schema: &Schema) -> Vec<Source> {
+    (0..schema.fields().len()).map(Source::Chunk).collect()
 }
 
 /// The new file's bytes, rows and Delta statistics; `None` when a column

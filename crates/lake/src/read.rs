@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{RecordBatch, new_null_array};
 use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
 use deltalake::DeltaTableError;
 use deltalake::datafusion::catalog::{Session, TableProvider};
 use deltalake::datafusion::common::{DataFusionError, Result as DfResult};
@@ -15,12 +16,17 @@ use deltalake::datafusion::datasource::memory::MemorySourceConfig;
 use deltalake::datafusion::logical_expr::{Expr, TableType};
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::logstore::ObjectStoreRef;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::schema::types::SchemaDescriptor;
+use std::ops::Range;
 
 use crate::copy::constant;
 use crate::{AddedFile, LakeError, LakeTable};
@@ -102,17 +108,19 @@ impl Reader {
             return Err(err("some of its rows are deleted (a deletion vector); it is scanned instead".into()));
         }
         let path = Path::from_url_path(&file.path).map_err(|e| err(e.to_string()))?;
-        let bytes = self.store.get(&path).await.map_err(|e| err(e.to_string()))?;
-        let bytes = bytes.bytes().await.map_err(|e| err(e.to_string()))?;
-        let wanted = schema.clone();
-        let decode = move || -> Result<Vec<RecordBatch>, ParquetError> {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-            let roots = builder.schema().fields().iter().enumerate();
-            let roots = roots.filter(|(_, f)| wanted.field_with_name(f.name()).is_ok()).map(|(i, _)| i);
-            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-            builder.with_projection(mask).with_batch_size(BATCH_ROWS).build()?.map(|b| Ok(b?)).collect()
+        let read = if file.size > WHOLE {
+            self.read_ranges(path, file.size, schema).await
+        } else {
+            let bytes = self.store.get(&path).await.map_err(|e| err(e.to_string()))?;
+            let bytes = bytes.bytes().await.map_err(|e| err(e.to_string()))?;
+            let wanted = schema.clone();
+            let decode = move || -> Result<Vec<RecordBatch>, ParquetError> {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+                let mask = projection(builder.schema(), builder.parquet_schema(), &wanted);
+                builder.with_projection(mask).with_batch_size(BATCH_ROWS).build()?.map(|b| Ok(b?)).collect()
+            };
+            tokio::task::spawn_blocking(decode).await.map_err(|e| err(e.to_string()))?
         };
-        let read = tokio::task::spawn_blocking(decode).await.map_err(|e| err(e.to_string()))?;
         let read = read.map_err(|e| err(e.to_string()))?;
         read.into_iter()
             .map(|b| {
@@ -133,6 +141,73 @@ impl Reader {
             })
             .collect()
     }
+
+    /// The columns of `schema` that the file at `path` holds, read from its
+    /// footer and their column chunks only (one range each, coalesced), on
+    /// a task of its own: files read side by side decode on threads of their own.
+    async fn read_ranges(&self, path: Path, size: u64, schema: &SchemaRef) -> Result<Vec<RecordBatch>, ParquetError> {
+        let (store, wanted) = (self.store.clone(), schema.clone());
+        let read = tokio::spawn(async move {
+            let builder = ParquetRecordBatchStreamBuilder::new(Ranges::new(store, path, size)).await?;
+            let mask = projection(builder.schema(), builder.parquet_schema(), &wanted);
+            builder.with_projection(mask).with_batch_size(BATCH_ROWS).build()?.try_collect().await
+        });
+        read.await.map_err(|e| ParquetError::External(Box::new(e)))?
+    }
+}
+
+/// The file's top-level columns that `wanted` names.
+fn projection(have: &Schema, parquet: &SchemaDescriptor, wanted: &Schema) -> ProjectionMask {
+    let roots = have.fields().iter().enumerate();
+    ProjectionMask::roots(parquet, roots.filter(|(_, f)| wanted.field_with_name(f.name()).is_ok()).map(|(i, _)| i))
+}
+
+/// Files larger than this are read in ranges (footer, then the column
+/// chunks wanted): a query of a few columns of a wide file reads a few of
+/// its bytes. Smaller ones are read whole, in one request.
+const WHOLE: u64 = 1 << 20;
+
+/// Bytes read from a file's end at once for its footer (most footers fit).
+const FOOTER_HINT: usize = 64 << 10;
+
+/// A data file read in ranges of bytes.
+pub(crate) struct Ranges {
+    store: ObjectStoreRef,
+    path: Path,
+    size: u64,
+}
+
+impl Ranges {
+    pub(crate) fn new(store: ObjectStoreRef, path: Path, size: u64) -> Self {
+        Self { store, path, size }
+    }
+
+    /// The file's footer.
+    pub(crate) async fn metadata(&mut self) -> Result<ParquetMetaData, ParquetError> {
+        let size = self.size;
+        ParquetMetaDataReader::new().with_prefetch_hint(Some(FOOTER_HINT)).load_and_finish(self, size).await
+    }
+}
+
+impl AsyncFileReader for Ranges {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(external) })
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move { Ok(Arc::new(self.metadata().await?)) })
+    }
+}
+
+fn external(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
 }
 
 /// Small data files of a table, read when a query plans its scan (only the

@@ -885,6 +885,80 @@ async fn a_file_copied_by_its_column_chunks_holds_the_same_rows_and_statistics()
     assert_eq!(t.stage_copies(&mut s, &input, &files).await.unwrap(), vec![None, None]);
 }
 
+#[tokio::test]
+async fn a_file_with_all_the_columns_of_the_table_is_copied_by_the_store_as_it_is() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let days = ["day".to_string()];
+    let schema = daily(&[]).schema();
+    let mut input = LakeTable::open_or_create(&lake, "in", &lake.table_url("in"), &schema, &days, "").await.unwrap();
+    let rows: Vec<(String, i64, &str)> =
+        (0..2000).map(|i| (format!("k{i}"), i, if i % 2 == 0 { "2026-11-01" } else { "2026-11-02" })).collect();
+    let rows: Vec<(&str, i64, &str)> = rows.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    write(&mut input, &WriteMode::Append, vec![daily(&rows)], 0).await;
+    let files = input.appended_since(-1, None, u64::MAX).await.unwrap().files;
+
+    // the same columns, partitioned the same way: each file is a hard link of the input's
+    let mut t = LakeTable::open_or_create(&lake, "same", &lake.table_url("same"), &schema, &days, "").await.unwrap();
+    let mut s = t.begin(&WriteMode::Append).unwrap();
+    assert_eq!(t.stage_copies(&mut s, &input, &files).await.unwrap(), vec![Some(1000), Some(1000)]);
+    assert_eq!(t.commit(s, vec![("in".into(), 1)], vec![]).await.unwrap().rows, 2000);
+    let copies = t.appended_since(-1, None, u64::MAX).await.unwrap().files;
+    let inode = |table: &str, path: &str| {
+        let path = percent_encoding::percent_decode_str(path).decode_utf8().unwrap().to_string();
+        std::fs::metadata(dir.path().join(table).join(path)).unwrap()
+    };
+    for (from, to) in files.iter().zip(&copies) {
+        let (a, b) = (inode("in", &from.path), inode("same", &to.path));
+        assert_eq!((a.ino(), b.nlink(), a.len()), (b.ino(), 2, b.len()), "{} -> {}", from.path, to.path);
+        assert_eq!(from.path.rsplit_once('/').unwrap().0, to.path.rsplit_once('/').unwrap().0, "the same day");
+    }
+    let all = "SELECT id, n, x, day FROM t";
+    assert_eq!(lines(&t, all).await, lines(&input, all).await);
+    // the input's statistics: a day's range of n skips the other day's file
+    let one = "SELECT count(*), min(n), max(n) FROM t WHERE day = DATE '2026-11-02'";
+    assert_eq!(lines(&t, one).await, vec!["1000,1,1999"]);
+
+    // the input's file gone (vacuumed): the copy keeps its rows
+    for f in &files {
+        let path = percent_encoding::percent_decode_str(&f.path).decode_utf8().unwrap().to_string();
+        std::fs::remove_file(dir.path().join("in").join(path)).unwrap();
+    }
+    let fresh = LakeTable::open(&lake, "same", &lake.table_url("same")).await.unwrap().unwrap();
+    assert_eq!(lines(&fresh, "SELECT count(*), sum(n) FROM t").await, vec!["2000,1999000"]);
+}
+
+#[tokio::test]
+async fn a_large_file_is_read_by_the_column_chunks_a_query_wants() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    let days = ["day".to_string()];
+    let mut t =
+        LakeTable::open_or_create(&lake, "big", &lake.table_url("big"), &daily(&[]).schema(), &days, "").await.unwrap();
+    let mut rng = Rng(7);
+    let rows: Vec<(String, i64)> =
+        (0..200_000).map(|_| (format!("id-{:016x}", rng.below(u64::MAX)), rng.below(1000) as i64)).collect();
+    let rows: Vec<(&str, i64, &str)> = rows.iter().map(|(a, b)| (a.as_str(), *b, "2026-11-01")).collect();
+    write(&mut t, &WriteMode::Append, vec![daily(&rows)], 0).await;
+    let files = t.appended_since(-1, None, u64::MAX).await.unwrap().files;
+    assert!(files.len() == 1 && files[0].size > 1 << 20, "one file of over 1 MiB, read in ranges: {files:?}");
+
+    let columns = ["n".to_string(), "day".to_string()];
+    let (schema, read) = t.read_files(&files, Some(&columns)).await.unwrap();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["n", "day"], "the wanted columns, in the table's order");
+    let batches: Vec<RecordBatch> = read.into_iter().flatten().collect();
+    let n: i64 = batches
+        .iter()
+        .map(|b| arrow_arith::aggregate::sum(b.column(0).as_any().downcast_ref::<Int64Array>().unwrap()).unwrap())
+        .sum();
+    assert_eq!(n, rows.iter().map(|r| r.1).sum::<i64>());
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 200_000);
+    let day = arrow_cast::display::array_value_to_string(batches[0].column(1), 0).unwrap();
+    assert_eq!(day, "2026-11-01", "the partition value as a column");
+}
+
 fn measures_schema() -> Schema {
     Schema::new(vec![
         Field::new("id", DataType::Utf8, true),
