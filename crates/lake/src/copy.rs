@@ -103,7 +103,7 @@ impl LakeTable {
         let path = if folder.is_empty() { name } else { format!("{folder}/{name}") };
         let to = Path::from_url_path(&path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
         let from = Path::from_url_path(&file.path).map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
-        let (rows, stats, size) = match self.copy_whole(input, file, layout, &from, &to).await? {
+        let (rows, stats, size) = match self.copy_whole(input, file, layout, &from, (&to, &path)).await? {
             Some(rows) => (rows, stats(file, &layout.schema, &chunks(&layout.schema), rows), file.size as i64),
             None => {
                 let bytes = input.table.object_store().get(&from).await.map_err(|e| err(e.into()))?.bytes().await;
@@ -139,11 +139,13 @@ impl LakeTable {
     }
 
     /// Copies `file` of `input` (at `from`, under the input's root) to `to`
-    /// (under this table's root) as it is, when its columns are the new
-    /// file's columns, in order, of the same Parquet types: a table with all
-    /// of its input's columns, partitioned the same way. The store copies it
-    /// (a hard link on a local disk, a copy within the bucket in a cloud):
-    /// no bytes are read but the footer, none written. Returns the file's
+    /// (under this table's root; `to_path` as the log gives it) as it is,
+    /// when its columns are the new file's columns, in order, of the same
+    /// Parquet types: a table with all of its input's columns, partitioned
+    /// the same way. The store copies it (a hard link on a local disk, a copy
+    /// within the bucket in a cloud): no bytes are read but the footer, none
+    /// written; the rows this process keeps of the input file are kept for
+    /// the copy too (`recent.rs`). Returns the file's
     /// rows; `None` when the file is not such a file or the store cannot copy
     /// it (another disk, another bucket): the caller then assembles it.
     async fn copy_whole(
@@ -152,7 +154,7 @@ impl LakeTable {
         file: &AddedFile,
         layout: &Layout,
         from: &Path,
-        to: &Path,
+        (to, to_path): (&Path, &str),
     ) -> Result<Option<u64>, LakeError> {
         let (here, there) = (self.table.table_url(), input.table.table_url());
         let same_store = (here.scheme(), here.host_str(), here.username(), here.port())
@@ -174,9 +176,12 @@ impl LakeTable {
         // both tables' roots under the one root of their store
         let under = |url: &url::Url, p: &Path| Path::from_url_path(format!("{}/{p}", url.path().trim_end_matches('/')));
         let (from, to) = (under(there, from), under(here, to));
-        let (Ok(from), Ok(to)) = (from, to) else { return Ok(None) };
-        match self.table.log_store().root_object_store(None).copy(&from, &to).await {
-            Ok(()) => Ok(Some(meta.file_metadata().num_rows() as u64)),
+        let (Ok(from_root), Ok(to_root)) = (from, to) else { return Ok(None) };
+        match self.table.log_store().root_object_store(None).copy(&from_root, &to_root).await {
+            Ok(()) => {
+                crate::recent::alias(&crate::recent::key(there, &file.path), &crate::recent::key(here, to_path));
+                Ok(Some(meta.file_metadata().num_rows() as u64))
+            }
             Err(e) => {
                 tracing::debug!(table = %self.name, file = %file.path, error = %e, "the store cannot copy the file; assembling it");
                 Ok(None)

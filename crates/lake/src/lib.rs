@@ -13,6 +13,7 @@ mod maintain;
 mod merge;
 mod quarantine;
 mod read;
+mod recent;
 mod root;
 mod table;
 mod writers;

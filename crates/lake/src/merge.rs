@@ -272,9 +272,11 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         let batch = conform(&table_schema, rows).map_err(err)?;
         let merged = crate::counter::merge(&table_schema, key, measures, &stored, &batch).map_err(|e| err(e.into()))?;
         let mut writer = t.writer().map_err(err)?;
-        writer.write(merged).await.map_err(err)?;
+        writer.write(merged.clone()).await.map_err(err)?;
+        let adds = writer.flush().await.map_err(err)?;
+        crate::recent::remember(t.table.table_url(), &t.partition_columns(), &adds, &[merged]);
         let mut actions = removes;
-        actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
+        actions.extend(adds.into_iter().map(Action::Add));
         return commit(t, &snapshot, actions, on, props).await;
     }
 
@@ -302,13 +304,18 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         let frame = ctx.sql(&sql).await.map_err(df)?;
         let mut out = frame.execute_stream().await.map_err(df)?;
         let mut writer = t.writer().map_err(err)?;
+        // the rows of its files, kept in memory (`recent.rs`)
+        let mut written = crate::recent::Written::new();
         while let Some(batch) = out.try_next().await.map_err(df)? {
             for batch in conform(&table_schema, vec![batch]).map_err(err)? {
+                written.push(&batch);
                 writer.write(batch).await.map_err(err)?;
             }
         }
+        let adds = writer.flush().await.map_err(err)?;
+        written.remember(t.table.table_url(), &t.partition_columns(), &adds);
         actions.extend(removes);
-        actions.extend(writer.flush().await.map_err(err)?.into_iter().map(Action::Add));
+        actions.extend(adds.into_iter().map(Action::Add));
     }
     commit(t, &snapshot, actions, on, props).await
 }

@@ -80,7 +80,12 @@ impl LakeTable {
     }
 
     fn reader(&self) -> Reader {
-        Reader { table: self.name.clone(), store: self.table.object_store(), parts: self.partition_columns() }
+        Reader {
+            table: self.name.clone(),
+            root: self.table.table_url().clone(),
+            store: self.table.object_store(),
+            parts: self.partition_columns(),
+        }
     }
 }
 
@@ -88,6 +93,8 @@ impl LakeTable {
 #[derive(Debug, Clone)]
 struct Reader {
     table: String,
+    /// The table's root: files this process wrote lately are read from memory (`recent.rs`).
+    root: url::Url,
     store: ObjectStoreRef,
     parts: Vec<String>,
 }
@@ -108,7 +115,9 @@ impl Reader {
             return Err(err("some of its rows are deleted (a deletion vector); it is scanned instead".into()));
         }
         let path = Path::from_url_path(&file.path).map_err(|e| err(e.to_string()))?;
-        let read = if file.size > WHOLE {
+        let read = if let Some(rows) = crate::recent::get(&crate::recent::key(&self.root, &file.path)) {
+            Ok(rows.to_vec())
+        } else if file.size > WHOLE {
             self.read_ranges(path, file.size, schema).await
         } else {
             let bytes = self.store.get(&path).await.map_err(|e| err(e.to_string()))?;

@@ -500,7 +500,12 @@ impl TableStore for LakeTable {
 
     fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
         let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
-        Ok(Staged { files: Writers::new(self.writers), keyed, rows: 0, copied: Vec::new() })
+        Ok(Staged {
+            files: Writers::new(self.writers, self.table.table_url().clone()),
+            keyed,
+            rows: 0,
+            copied: Vec::new(),
+        })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {

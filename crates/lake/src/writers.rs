@@ -19,6 +19,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::recent::Written;
 
 /// One more writer (and file) for every this many rows of a commit.
 const SPLIT_ROWS: u64 = 256 * 1024;
@@ -43,6 +46,8 @@ struct Lane {
 /// Writers of one commit's data files. Dropped without `finish`, the writers
 /// stop and flush nothing more.
 pub(crate) struct Writers {
+    /// The table's root: each writer keeps the rows of its files (`recent.rs`).
+    root: Url,
     lanes: Vec<Lane>,
     max: usize,
     next: usize,
@@ -50,8 +55,8 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    pub(crate) fn new(max: usize) -> Self {
-        Self { lanes: Vec::new(), max: max.max(1), next: 0, rows: 0 }
+    pub(crate) fn new(max: usize, root: Url) -> Self {
+        Self { root, lanes: Vec::new(), max: max.max(1), next: 0, rows: 0 }
     }
 
     /// Hands `batch` to a writer, starting one with `open` when the commit
@@ -63,7 +68,7 @@ impl Writers {
     ) -> Result<(), DeltaTableError> {
         if self.lanes.len() < self.max && self.rows >= self.lanes.len() as u64 * SPLIT_ROWS {
             let (writer, partitions) = open()?;
-            self.lanes.push(Lane::start(writer, partitions));
+            self.lanes.push(Lane::start(writer, partitions, self.root.clone()));
         }
         self.rows += batch.num_rows() as u64;
         let i = self.next % self.lanes.len();
@@ -91,15 +96,24 @@ impl Writers {
 }
 
 impl Lane {
-    fn start(mut writer: RecordBatchWriter, partitions: Vec<String>) -> Self {
+    fn start(mut writer: RecordBatchWriter, partitions: Vec<String>, root: Url) -> Self {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let handle = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
+                // the rows of its files, kept in memory (`recent.rs`)
+                let mut written = Written::new();
                 while let Some(msg) = rx.recv().await {
                     match msg {
-                        Msg::Batch(b) => write(&mut writer, &partitions, b).await?,
-                        Msg::Finish => return writer.flush().await,
+                        Msg::Batch(b) => {
+                            written.push(&b);
+                            write(&mut writer, &partitions, b).await?
+                        }
+                        Msg::Finish => {
+                            let adds = writer.flush().await?;
+                            written.remember(&root, &partitions, &adds);
+                            return Ok(adds);
+                        }
                     }
                 }
                 // dropped without finish: the commit was abandoned

@@ -925,7 +925,7 @@ async fn a_file_with_all_the_columns_of_the_table_is_copied_by_the_store_as_it_i
         let path = percent_encoding::percent_decode_str(&f.path).decode_utf8().unwrap().to_string();
         std::fs::remove_file(dir.path().join("in").join(path)).unwrap();
     }
-    let fresh = LakeTable::open(&lake, "same", &lake.table_url("same")).await.unwrap().unwrap();
+    let fresh = elsewhere(dir.path(), "same", &dir.path().join("far")).await;
     assert_eq!(lines(&fresh, "SELECT count(*), sum(n) FROM t").await, vec!["2000,1999000"]);
 }
 
@@ -944,6 +944,8 @@ async fn a_large_file_is_read_by_the_column_chunks_a_query_wants() {
     let files = t.appended_since(-1, None, u64::MAX).await.unwrap().files;
     assert!(files.len() == 1 && files[0].size > 1 << 20, "one file of over 1 MiB, read in ranges: {files:?}");
 
+    // read from the disk (a copy this process did not write)
+    let t = elsewhere(dir.path(), "big", &dir.path().join("far")).await;
     let columns = ["n".to_string(), "day".to_string()];
     let (schema, read) = t.read_files(&files, Some(&columns)).await.unwrap();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -1060,4 +1062,100 @@ async fn a_counter_merge_in_arrow_equals_the_sql_merge() {
             assert_eq!(all_rows(&arrow).await, all_rows(&sql).await, "case {case}, batch {position}");
         }
     }
+}
+
+/// The table folder `table` of the lake at `dir` copied under `to` and opened
+/// there: its files were not written by this process at that place, so they
+/// are read from the disk.
+async fn elsewhere(dir: &std::path::Path, table: &str, to: &std::path::Path) -> LakeTable {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            match e.file_type().unwrap().is_dir() {
+                true => copy(&e.path(), &to.join(e.file_name())),
+                false => drop(std::fs::copy(e.path(), to.join(e.file_name())).unwrap()),
+            }
+        }
+    }
+    copy(&dir.join(table), &to.join(table));
+    let lake = Lake::new(to.to_str().unwrap(), Default::default()).unwrap();
+    LakeTable::open(&lake, table, &lake.table_url(table)).await.unwrap().unwrap()
+}
+
+/// Overwrites every data file of `table` with zeros of the same length.
+fn spoil(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() && !p.ends_with("_delta_log") {
+            spoil(&p);
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            let n = std::fs::metadata(&p).unwrap().len() as usize;
+            std::fs::write(&p, vec![0u8; n]).unwrap();
+        }
+    }
+}
+
+/// `files` of `t` read back, as sorted text lines of (file's day, id, n, x, day).
+async fn file_lines(t: &LakeTable, files: &[ingesta_lake::AddedFile]) -> Result<Vec<String>, ingesta_lake::LakeError> {
+    let (_, read) = t.read_files(files, None).await?;
+    let mut out = Vec::new();
+    for (f, batches) in files.iter().zip(read) {
+        let day = f.partition_values["day"].clone().unwrap();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                let cols: Vec<String> =
+                    b.columns().iter().map(|c| arrow_cast::display::array_value_to_string(c, r).unwrap()).collect();
+                out.push(format!("{day}:{}", cols.join(",")));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[tokio::test]
+async fn files_this_process_wrote_lately_are_read_from_memory_and_others_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let lake = Lake::new(root.to_str().unwrap(), Default::default()).unwrap();
+    let days = ["day".to_string()];
+    let mut t =
+        LakeTable::open_or_create(&lake, "t", &lake.table_url("t"), &daily(&[]).schema(), &days, "").await.unwrap();
+    // three days, their rows mixed (more runs than the writers slice: delta-rs splits them)
+    let ids: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    let day = |i: usize| ["2026-11-01", "2026-11-02", "2026-11-03"][i % 3];
+    let rows: Vec<(&str, i64, &str)> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i as i64, day(i))).collect();
+    write(&mut t, &WriteMode::Append, vec![daily(&rows)], 0).await;
+    let files = t.appended_since(-1, None, u64::MAX).await.unwrap().files;
+    assert_eq!(files.len(), 3, "one file per day");
+    let far = elsewhere(&root, "t", &dir.path().join("far")).await;
+    let want = file_lines(&far, &files).await.unwrap();
+    assert_eq!(want.len(), 40);
+    assert!(want.iter().all(|l| l[..10] == l[l.len() - 10..]), "each file holds its day's rows: {want:?}");
+
+    // the files spoilt on disk: this process still reads the rows it wrote, the copy cannot
+    spoil(&root.join("t"));
+    assert_eq!(file_lines(&t, &files).await.unwrap(), want);
+    spoil(&dir.path().join("far").join("t"));
+    assert!(file_lines(&far, &files).await.is_err(), "a file this process did not write is read from the store");
+
+    // a counter merge reads the day's stored file from memory, and its new file is kept too
+    let before = t.file_uris().unwrap();
+    let merge = WriteMode::CounterMerge {
+        key: vec!["id".to_string(), "day".to_string()],
+        measures: vec![("n".into(), ingesta_core::Measure::Sum), ("x".into(), ingesta_core::Measure::Max)],
+    };
+    write(&mut t, &merge, vec![daily(&[("k1", 100, "2026-11-02"), ("new", 5, "2026-11-02")])], 1).await;
+    let uri = t.file_uris().unwrap().into_iter().find(|u| !before.contains(u)).expect("the day's new file");
+    let path = uri.rsplit_once("/t/").unwrap().1.to_string();
+    let local = root.join("t").join(percent_encoding::percent_decode_str(&path).decode_utf8().unwrap().as_ref());
+    let size = std::fs::metadata(&local).unwrap().len();
+    let day2 = [("day".to_string(), Some("2026-11-02".to_string()))].into_iter().collect();
+    let merged = [ingesta_lake::AddedFile { path, size, partition_values: day2, stats: None, deletion_vector: false }];
+    let got = file_lines(&t, &merged).await.unwrap();
+    assert_eq!(got.len(), 14, "day 2's 13 rows and the new key: {got:?}");
+    assert!(got.contains(&"2026-11-02:k1,101,50.0,2026-11-02".to_string()), "{got:?}");
+    let from_disk = elsewhere(&root, "t", &dir.path().join("far2")).await;
+    assert_eq!(file_lines(&from_disk, &merged).await.unwrap(), got, "memory and disk agree");
 }
