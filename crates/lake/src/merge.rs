@@ -45,7 +45,9 @@ pub(crate) struct Plan {
     mode: WriteMode,
     /// The join condition of stored (`t`) and batch (`s`) rows.
     on: String,
-    source: DataFrame,
+    /// The batch, one row per key: the columns of `schema`.
+    schema: SchemaRef,
+    rows: Vec<RecordBatch>,
 }
 
 /// Quotes an identifier for SQL.
@@ -80,7 +82,11 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
     let one_per_key = |key: &[String], order: Option<&str>, unique: bool| {
         if unique { "SELECT * FROM source".to_string() } else { one_per_key_sql("source", key, order) }
     };
-    let source = match mode {
+    let collect = async |frame: DataFrame| {
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        Ok::<_, LakeError>((schema, frame.collect().await.map_err(err)?))
+    };
+    let (schema, rows) = match mode {
         WriteMode::Append => unreachable!("append is not keyed"),
         WriteMode::InsertIfAbsent { key } => {
             let sql = if empty {
@@ -99,16 +105,16 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             return Ok(Prepared::Append(rows));
         }
         WriteMode::Upsert { key, sequence, .. } => {
-            ctx.sql(&one_per_key(key, Some(sequence), unique)).await.map_err(err)?
+            collect(ctx.sql(&one_per_key(key, Some(sequence), unique)).await.map_err(err)?).await?
         }
-        WriteMode::Delete { key } => ctx.sql(&one_per_key(key, None, unique)).await.map_err(err)?,
+        WriteMode::Delete { key } => collect(ctx.sql(&one_per_key(key, None, unique)).await.map_err(err)?).await?,
         // one row per key, and measures whose value for one row is the row's:
         // the batch is its own aggregate (an aggregate table's transform
         // groups by the key already)
         WriteMode::CounterMerge { measures, .. }
             if unique && !measures.iter().any(|(_, m)| matches!(m, Measure::Set | Measure::CountDistinct { .. })) =>
         {
-            ctx.read_batches(batches).map_err(err)?
+            (schema, batches)
         }
         WriteMode::CounterMerge { key, measures } => {
             let cols: Vec<String> = schema
@@ -137,8 +143,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
                 .collect();
             let sql = format!("SELECT {} FROM source GROUP BY {}", cols.join(", "), keys(key));
             let rows = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
-            let rows = conform(&schema, rows).map_err(|e| LakeError::delta(&t.name, e))?;
-            ctx.read_batches(rows).map_err(err)?
+            (schema.clone(), conform(&schema, rows).map_err(|e| LakeError::delta(&t.name, e))?)
         }
     };
     if empty {
@@ -148,14 +153,15 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             // deleting a key the table does not hold deletes nothing
             WriteMode::Upsert { deletes: true, .. } => {
                 let flag = Column::new_unqualified(DELETE_FLAG);
-                let kept = source.filter(Expr::Column(flag.clone()).is_not_true()).map_err(err)?;
+                let source = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![rows]).map_err(err)?));
+                let kept = source.map_err(err)?.filter(Expr::Column(flag.clone()).is_not_true()).map_err(err)?;
                 Ok(Prepared::Append(kept.drop_columns(&[DELETE_FLAG]).map_err(err)?.collect().await.map_err(err)?))
             }
-            _ => Ok(Prepared::Append(source.collect().await.map_err(err)?)),
+            _ => Ok(Prepared::Append(rows)),
         };
     }
     let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
-    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), source })))
+    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows })))
 }
 
 /// Whether no two rows of `batches` have the same values in the `key` columns.
@@ -241,7 +247,7 @@ const FILE: &str = "__ingesta_file";
 /// too, so a compaction racing it fails instead of keeping rows twice
 /// (decisions 0008, 0009).
 pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitProperties) -> Result<i64, LakeError> {
-    let Plan { mode, on, source } = *plan;
+    let Plan { mode, on, schema, rows } = *plan;
     let name = t.name.clone();
     let err = |e: DeltaTableError| LakeError::delta(&name, e);
     let df = |e: DataFusionError| LakeError::delta(&name, DeltaTableError::Generic(format!("{mode:?}: {e}")));
@@ -250,8 +256,6 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let table_schema = Arc::new(t.arrow_schema()?);
 
     let ctx = SessionContext::new();
-    let schema = Arc::new(source.schema().as_arrow().clone());
-    let rows = source.collect().await.map_err(df)?;
     ctx.register_table("source", Arc::new(MemTable::try_new(schema, vec![rows.clone()]).map_err(df)?)).map_err(df)?;
 
     let (files, removes) = touched_files(t, &ctx, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
