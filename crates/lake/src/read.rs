@@ -11,8 +11,7 @@ use arrow_schema::{Schema, SchemaRef};
 use bytes::Bytes;
 use deltalake::DeltaTableError;
 use deltalake::datafusion::catalog::{Session, TableProvider};
-use deltalake::datafusion::common::{DataFusionError, Result as DfResult};
-use deltalake::datafusion::datasource::memory::MemorySourceConfig;
+use deltalake::datafusion::common::Result as DfResult;
 use deltalake::datafusion::logical_expr::{Expr, TableType};
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::logstore::ObjectStoreRef;
@@ -29,6 +28,7 @@ use parquet::schema::types::SchemaDescriptor;
 use std::ops::Range;
 
 use crate::copy::constant;
+use crate::files_exec::FilesExec;
 use crate::{AddedFile, LakeError, LakeTable};
 
 /// Files of at most this many bytes in all are read into memory by a query
@@ -41,7 +41,7 @@ const BATCH_ROWS: usize = 8192;
 impl LakeTable {
     /// The rows of `files`, data files of version `version`, as a table for
     /// a query: read into memory when they are small (only the columns the
-    /// query reads, when it plans its scan), else scanned by delta-rs.
+    /// query reads, when it runs: `files_exec.rs`), else scanned by delta-rs.
     pub async fn files_rows(&self, version: i64, files: &[AddedFile]) -> Result<Arc<dyn TableProvider>, LakeError> {
         if !self.reads_in_memory(files) {
             let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
@@ -79,7 +79,7 @@ impl LakeTable {
         Ok((schema, batches))
     }
 
-    fn reader(&self) -> Reader {
+    pub(crate) fn reader(&self) -> Reader {
         Reader {
             table: self.name.clone(),
             root: self.table.table_url().clone(),
@@ -91,8 +91,8 @@ impl LakeTable {
 
 /// Reads a table's data files.
 #[derive(Debug, Clone)]
-struct Reader {
-    table: String,
+pub(crate) struct Reader {
+    pub(crate) table: String,
     /// The table's root: files this process wrote lately are read from memory (`recent.rs`).
     root: url::Url,
     store: ObjectStoreRef,
@@ -101,7 +101,11 @@ struct Reader {
 
 impl Reader {
     /// The rows of each of `files`, two files at a time.
-    async fn read_all(&self, files: &[AddedFile], schema: &SchemaRef) -> Result<Vec<Vec<RecordBatch>>, LakeError> {
+    pub(crate) async fn read_all(
+        &self,
+        files: &[AddedFile],
+        schema: &SchemaRef,
+    ) -> Result<Vec<Vec<RecordBatch>>, LakeError> {
         let reads: Vec<_> = files.iter().map(|f| self.read(f, schema)).collect();
         futures::stream::iter(reads).buffered(2).try_collect().await
     }
@@ -219,8 +223,8 @@ fn external(e: object_store::Error) -> ParquetError {
     ParquetError::External(Box::new(e))
 }
 
-/// Small data files of a table, read when a query plans its scan (only the
-/// columns it reads) and then scanned in memory.
+/// Small data files of a table, read into memory when a query runs (only
+/// the columns it reads: `files_exec.rs`).
 #[derive(Debug)]
 struct FilesTable {
     schema: SchemaRef,
@@ -249,9 +253,6 @@ impl TableProvider for FilesTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        let read = self.reader.read_all(&self.files, &schema).await;
-        let batches: Vec<RecordBatch> =
-            read.map_err(|e| DataFusionError::External(Box::new(e)))?.into_iter().flatten().collect();
-        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+        Ok(Arc::new(FilesExec::new(schema, self.reader.clone(), self.files.clone())))
     }
 }

@@ -142,8 +142,7 @@ fn rows_of(add: &Add, parts: &[String], batches: &[RecordBatch]) -> Option<Vec<R
 
 /// The rows a file's statistics give.
 fn stats_rows(add: &Add) -> Option<usize> {
-    let stats: serde_json::Value = serde_json::from_str(add.stats.as_deref()?).ok()?;
-    stats.get("numRecords")?.as_u64().map(|n| n as usize)
+    crate::changes::stats_records(add.stats.as_deref()?)
 }
 
 fn size(rows: &Rows) -> usize {

@@ -8,6 +8,7 @@
 
 mod copy;
 pub mod plan;
+mod query;
 mod rows;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema, quaranti
 
 use crate::report::{Laps, Progress, TableReport};
 use crate::upkeep::Upkeep;
+use query::Query;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
 
@@ -52,6 +54,9 @@ pub struct TransformTask {
     overlap: bool,
     /// That background work of the last pass: it hands the table back.
     settling: Option<tokio::task::JoinHandle<Settled>>,
+    /// In a long-running pipeline: the last small append's query, run
+    /// again over the next one's files (`query.rs`).
+    kept: Option<Box<Query>>,
 }
 
 /// The table and its upkeep after their background work, and how it went.
@@ -74,6 +79,7 @@ impl TransformTask {
             copies,
             overlap: false,
             settling: None,
+            kept: None,
         }
     }
 
@@ -239,31 +245,18 @@ impl TransformTask {
         laps: &mut Laps,
     ) -> Result<bool, Error> {
         let small = self.cfg.read == ReadMode::Appends && input.reads_in_memory(&range.files);
-        let ctx = plan::session_of(if small { 1 } else { 2 });
-        input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-        let empty = |schema: arrow_schema::Schema| -> Result<std::sync::Arc<MemTable>, Error> {
-            Ok(std::sync::Arc::new(MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]]).map_err(df)?))
+        // a long-running pipeline plans a small append's query once (`query.rs`)
+        let keeps = self.overlap && small && !range.files.is_empty() && self.cfg.transform.lookups.is_empty();
+        let kept = match self.kept.take() {
+            Some(q) if keeps && *q.input == input.arrow_schema()? => Some(q),
+            _ => None,
         };
-        let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
-            ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
-            ReadMode::Appends if !range.files.is_empty() => input.files_rows(range.to, &range.files).await?,
-            ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
-            ReadMode::Appends => empty(input.arrow_schema()?)?,
+        let rerun = kept.is_some();
+        let mut query = match kept {
+            Some(q) => q,
+            None => Box::new(self.query(input, range, &range.files).await?),
         };
-        let input_schema = provider.schema();
-        ctx.register_table(plan::INPUT, provider).map_err(df)?;
-        for l in &self.cfg.transform.lookups {
-            let Some(t) = open_table(&self.lake, l).await? else {
-                return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
-            };
-            t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-            ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
-        }
-        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
-        let out_schema = plan::stored_schema(frame.schema().as_arrow());
-        let mut frame = Some(frame);
-        self.ensure_target(&out_schema).await?;
+        self.ensure_target(&query.out.clone()).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
         if self.cfg.write.delete_when.is_some() {
             // the flag goes with the rows to the merge, not into the table
@@ -278,6 +271,7 @@ impl TransformTask {
         let mut counts: BTreeMap<String, RuleCount> = BTreeMap::new();
         let mut copied_files = 0;
         laps.lap("plan");
+        let mut rest = None; // the files to read when some are copied
         if self.copies && !range.files.is_empty() {
             // files whose rows all pass are copied; the query reads the others
             let clean = copy::clean_files(&self.cfg, input, range).await?;
@@ -291,20 +285,21 @@ impl TransformTask {
             }
             copied_files = copied.len();
             if !copied.is_empty() {
-                let rest: Vec<AddedFile> = range.files.iter().filter(|f| !copied.contains(&f.path)).cloned().collect();
-                frame = None; // every file copied: nothing left to read
-                if !rest.is_empty() {
-                    ctx.deregister_table(plan::INPUT).map_err(df)?;
-                    ctx.register_table(plan::INPUT, input.files_rows(range.to, &rest).await?).map_err(df)?;
-                    frame = Some(ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?);
-                }
+                rest = Some(range.files.iter().filter(|f| !copied.contains(&f.path)).cloned().collect::<Vec<_>>());
             }
         }
         laps.lap("copy");
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
         let mut seen = 0i64;
-        let mut stream = match frame {
-            Some(frame) => frame.execute_stream().await.map_err(|e| self.sql_error(e))?.boxed(),
+        let rows = match &rest {
+            None if rerun => Some(query.rows(input, Some(&range.files)).await),
+            None => Some(query.rows(input, None).await),
+            Some(rest) if rest.is_empty() => None, // every file copied: nothing left to read
+            Some(rest) if small => Some(query.rows(input, Some(rest)).await),
+            Some(rest) => Some(self.query(input, range, rest).await?.rows(input, None).await),
+        };
+        let mut stream = match rows {
+            Some(rows) => rows.map_err(|e| self.sql_error(e))?.boxed(),
             None => futures::stream::empty().boxed(),
         };
         laps.lap("scan");
@@ -320,6 +315,9 @@ impl TransformTask {
             target.stage(&mut staged, keep).await?;
         }
         laps.lap("rows");
+        if keeps && query.reruns {
+            self.kept = Some(query);
+        }
         report.quarantined += quarantine.len() as u64;
         report.bytes += range.bytes;
         let positions = vec![(app.to_string(), range.to)];
@@ -342,6 +340,35 @@ impl TransformTask {
         report.rows += target.commit(staged, positions, info).await?.rows;
         laps.lap("commit");
         Ok(range.to < input.tip())
+    }
+
+    /// The transform's query over `files` of `range` (its appends; the
+    /// whole range when it reads changes) and the lookup tables.
+    async fn query(&self, input: &LakeTable, range: &Appended, files: &[AddedFile]) -> Result<Query, Error> {
+        let small = self.cfg.read == ReadMode::Appends && input.reads_in_memory(files);
+        let ctx = plan::session_of(if small { 1 } else { 2 });
+        input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+        let empty = |schema: arrow_schema::Schema| -> Result<std::sync::Arc<MemTable>, Error> {
+            Ok(std::sync::Arc::new(MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]]).map_err(df)?))
+        };
+        let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
+            ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
+            ReadMode::Appends if !files.is_empty() => input.files_rows(range.to, files).await?,
+            ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
+            ReadMode::Appends => empty(input.arrow_schema()?)?,
+        };
+        let input_schema = provider.schema();
+        ctx.register_table(plan::INPUT, provider).map_err(df)?;
+        for l in &self.cfg.transform.lookups {
+            let Some(t) = open_table(&self.lake, l).await? else {
+                return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
+            };
+            t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+            ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
+        }
+        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
+        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        Ok(Query::new(frame, input_schema))
     }
 
     fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
