@@ -20,7 +20,7 @@ use deltalake::datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
     StatisticsArgs,
 };
-use futures::StreamExt;
+use futures::TryStreamExt;
 
 use crate::read::Reader;
 use crate::{AddedFile, LakeTable};
@@ -101,11 +101,10 @@ impl ExecutionPlan for FilesExec {
         }
         let (reader, files, schema) = (self.reader.clone(), self.files.clone(), self.schema.clone());
         let read = futures::stream::once(async move {
-            let batches = reader.read_all(&files, &schema).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-            Ok::<_, DataFusionError>(futures::stream::iter(batches.into_iter().flatten().map(Ok)))
+            reader.read_all(&files, &schema).await.map_err(|e| DataFusionError::External(Box::new(e)))
         });
-        let rows = read.map(|r| r.map_or_else(|e| futures::stream::iter(vec![Err(e)]).boxed(), |s| s.boxed()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rows.flatten())))
+        let rows = read.map_ok(|batches| futures::stream::iter(batches.into_iter().flatten().map(Ok))).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rows)))
     }
 
     /// Estimates only (never exact: a `count(*)` is then counted, not

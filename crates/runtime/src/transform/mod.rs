@@ -251,12 +251,11 @@ impl TransformTask {
             Some(q) if keeps && *q.input == input.arrow_schema()? => Some(q),
             _ => None,
         };
-        let rerun = kept.is_some();
         let mut query = match kept {
             Some(q) => q,
             None => Box::new(self.query(input, range, &range.files).await?),
         };
-        self.ensure_target(&query.out.clone()).await?;
+        self.ensure_target(&query.out).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
         if self.cfg.write.delete_when.is_some() {
             // the flag goes with the rows to the merge, not into the table
@@ -291,12 +290,16 @@ impl TransformTask {
         laps.lap("copy");
         let mut quarantine: Vec<QuarantineRecord> = Vec::new();
         let mut seen = 0i64;
-        let rows = match &rest {
-            None if rerun => Some(query.rows(input, Some(&range.files)).await),
-            None => Some(query.rows(input, None).await),
-            Some(rest) if rest.is_empty() => None, // every file copied: nothing left to read
-            Some(rest) if small => Some(query.rows(input, Some(rest)).await),
-            Some(rest) => Some(self.query(input, range, rest).await?.rows(input, None).await),
+        // files in memory are read by the planned query, rebound to them
+        let read = rest.as_deref().unwrap_or(&range.files);
+        let rows = if rest.is_some() && read.is_empty() {
+            None // every file copied: nothing left to read
+        } else if small {
+            Some(query.rows(input, Some(read)).await)
+        } else if rest.is_none() {
+            Some(query.rows(input, None).await)
+        } else {
+            Some(self.query(input, range, read).await?.rows(input, None).await)
         };
         let mut stream = match rows {
             Some(rows) => rows.map_err(|e| self.sql_error(e))?.boxed(),
