@@ -167,6 +167,8 @@ impl TransformTask {
             };
             laps.lap("range");
             if range.to == after {
+                self.prepare(input, &range).await;
+                laps.lap("prepare");
                 break;
             }
             let done = self.step(input, &app, &range, q, &mut report, &mut laps).await?;
@@ -345,6 +347,28 @@ impl TransformTask {
         Ok(range.to < input.tip())
     }
 
+    /// On a pass with nothing new, a long-running pipeline makes the query
+    /// a small append will run, planned over no files (`query.rs`), when it
+    /// has none kept: the first append after a start or a large range then
+    /// costs what the later ones do (planning was about a third of a watched
+    /// 1% append). A query that fails here is left to the append, which
+    /// reports its error.
+    async fn prepare(&mut self, input: &LakeTable, range: &Appended) {
+        let keeps = self.overlap && self.cfg.read == ReadMode::Appends && self.cfg.transform.lookups.is_empty();
+        if !keeps || self.kept.is_some() || !input.reads_in_memory(&[]) {
+            return;
+        }
+        let mut query = match self.query(input, range, &[]).await {
+            Ok(q) if q.reruns => q,
+            Ok(_) => return,
+            Err(e) => return tracing::debug!(table = %self.name, error = %e, "preparing the query failed"),
+        };
+        match query.plan().await {
+            Ok(()) => self.kept = Some(Box::new(query)),
+            Err(e) => tracing::debug!(table = %self.name, error = %e, "planning the query failed"),
+        }
+    }
+
     /// The transform's query over `files` of `range` (its appends; the
     /// whole range when it reads changes) and the lookup tables.
     async fn query(&self, input: &LakeTable, range: &Appended, files: &[AddedFile]) -> Result<Query, Error> {
@@ -356,7 +380,10 @@ impl TransformTask {
         };
         let provider: std::sync::Arc<dyn TableProvider> = match self.cfg.read {
             ReadMode::Changes if range.bytes > 0 => input.changes_provider(range).await?,
-            ReadMode::Appends if !files.is_empty() => input.files_rows(range.to, files).await?,
+            // no files: still a scan of files in memory, when it may be rebound
+            ReadMode::Appends if !files.is_empty() || input.reads_in_memory(files) => {
+                input.files_rows(range.to, files).await?
+            }
             ReadMode::Changes => empty(change_schema(&input.arrow_schema()?))?,
             ReadMode::Appends => empty(input.arrow_schema()?)?,
         };

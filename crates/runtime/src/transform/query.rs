@@ -39,6 +39,15 @@ impl Query {
         Self { input, out, reruns, frame, planned: None }
     }
 
+    /// Makes its physical plan, unless it has one.
+    pub async fn plan(&mut self) -> DfResult<()> {
+        if self.planned.is_none() {
+            let task = Arc::new(self.frame.task_ctx());
+            self.planned = Some((self.frame.create_physical_plan().await?, task));
+        }
+        Ok(())
+    }
+
     /// Its rows: over the files it was planned for, or over `files` of
     /// `table` instead when it reads files in memory (`LakeTable::rebind`).
     pub async fn rows(
@@ -46,10 +55,7 @@ impl Query {
         table: &LakeTable,
         files: Option<&[AddedFile]>,
     ) -> DfResult<SendableRecordBatchStream> {
-        if self.planned.is_none() {
-            let task = Arc::new(self.frame.task_ctx());
-            self.planned = Some((self.frame.create_physical_plan().await?, task));
-        }
+        self.plan().await?;
         let (plan, task) = self.planned.as_ref().expect("planned");
         let plan = match files {
             Some(files) => table.rebind(plan, files)?,
@@ -154,7 +160,8 @@ tables:
 
     /// A watched table plans a small append's query once and runs it over
     /// each next append's files: a `count(*)` counts each append's rows (it
-    /// is not answered from the first files' statistics), and a column the
+    /// is not answered from the first files' statistics), a query prepared
+    /// while nothing was new runs over the next append, and a column the
     /// input gains is read, by a query planned anew.
     #[tokio::test]
     async fn a_watched_table_runs_its_kept_query_over_each_append_until_the_input_gains_a_column() {
@@ -165,26 +172,43 @@ tables:
         let schema = Schema::new(vec![Field::new("id", DataType::Utf8, true), Field::new("n", DataType::Int64, true)]);
         let mut src =
             LakeTable::open_or_create(&lake, "src", &lake.table_url("src"), &schema, &[], "test").await.unwrap();
-        let mut tasks: Vec<TransformTask> =
-            ["counts", "all"].iter().map(|n| TransformTask::new(lake.clone(), n, &pipeline.tables[*n])).collect();
+        let tasks_of = || -> Vec<TransformTask> {
+            ["counts", "all"].iter().map(|n| TransformTask::new(lake.clone(), n, &pipeline.tables[*n])).collect()
+        };
+        let planned = |t: &TransformTask| t.kept.as_ref()?.planned.as_ref().map(|p| Arc::as_ptr(&p.0) as *const u8);
+        let mut tasks = tasks_of();
         append(&mut src, &["a", "b"], false).await;
         pass(&mut tasks).await;
-        let planned = tasks[0].kept.as_ref().map(|q| q.planned.as_ref().map(|p| Arc::as_ptr(&p.0) as *const u8));
-        assert!(planned.is_some_and(|p| p.is_some()), "the query is kept, planned");
+        let first = planned(&tasks[0]);
+        assert!(first.is_some(), "the query is kept, planned");
         append(&mut src, &["c", "d", "e"], false).await;
         pass(&mut tasks).await;
-        let again = tasks[0].kept.as_ref().map(|q| q.planned.as_ref().map(|p| Arc::as_ptr(&p.0) as *const u8));
-        assert_eq!(again, planned, "the second append ran the kept plan");
+        assert_eq!(planned(&tasks[0]), first, "the second append ran the kept plan");
         assert_eq!(lines(&lake, "counts", "SELECT c, s, last_id FROM counts").await, ["2,1,b", "3,3,e"]);
+
+        // started again: a pass with nothing new prepares the query (planned
+        // over no files), and the next append runs that plan
+        let mut tasks = tasks_of();
+        pass(&mut tasks).await;
+        let prepared = planned(&tasks[0]);
+        assert!(prepared.is_some() && planned(&tasks[1]).is_some(), "prepared while nothing is new");
+        assert_eq!(lines(&lake, "counts", "SELECT c, s, last_id FROM counts").await, ["2,1,b", "3,3,e"]);
+        append(&mut src, &["g", "h"], false).await;
+        pass(&mut tasks).await;
+        assert_eq!(planned(&tasks[0]), prepared, "the append ran the prepared plan");
+        assert_eq!(lines(&lake, "counts", "SELECT c, s, last_id FROM counts").await, ["2,1,b", "2,1,h", "3,3,e"]);
 
         src.add_columns(&[Field::new("extra", DataType::Utf8, true)]).await.unwrap();
         append(&mut src, &["f"], true).await;
         pass(&mut tasks).await;
         let input = &tasks[1].kept.as_ref().expect("kept").input;
         assert!(input.field_with_name("extra").is_ok(), "planned anew over the input's new column");
-        assert_eq!(lines(&lake, "counts", "SELECT c, s, last_id FROM counts").await, ["1,0,f", "2,1,b", "3,3,e"]);
+        assert_eq!(
+            lines(&lake, "counts", "SELECT c, s, last_id FROM counts").await,
+            ["1,0,f", "2,1,b", "2,1,h", "3,3,e"]
+        );
         let all = lines(&lake, "all", "SELECT id, twice, coalesce(extra, '-') FROM \"all\"").await;
-        assert_eq!(all, ["a,0,-", "b,2,-", "c,0,-", "d,2,-", "e,4,-", "f,0,x"]);
+        assert_eq!(all, ["a,0,-", "b,2,-", "c,0,-", "d,2,-", "e,4,-", "f,0,x", "g,0,-", "h,2,-"]);
     }
 
     async fn fixed(sql: &str) -> Option<String> {
