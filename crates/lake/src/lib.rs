@@ -8,6 +8,7 @@ mod copy;
 mod counter;
 mod encoding;
 mod error;
+mod file_write;
 mod files_exec;
 mod ledger;
 mod maintain;

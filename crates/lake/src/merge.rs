@@ -275,9 +275,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         };
         let batch = conform(&table_schema, rows).map_err(err)?;
         let merged = crate::counter::merge(&table_schema, key, measures, &stored, &batch).map_err(|e| err(e.into()))?;
-        let mut writer = t.writer().map_err(err)?;
-        writer.write(merged.clone()).await.map_err(err)?;
-        let adds = writer.flush().await.map_err(err)?;
+        let adds = crate::file_write::write_small(t, merged.clone()).await.map_err(err)?;
         crate::recent::remember(t.table.table_url(), &t.partition_columns(), &adds, &[merged]);
         let mut actions = removes;
         actions.extend(adds.into_iter().map(Action::Add));
