@@ -6,14 +6,17 @@
 //! transformed as usual.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ingesta_config::{ReadMode, SelectItem, Table, WriteModeName};
 use ingesta_core::Error;
 use ingesta_lake::{AddedFile, Appended, LakeTable};
 
 use arrow_array::cast::AsArray;
+use arrow_schema::Schema;
 use ingesta_lake::datafusion::common::DFSchema;
 use ingesta_lake::datafusion::error::DataFusionError;
+use ingesta_lake::datafusion::physical_expr::PhysicalExpr;
 
 use super::plan;
 
@@ -47,32 +50,65 @@ pub(super) fn copies(t: &Table) -> bool {
         && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
 }
 
+/// A table's rules as one expression over the columns of its input that
+/// they read: true for a row that fails one (a check false or null). Kept
+/// by the task between passes while the input's columns stay the same.
+pub(super) struct Rules {
+    /// The input's columns it was made for.
+    input: Schema,
+    /// The columns read, and the expression; `None` when a rule reads a
+    /// column the input lacks (nothing is copied: the query says why).
+    check: Option<(Vec<String>, Arc<dyn PhysicalExpr>)>,
+    /// Whether it may be evaluated again (no `now()`, `random()`, ...).
+    reruns: bool,
+}
+
+impl Rules {
+    fn new(t: &Table, input: Schema) -> Result<Self, Error> {
+        let stop = |e: DataFusionError| Error::stop(format!("checking files: {e}"));
+        let ctx = plan::session();
+        let fails: Vec<String> = t.expect.iter().map(|e| format!("(({}) IS NOT TRUE)", e.check)).collect();
+        let failing = match ctx.parse_sql_expr(&fails.join(" OR "), &DFSchema::try_from(input.clone()).map_err(stop)?) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(error = %e, "the rules do not read the input's columns alone; copying nothing");
+                return Ok(Self { input, check: None, reruns: true });
+            }
+        };
+        let reruns = super::query::fixed_in(&failing).is_none();
+        let columns: Vec<String> = failing.column_refs().iter().map(|c| c.name.clone()).collect();
+        // the columns as `read_files` gives them: in the input's order
+        let read = input.fields().iter().filter(|f| columns.contains(f.name())).cloned().collect::<Vec<_>>();
+        let failing = ctx.create_physical_expr(failing, &DFSchema::try_from(Schema::new(read)).map_err(stop)?);
+        Ok(Self { input, check: Some((columns, failing.map_err(stop)?)), reruns })
+    }
+}
+
 /// The files of `range` worth copying (large, a partition's only small one,
 /// or one of a partition's few small ones that together are large)
 /// whose rows all pass every rule of `t`: the columns the rules name are
 /// read straight from each file, and the rules evaluated over them (the
-/// same expressions the transform's query evaluates).
-pub(super) async fn clean_files(t: &Table, input: &LakeTable, range: &Appended) -> Result<Vec<AddedFile>, Error> {
+/// same expressions the transform's query evaluates). `kept` holds the
+/// rules made by the last call, made anew when the input's columns changed.
+pub(super) async fn clean_files(
+    t: &Table,
+    input: &LakeTable,
+    range: &Appended,
+    kept: &mut Option<Box<Rules>>,
+) -> Result<Vec<AddedFile>, Error> {
     let candidates = worth_copying(&range.files, t.target_file_size.0 / SMALL);
     if candidates.is_empty() || t.expect.is_empty() {
         return Ok(candidates);
     }
-    let stop = |e: DataFusionError| Error::stop(format!("checking files: {e}"));
-    let ctx = plan::session();
-    let table = DFSchema::try_from(input.arrow_schema()?).map_err(stop)?;
-    // a row fails a rule whose check is false or null
-    let fails: Vec<String> = t.expect.iter().map(|e| format!("(({}) IS NOT TRUE)", e.check)).collect();
-    let failing = match ctx.parse_sql_expr(&fails.join(" OR "), &table) {
-        Ok(e) => e,
-        // a rule over a column the input lacks: the transform's query says so
-        Err(e) => {
-            tracing::debug!(error = %e, "the rules do not read the input's columns alone; copying nothing");
-            return Ok(Vec::new());
-        }
+    let schema = input.arrow_schema()?;
+    let rules = match kept.take() {
+        Some(r) if r.reruns && r.input == schema => r,
+        _ => Box::new(Rules::new(t, schema)?),
     };
-    let columns: Vec<String> = failing.column_refs().iter().map(|c| c.name.clone()).collect();
-    let (schema, files) = input.read_files(&candidates, Some(&columns)).await?;
-    let failing = ctx.create_physical_expr(failing, &DFSchema::try_from(schema).map_err(stop)?).map_err(stop)?;
+    let rules = kept.insert(rules);
+    let Some((columns, failing)) = &rules.check else { return Ok(Vec::new()) };
+    let (_, files) = input.read_files(&candidates, Some(columns)).await?;
+    let stop = |e: DataFusionError| Error::stop(format!("checking files: {e}"));
     let mut clean = Vec::new();
     for (file, batches) in candidates.into_iter().zip(files) {
         let mut passes = true;
@@ -136,6 +172,60 @@ mod tests {
         assert!(copied(&many).is_empty(), "five small files of one partition are read and gathered");
         // a few files that together are still small: gathered
         assert!(copied(&[file("a", 40), file("a", 40)]).is_empty());
+    }
+
+    /// The rules as one expression over the columns they read, true where a
+    /// row fails one; kept only without a function of the clock.
+    #[test]
+    fn rules_become_one_expression_kept_unless_they_read_the_clock() {
+        let yaml = r#"
+pipeline: rules
+lake: {root: "/tmp/unused"}
+sources:
+  files: {type: landing, path: "/tmp/unused"}
+tables:
+  src:
+    layer: bronze
+    input: files
+    columns: [{name: id, type: string}, {name: n, type: long}, {name: t, type: double}]
+  checked:
+    layer: silver
+    input: src
+    expect:
+      - {name: positive, check: "n > 0", action: quarantine}
+      - {name: warm, check: "t BETWEEN -40 AND 70", action: drop}
+  recent:
+    layer: silver
+    input: src
+    expect: [{name: fresh, check: "now() > TIMESTAMP '2000-01-01'", action: warn}]
+"#;
+        let p = ingesta_config::load_str("rules.yaml", yaml, |_| None).unwrap();
+        let input = Schema::new(vec![
+            arrow_schema::Field::new("id", arrow_schema::DataType::Utf8, true),
+            arrow_schema::Field::new("t", arrow_schema::DataType::Float64, true),
+            arrow_schema::Field::new("n", arrow_schema::DataType::Int64, true),
+        ]);
+        let rules = Rules::new(&p.tables["checked"], input.clone()).unwrap();
+        assert!(rules.reruns);
+        let (columns, failing) = rules.check.as_ref().expect("the input has the columns");
+        let mut sorted = columns.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["n", "t"]);
+        // read in the input's order: t, then n
+        let batch = arrow_array::RecordBatch::try_new(
+            Arc::new(Schema::new(input.fields()[1..].to_vec())),
+            vec![
+                Arc::new(arrow_array::Float64Array::from(vec![Some(20.0), Some(99.0), Some(5.0), None])),
+                Arc::new(arrow_array::Int64Array::from(vec![1, 2, -1, 3])),
+            ],
+        )
+        .unwrap();
+        let failed = failing.evaluate(&batch).unwrap().into_array(4).unwrap();
+        let failed: Vec<_> = failed.as_boolean().iter().collect();
+        assert_eq!(failed, [Some(false), Some(true), Some(true), Some(true)], "too hot, not positive, no reading");
+        assert!(!Rules::new(&p.tables["recent"], input.clone()).unwrap().reruns, "now() is made anew each pass");
+        let lacking = Schema::new(vec![arrow_schema::Field::new("id", arrow_schema::DataType::Utf8, true)]);
+        assert!(Rules::new(&p.tables["checked"], lacking).unwrap().check.is_none(), "a rule over a missing column");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct TransformTask {
     /// In a long-running pipeline: the last small append's query, run
     /// again over the next one's files (`query.rs`).
     kept: Option<Box<Query>>,
+    /// The rules that decide which files are copied, as the last pass made them (`copy.rs`).
+    rules: Option<Box<copy::Rules>>,
 }
 
 /// The table and its upkeep after their background work, and how it went.
@@ -80,6 +82,7 @@ impl TransformTask {
             overlap: false,
             settling: None,
             kept: None,
+            rules: None,
         }
     }
 
@@ -275,7 +278,7 @@ impl TransformTask {
         let mut rest = None; // the files to read when some are copied
         if self.copies && !range.files.is_empty() {
             // files whose rows all pass are copied; the query reads the others
-            let clean = copy::clean_files(&self.cfg, input, range).await?;
+            let clean = copy::clean_files(&self.cfg, input, range, &mut self.rules).await?;
             let mut copied = Vec::new();
             for (file, rows) in clean.iter().zip(target.stage_copies(&mut staged, input, &clean).await?) {
                 let Some(rows) = rows else { continue };

@@ -71,21 +71,30 @@ fn fixed_when_planned(plan: &LogicalPlan) -> Option<String> {
     let mut found = None;
     let walk = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|e| {
-            e.apply(|e| {
-                if let Expr::ScalarFunction(f) = e
-                    && f.func.signature().volatility != Volatility::Immutable
-                {
-                    found = Some(f.func.name().to_string());
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
+            found = fixed_in(e);
+            Ok(if found.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
         })
     });
     match walk {
         Ok(_) => found,
         Err(e) => Some(DataFusionError::to_string(&e)),
     }
+}
+
+/// The first function of `expr` whose value is fixed when it is planned
+/// (see [`fixed_when_planned`]); subqueries are not searched.
+pub(super) fn fixed_in(expr: &Expr) -> Option<String> {
+    let mut found = None;
+    let _ = expr.apply(|e| {
+        if let Expr::ScalarFunction(f) = e
+            && f.func.signature().volatility != Volatility::Immutable
+        {
+            found = Some(f.func.name().to_string());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 #[cfg(test)]
