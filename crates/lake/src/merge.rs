@@ -72,13 +72,24 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         }
     };
     let empty = t.stats()?.files == 0;
-    let ctx = SessionContext::new();
-    let mem = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(err)?;
-    ctx.register_table("source", Arc::new(mem)).map_err(err)?;
-    let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
     // most batches have one row per key already, and the (sorting) window
     // below is only needed when they do not
     let unique = unique_keys(&batches, key_of(mode)).map_err(|e| LakeError::delta(&t.name, e.into()))?;
+    // one row per key, and measures whose value for one row is the row's:
+    // the batch is its own aggregate (an aggregate table's transform
+    // groups by the key already)
+    if let WriteMode::CounterMerge { measures, .. } = mode
+        && unique
+        && !measures.iter().any(|(_, m)| matches!(m, Measure::Set | Measure::CountDistinct { .. }))
+    {
+        if empty {
+            return Ok(Prepared::Append(batches)); // a first load: the batch is the table
+        }
+        let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
+        return Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows: batches })));
+    }
+    let ctx = source_context(&schema, &batches).map_err(err)?;
+    let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
     let one_per_key = |key: &[String], order: Option<&str>, unique: bool| {
         if unique { "SELECT * FROM source".to_string() } else { one_per_key_sql("source", key, order) }
     };
@@ -108,14 +119,6 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             collect(ctx.sql(&one_per_key(key, Some(sequence), unique)).await.map_err(err)?).await?
         }
         WriteMode::Delete { key } => collect(ctx.sql(&one_per_key(key, None, unique)).await.map_err(err)?).await?,
-        // one row per key, and measures whose value for one row is the row's:
-        // the batch is its own aggregate (an aggregate table's transform
-        // groups by the key already)
-        WriteMode::CounterMerge { measures, .. }
-            if unique && !measures.iter().any(|(_, m)| matches!(m, Measure::Set | Measure::CountDistinct { .. })) =>
-        {
-            (schema, batches)
-        }
         WriteMode::CounterMerge { key, measures } => {
             let cols: Vec<String> = schema
                 .fields()
@@ -255,10 +258,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let snapshot = t.table.snapshot().map_err(err)?.clone();
     let table_schema = Arc::new(t.arrow_schema()?);
 
-    let ctx = SessionContext::new();
-    ctx.register_table("source", Arc::new(MemTable::try_new(schema, vec![rows.clone()]).map_err(df)?)).map_err(df)?;
-
-    let (files, removes) = touched_files(t, &ctx, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
+    let (files, removes) = touched_files(t, &schema, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
         Touched::Delta(e) => err(e),
         Touched::Query(e) => df(e),
     })?;
@@ -282,6 +282,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         return commit(t, &snapshot, actions, on, props).await;
     }
 
+    let ctx = source_context(&schema, &rows).map_err(df)?;
     // the touched files with the batch merged in, plus the batch's new keys
     let provider: Arc<dyn TableProvider> = if files.is_empty() {
         // no stored row has a key of the batch: nothing to read or remove
@@ -350,6 +351,13 @@ async fn commit(
         .await
         .map_err(err)?;
     t.landed(written).await
+}
+
+/// A session whose table `source` is a merge's batch.
+fn source_context(schema: &SchemaRef, rows: &[RecordBatch]) -> Result<SessionContext, DataFusionError> {
+    let ctx = SessionContext::new();
+    ctx.register_table("source", Arc::new(MemTable::try_new(schema.clone(), vec![rows.to_vec()])?))?;
+    Ok(ctx)
 }
 
 /// Why the touched files could not be found.
@@ -438,7 +446,7 @@ const SMALL_FILE: u64 = 4 << 20;
 /// files by their statistics, and a semi-join finds the ones really holding one.
 async fn touched_files(
     t: &LakeTable,
-    ctx: &SessionContext,
+    schema: &SchemaRef,
     key: &[String],
     on: &str,
     snapshot: &deltalake::table::state::DeltaTableState,
@@ -453,6 +461,7 @@ async fn touched_files(
     if let Some(found) = partitions_in_key(t, key, snapshot, rows).map_err(Touched::Query)? {
         return Ok(found);
     }
+    let ctx = source_context(schema, rows).map_err(Touched::Query)?;
     let parts: Vec<String> =
         key.iter().map(|k| format!("min({c}), max({c}), count(*) - count({c})", c = q(k))).collect();
     let ranges = ctx.sql(&format!("SELECT {} FROM source", parts.join(", "))).await.map_err(Touched::Query)?;
