@@ -33,7 +33,7 @@ use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
 use crate::LakeTable;
-use crate::encoding::writer_properties;
+use crate::encoding::file_properties;
 
 /// Columns with statistics, at most (Delta's `dataSkippingNumIndexedCols` default).
 const STATS_COLUMNS: usize = 32;
@@ -117,6 +117,11 @@ fn split(batch: &RecordBatch, parts: &[String]) -> Result<Vec<(Partition, Record
         .iter()
         .map(|p| Ok(batch.column(batch.schema().index_of(p)?).clone()))
         .collect::<Result<_, DeltaTableError>>()?;
+    // most batches hold one partition (a day): one comparison pass says so
+    if arrow_ord::partition::partition(&columns)?.len() == 1 {
+        let values = partition_of(parts, &columns, 0)?;
+        return Ok(vec![(values, batch.clone())]);
+    }
     let converter = arrow_row::RowConverter::new(
         columns.iter().map(|c| arrow_row::SortField::new(c.data_type().clone())).collect(),
     )?;
@@ -128,16 +133,7 @@ fn split(batch: &RecordBatch, parts: &[String]) -> Result<Vec<(Partition, Record
     }
     let mut out = Vec::with_capacity(groups.len());
     for rows in groups.into_values() {
-        let first = rows[0] as usize;
-        let mut values = Partition::default();
-        let mut folders = Vec::new();
-        for (name, column) in parts.iter().zip(&columns) {
-            let value: delta_kernel::expressions::Scalar = ScalarExt::from_array(column.as_ref(), first)
-                .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
-            folders.push(format!("{name}={}", value.serialize_encoded()));
-            values.values.insert(name.clone(), (!value.is_null()).then(|| value.serialize()));
-        }
-        values.folder = folders.join("/");
+        let values = partition_of(parts, &columns, rows[0] as usize)?;
         let taken = match rows.len() == batch.num_rows() {
             true => batch.clone(),
             false => arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?,
@@ -145,6 +141,20 @@ fn split(batch: &RecordBatch, parts: &[String]) -> Result<Vec<(Partition, Record
         out.push((values, taken));
     }
     Ok(out)
+}
+
+/// The partition of row `row`, given the partition `columns` (named `parts`).
+fn partition_of(parts: &[String], columns: &[ArrayRef], row: usize) -> Result<Partition, DeltaTableError> {
+    let mut p = Partition::default();
+    let mut folders = Vec::new();
+    for (name, column) in parts.iter().zip(columns) {
+        let value: delta_kernel::expressions::Scalar = ScalarExt::from_array(column.as_ref(), row)
+            .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
+        folders.push(format!("{name}={}", value.serialize_encoded()));
+        p.values.insert(name.clone(), (!value.is_null()).then(|| value.serialize()));
+    }
+    p.folder = folders.join("/");
+    Ok(p)
 }
 
 /// One partition's values, as an `add` action gives them, and its folder
@@ -171,7 +181,7 @@ fn encode(rows: &RecordBatch, parts: &[String]) -> Result<(Vec<u8>, Stats), Delt
         }
     }
     let mut out = Vec::with_capacity(file.get_array_memory_size() / 2);
-    let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(writer_properties(&schema)))?;
+    let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(file_properties(&file)))?;
     writer.write(&file)?;
     writer.close()?;
     Ok((out, stats(&schema, &file)))
@@ -294,6 +304,11 @@ mod tests {
         let n = |b: &RecordBatch| b.column(3).as_primitive::<Int64Type>().iter().collect::<Vec<_>>();
         assert_eq!(n(&parts[0].1), [Some(5), None]);
         assert_eq!(n(&parts[1].1), [Some(-2), Some(9)]);
+        let one_day = parts[1].1.clone();
+        let whole = split(&one_day, &["day".to_string()]).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!((whole[0].0.folder.as_str(), n(&whole[0].1)), ("day=1970-01-02", vec![Some(-2), Some(9)]));
+        assert_eq!(whole[0].0.values["day"].as_deref(), Some("1970-01-02"));
     }
 
     /// The same files as delta-rs's writer makes of the same rows: the same
