@@ -84,6 +84,19 @@ impl Rules {
     }
 }
 
+/// Makes `t`'s rules over `input`'s columns into `kept`, unless it holds
+/// them already (made for the same columns, reading no clock).
+pub(super) fn prepare(t: &Table, input: &LakeTable, kept: &mut Option<Box<Rules>>) -> Result<(), Error> {
+    if t.expect.is_empty() {
+        return Ok(());
+    }
+    let schema = input.arrow_schema()?;
+    if !kept.as_ref().is_some_and(|r| r.reruns && r.input == schema) {
+        *kept = Some(Box::new(Rules::new(t, schema)?));
+    }
+    Ok(())
+}
+
 /// The files of `range` worth copying (large, a partition's only small one,
 /// or one of a partition's few small ones that together are large)
 /// whose rows all pass every rule of `t`: the columns the rules name are
@@ -100,13 +113,8 @@ pub(super) async fn clean_files(
     if candidates.is_empty() || t.expect.is_empty() {
         return Ok(candidates);
     }
-    let schema = input.arrow_schema()?;
-    let rules = match kept.take() {
-        Some(r) if r.reruns && r.input == schema => r,
-        _ => Box::new(Rules::new(t, schema)?),
-    };
-    let rules = kept.insert(rules);
-    let Some((columns, failing)) = &rules.check else { return Ok(Vec::new()) };
+    prepare(t, input, kept)?;
+    let Some((columns, failing)) = kept.as_ref().and_then(|r| r.check.as_ref()) else { return Ok(Vec::new()) };
     let (_, files) = input.read_files(&candidates, Some(columns)).await?;
     let stop = |e: DataFusionError| Error::stop(format!("checking files: {e}"));
     let mut clean = Vec::new();

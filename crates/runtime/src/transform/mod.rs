@@ -352,11 +352,17 @@ impl TransformTask {
 
     /// On a pass with nothing new, a long-running pipeline makes the query
     /// a small append will run, planned over no files (`query.rs`), when it
-    /// has none kept: the first append after a start or a large range then
+    /// has none kept (and a copying table its rules, `copy.rs`): the first append after a start or a large range then
     /// costs what the later ones do (planning was about a third of a watched
     /// 1% append). A query that fails here is left to the append, which
     /// reports its error.
     async fn prepare(&mut self, input: &LakeTable, range: &Appended) {
+        if self.overlap && self.copies {
+            // and the rules that decide which files are copied
+            if let Err(e) = copy::prepare(&self.cfg, input, &mut self.rules) {
+                tracing::debug!(table = %self.name, error = %e, "preparing the rules failed");
+            }
+        }
         let keeps = self.overlap && self.cfg.read == ReadMode::Appends && self.cfg.transform.lookups.is_empty();
         if !keeps || self.kept.is_some() || !input.reads_in_memory(&[]) {
             return;
