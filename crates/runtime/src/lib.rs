@@ -77,10 +77,18 @@ impl Task {
     }
 
     /// In a long-running pipeline: a silver or gold table's state update
-    /// after its commit and its upkeep run beside the next tables' passes.
+    /// after its commit and its upkeep run in the background, once every
+    /// table's pass is over (`settle_in_background`).
     fn overlap_upkeep(&mut self) {
         if let Task::Transform(t) = self {
             t.overlap_upkeep();
+        }
+    }
+
+    /// Starts the background work `overlap_upkeep` leaves after a pass.
+    fn settle_in_background(&mut self) {
+        if let Task::Transform(t) = self {
+            t.settle_in_background();
         }
     }
 
@@ -216,6 +224,10 @@ pub async fn run_watch(
                     total.merge(RunReport { tables: vec![stopped(&board, task.name().to_string(), e)] });
                 }
             }
+        }
+        // the tables' state updates and upkeep, while the pipeline waits
+        for task in &mut tasks {
+            task.settle_in_background();
         }
         tokio::select! {
             _ = &mut stop => break,

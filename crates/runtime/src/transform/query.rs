@@ -163,6 +163,9 @@ tables:
         for t in tasks.iter_mut() {
             t.overlap_upkeep();
             t.run_once(&Progress::new(false)).await.unwrap();
+        }
+        for t in tasks.iter_mut() {
+            t.settle_in_background();
             t.settle().await;
         }
     }
