@@ -134,27 +134,19 @@ fn split(batch: &RecordBatch, parts: &[String]) -> Result<Vec<(Partition, Record
     let mut out = Vec::with_capacity(groups.len());
     for rows in groups.into_values() {
         let values = partition_of(parts, &columns, rows[0] as usize)?;
-        let taken = match rows.len() == batch.num_rows() {
-            true => batch.clone(),
-            false => arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?,
-        };
-        out.push((values, taken));
+        out.push((values, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?));
     }
     Ok(out)
 }
 
 /// The partition of row `row`, given the partition `columns` (named `parts`).
 fn partition_of(parts: &[String], columns: &[ArrayRef], row: usize) -> Result<Partition, DeltaTableError> {
-    let mut p = Partition::default();
-    let mut folders = Vec::new();
-    for (name, column) in parts.iter().zip(columns) {
-        let value: delta_kernel::expressions::Scalar = ScalarExt::from_array(column.as_ref(), row)
-            .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
-        folders.push(format!("{name}={}", value.serialize_encoded()));
-        p.values.insert(name.clone(), (!value.is_null()).then(|| value.serialize()));
-    }
-    p.folder = folders.join("/");
-    Ok(p)
+    let values = crate::writers::partition_values(parts, columns, row)?;
+    let folders: Vec<String> = values.iter().map(|(k, v)| format!("{k}={}", v.serialize_encoded())).collect();
+    Ok(Partition {
+        values: values.iter().map(|(k, v)| (k.clone(), (!v.is_null()).then(|| v.serialize()))).collect(),
+        folder: folders.join("/"),
+    })
 }
 
 /// One partition's values, as an `add` action gives them, and its folder

@@ -71,6 +71,11 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             format!("{l}.{k} = {r}.{k}", k = q(k))
         }
     };
+    // the batch's rows, one per key, to merge with the stored ones
+    let merge = |schema, rows| {
+        let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
+        Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows }))
+    };
     let empty = t.stats()?.files == 0;
     // most batches have one row per key already, and the (sorting) window
     // below is only needed when they do not
@@ -85,8 +90,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         if empty {
             return Ok(Prepared::Append(batches)); // a first load: the batch is the table
         }
-        let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
-        return Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows: batches })));
+        return Ok(merge(schema, batches));
     }
     let ctx = source_context(&schema, &batches).map_err(err)?;
     let keys = |key: &[String]| key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
@@ -163,8 +167,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             _ => Ok(Prepared::Append(rows)),
         };
     }
-    let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
-    Ok(Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows })))
+    Ok(merge(schema, rows))
 }
 
 /// Whether no two rows of `batches` have the same values in the `key` columns.

@@ -11,7 +11,8 @@
 //! split copies every column of every batch to group its rows, and is left
 //! the batches whose rows are mixed.
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch};
+use delta_kernel::expressions::Scalar;
 use deltalake::DeltaTableError;
 use deltalake::kernel::Add;
 use deltalake::kernel::scalars::ScalarExt;
@@ -145,15 +146,25 @@ async fn write(
         return writer.write(batch).await;
     };
     for run in runs {
-        let mut values = IndexMap::new();
-        for (name, column) in partitions.iter().zip(&columns) {
-            let value = ScalarExt::from_array(column.as_ref(), run.start)
-                .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
-            values.insert(name.clone(), value);
-        }
+        let values = partition_values(partitions, &columns, run.start)?;
         writer.write_partition(batch.slice(run.start, run.len()), &values, WriteMode::Default).await?;
     }
     Ok(())
+}
+
+/// The partition values of row `row`, given the partition `columns` (named `partitions`).
+pub(crate) fn partition_values(
+    partitions: &[String],
+    columns: &[ArrayRef],
+    row: usize,
+) -> Result<IndexMap<String, Scalar>, DeltaTableError> {
+    let mut values = IndexMap::new();
+    for (name, column) in partitions.iter().zip(columns) {
+        let value = ScalarExt::from_array(column.as_ref(), row)
+            .ok_or_else(|| DeltaTableError::Generic(format!("partition column `{name}`: unsupported value")))?;
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
 }
 
 fn stopped(why: &str) -> DeltaTableError {
