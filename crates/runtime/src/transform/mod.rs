@@ -59,6 +59,9 @@ pub struct TransformTask {
     kept: Option<Box<Query>>,
     /// The rules that decide which files are copied, as the last pass made them (`copy.rs`).
     rules: Option<Box<copy::Rules>>,
+    /// The input's columns for which the query could not be prepared (it
+    /// failed, or reads the clock): not tried again until they change.
+    unprepared: Option<SchemaRef>,
 }
 
 /// The table and its upkeep after their background work, and how it went.
@@ -83,6 +86,7 @@ impl TransformTask {
             settling: None,
             kept: None,
             rules: None,
+            unprepared: None,
         }
     }
 
@@ -361,29 +365,37 @@ impl TransformTask {
 
     /// On a pass with nothing new, a long-running pipeline makes the query
     /// a small append will run, planned over no files (`query.rs`), when it
-    /// has none kept (and a copying table its rules, `copy.rs`): the first append after a start or a large range then
-    /// costs what the later ones do (planning was about a third of a watched
-    /// 1% append). A query that fails here is left to the append, which
-    /// reports its error.
+    /// has none kept, and a copying table its rules (`copy.rs`): the first
+    /// append after a start or a large range then costs what the later ones
+    /// do (planning was about a third of a watched 1% append). A query that
+    /// fails here is left to the append, which reports its error.
     async fn prepare(&mut self, input: &LakeTable, range: &Appended) {
-        if self.overlap && self.copies {
-            // and the rules that decide which files are copied
-            if let Err(e) = copy::prepare(&self.cfg, input, &mut self.rules) {
-                tracing::debug!(table = %self.name, error = %e, "preparing the rules failed");
-            }
+        if self.overlap
+            && self.copies
+            && self.rules.is_none()
+            && let Err(e) = copy::prepare(&self.cfg, input, &mut self.rules)
+        {
+            tracing::debug!(table = %self.name, error = %e, "preparing the rules failed");
         }
         let keeps = self.overlap && self.cfg.read == ReadMode::Appends && self.cfg.transform.lookups.is_empty();
         if !keeps || self.kept.is_some() || !input.reads_in_memory(&[]) {
             return;
         }
-        let mut query = match self.query(input, range, &[]).await {
-            Ok(q) if q.reruns => q,
-            Ok(_) => return,
-            Err(e) => return tracing::debug!(table = %self.name, error = %e, "preparing the query failed"),
+        let Ok(schema) = input.arrow_schema() else { return };
+        if self.unprepared.as_deref() == Some(&schema) {
+            return; // tried for these columns already
+        }
+        let prepared = match self.query(input, range, &[]).await {
+            Ok(mut q) if q.reruns => q.plan().await.map(|()| q).map_err(|e| e.to_string()),
+            Ok(_) => Err("it reads the clock or chance".to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        match query.plan().await {
-            Ok(()) => self.kept = Some(Box::new(query)),
-            Err(e) => tracing::debug!(table = %self.name, error = %e, "planning the query failed"),
+        match prepared {
+            Ok(q) => self.kept = Some(Box::new(q)),
+            Err(why) => {
+                tracing::debug!(table = %self.name, why, "the query was not prepared");
+                self.unprepared = Some(std::sync::Arc::new(schema));
+            }
         }
     }
 
