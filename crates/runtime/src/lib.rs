@@ -6,6 +6,7 @@ mod bronze;
 mod check;
 pub mod collect;
 mod enrich;
+mod fail;
 pub mod health;
 mod maintain;
 mod microbatch;

@@ -168,7 +168,7 @@ async fn commit(
         t.quarantine.stage(&mut staged, batch).await?;
         let qpositions = p.quarantine_positions.into_iter().collect();
         t.quarantine.commit(staged, qpositions, info.clone()).await?;
-        fail_point("after-quarantine-commit");
+        crate::fail::point(crate::fail::AFTER_QUARANTINE_COMMIT);
     }
     let receipt = t.bronze.commit(p.staged, positions, info).await?;
     tracing::debug!(table = %report.table, version = receipt.version, rows = p.rows, quarantined = p.quarantine.len(), "committed");
@@ -249,14 +249,5 @@ fn unreadable(w: &Work, record: &RecordSchema, problem: &str) -> Chunk {
         last: 1,
         done: true,
         bytes: 0,
-    }
-}
-
-/// Crash tests: `INGESTA_FAILPOINT=<name>` aborts the process at that point,
-/// as a power cut would (no unwinding, nothing flushed).
-pub(crate) fn fail_point(name: &str) {
-    if std::env::var("INGESTA_FAILPOINT").is_ok_and(|v| v == name) {
-        eprintln!("fail point `{name}` reached: aborting");
-        std::process::abort();
     }
 }

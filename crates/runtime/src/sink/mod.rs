@@ -109,7 +109,7 @@ impl SinkTask {
                 .map_err(|e| Error::stop(e.to_string()))?
                 .map_err(|e| Error::retry(format!("sink `{}`: {e}", self.name)))?;
             if unrecorded > 0 {
-                crate::microbatch::fail_point("sink-after-flush");
+                crate::fail::point(crate::fail::SINK_AFTER_FLUSH);
             }
             let ledger = self.ledger.as_mut().expect("opened");
             let staged = ledger.begin(&WriteMode::Append)?;
