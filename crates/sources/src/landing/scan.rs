@@ -1,9 +1,11 @@
-//! Listing the landing folder (or object-store prefix) twice, `settle`
-//! apart, and keeping the files that did not change in between.
+//! Listing the landing folder (or object-store prefix). A file last
+//! modified longer than `settle` ago is taken at once; the others are looked
+//! at again `settle` later and kept only if they did not change in between
+//! (so a run over a quiet folder does not wait).
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ingesta_config::{Compression, Format};
 use ingesta_core::FileKey;
@@ -28,17 +30,22 @@ impl Entry {
 
 pub fn scan(src: &Landing) -> std::io::Result<Scan> {
     let mut out = Scan::default();
-    let first = listing(src, &mut out.unreadable)?;
-    if !src.config.settle.0.is_zero() {
-        std::thread::sleep(src.config.settle.0);
-    }
-    let second: HashMap<String, Entry> =
-        listing(src, &mut Vec::new())?.into_iter().map(|e| (e.rel.clone(), e)).collect();
-    for e in first {
-        match second.get(&e.rel) {
-            Some(now) if e.unchanged(now) => out.ready.push(file_info(src, e)),
-            Some(_) => out.unsettled.push(e.rel),
-            None => {} // removed while we looked
+    let settle = src.config.settle.0;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let quiet_since = now_ms - settle.as_millis() as i64;
+    let (settled, recent): (Vec<Entry>, Vec<Entry>) =
+        listing(src, &mut out.unreadable)?.into_iter().partition(|e| e.mtime_ms <= quiet_since);
+    out.ready.extend(settled.into_iter().map(|e| file_info(src, e)));
+    if !recent.is_empty() {
+        std::thread::sleep(settle);
+        let second: HashMap<String, Entry> =
+            listing(src, &mut Vec::new())?.into_iter().map(|e| (e.rel.clone(), e)).collect();
+        for e in recent {
+            match second.get(&e.rel) {
+                Some(now) if e.unchanged(now) => out.ready.push(file_info(src, e)),
+                Some(_) => out.unsettled.push(e.rel),
+                None => {} // removed while we looked
+            }
         }
     }
     out.ready.sort_by(|a, b| a.key.path.cmp(&b.key.path));
