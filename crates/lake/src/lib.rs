@@ -22,7 +22,7 @@ mod writers;
 
 pub use changes::{AddedFile, Appended, CHANGE_COLUMNS, change_schema};
 pub use deltalake::datafusion;
-pub use error::LakeError;
+pub use error::{LakeError, datafusion_kind};
 pub use maintain::Compacted;
 pub use merge::{one_per_key_sql, q as quote_ident};
 pub use quarantine::{quarantine_batch, quarantine_schema};

@@ -34,3 +34,54 @@ fn watch_ingests_files_as_they_arrive_and_stops_on_ctrl_c() {
     assert_eq!(summary["tables"][0]["rows"], 35);
     assert_eq!(summary["tables"][0]["files"], 2);
 }
+
+fn silver_rows(ws: &ingesta_testkit::Workspace) -> Option<u64> {
+    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["tables"].as_array()?.iter().find(|t| t["table"] == "doubled")?["rows"].as_u64()
+}
+
+/// Every Parquet file under `dir`.
+fn data_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() && !path.ends_with("_delta_log") {
+            data_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn a_transform_retries_a_passing_read_error_and_goes_on() {
+    let ws = workspace();
+    let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
+    ws.drop_file("a.ndjson", lines(0..10));
+    ws.write_pipeline(&iot_pipeline("    poll: 200ms", 1000));
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 10, "bronze first, alone");
+    // bronze's data file is briefly unreadable while the silver table first reads it
+    let mut files = Vec::new();
+    data_files(&ws.lake().join("iot_bronze"), &mut files);
+    assert!(!files.is_empty());
+    for f in &files {
+        std::fs::rename(f, f.with_extension("away")).unwrap();
+    }
+    let silver = "\n  doubled:\n    layer: silver\n    input: iot_bronze\n    transform:\n      select: [device_id, ts, {name: t2, expr: \"temperature * 2\"}]\n";
+    ws.write_pipeline(&(iot_pipeline("    poll: 200ms", 1000) + silver));
+    let mut child = spawn_watch(&ws);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(silver_rows(&ws).unwrap_or(0), 0, "nothing to read yet");
+    for f in &files {
+        std::fs::rename(f.with_extension("away"), f).unwrap();
+    }
+    let caught_up = wait_until(Duration::from_secs(30), || silver_rows(&ws) == Some(10));
+    interrupt(&child);
+    assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(caught_up, "the silver table went on once the file was back: {stderr}");
+    assert!(stderr.contains("will try again"), "the failed read was retried: {stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

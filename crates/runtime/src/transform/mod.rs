@@ -431,8 +431,10 @@ impl TransformTask {
         Ok(Query::new(frame, input_schema))
     }
 
+    /// A read that failed on the way is retried (the next poll under
+    /// `--watch`); a plan or schema error stops the table.
     fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
-        Error::stop(format!("table `{}`: transform: {e}", self.name))
+        Error { kind: ingesta_lake::datafusion_kind(&e), message: format!("table `{}`: transform: {e}", self.name) }
     }
 
     fn write_mode(&self) -> WriteMode {
@@ -536,7 +538,7 @@ async fn open_table(lake: &Lake, name: &str) -> Result<Option<LakeTable>, Error>
 }
 
 fn df(e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
-    Error::stop(e.to_string())
+    Error { kind: ingesta_lake::datafusion_kind(&e), message: e.to_string() }
 }
 
 /// Expectation counts summed over commit infos (newest first, as the log gives them).
