@@ -15,7 +15,7 @@ use std::fmt;
 pub use client::{Health, Problem, client_config};
 pub use consumer::{Consumer, Event, Lookup, Polled};
 pub use producer::{Producer, Record};
-pub use tail::{Tail, tails};
+pub use tail::{Tail, low_watermarks, tails};
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -101,3 +101,21 @@ fn tail(
         back *= 4;
     }
 }
+
+/// Each partition's low watermark: the first offset the topic still holds
+/// (records before it are past the retention, or were deleted).
+pub fn low_watermarks(
+    brokers: &str,
+    properties: &BTreeMap<String, Secret>,
+    partitions: &[crate::TopicPartition],
+) -> Result<Vec<i64>, Error> {
+    let consumer = client(brokers, properties)?;
+    partitions
+        .iter()
+        .map(|tp| {
+            let (low, _) =
+                consumer.fetch_watermarks(&tp.topic, tp.partition, WAIT).map_err(|e| Error::from_kafka(&e))?;
+            Ok(low)
+        })
+        .collect()
+}

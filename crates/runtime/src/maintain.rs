@@ -1,5 +1,4 @@
-//! Table maintenance commands: compaction (and vacuum) of chosen tables, and
-//! the full rebuild of one table from its input.
+//! Table maintenance: compaction (and vacuum) of chosen tables.
 
 use std::time::Duration;
 
@@ -7,7 +6,7 @@ use ingesta_config::Pipeline;
 use ingesta_core::{Error, TableStore};
 use ingesta_lake::{Compacted, LakeTable};
 
-use crate::{Progress, TableReport, lake_of, tasks_of};
+use crate::lake_of;
 
 /// What maintenance did to one table.
 #[derive(Debug, Clone, Default)]
@@ -76,22 +75,4 @@ async fn lagging_readers(
         }
     }
     Ok(out)
-}
-
-/// Deletes table `name` and its quarantine, then recomputes it from its input
-/// (every file of a bronze table's source; every version of a table's input).
-/// Tables that read it must be rebuilt after it.
-pub async fn rebuild(p: &Pipeline, name: &str, progress: &Progress) -> Result<TableReport, Error> {
-    let lake = lake_of(p)?;
-    if !p.tables.contains_key(name) {
-        let known: Vec<&str> = p.tables.keys().map(String::as_str).collect();
-        return Err(Error::stop(format!("unknown table `{name}`; tables: {}", known.join(", "))));
-    }
-    for url in [lake.table_url(name), lake.quarantine_url(name)] {
-        if let Some(t) = LakeTable::open(&lake, name, &url).await? {
-            t.destroy().await?;
-        }
-    }
-    let mut task = tasks_of(p, &lake)?.into_iter().find(|t| t.name() == name).expect("a task per table");
-    task.run_once(progress).await
 }

@@ -58,12 +58,16 @@ pub struct RebuildArgs {
     pipeline: PathBuf,
     /// The table to delete and compute again from its input.
     table: String,
+    /// Rebuild even when the input no longer holds everything the table does
+    /// (those records are then gone for good).
+    #[arg(long)]
+    accept_loss: bool,
 }
 
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let p = super::load(&args.pipeline).await?;
     let progress = Progress::new(true);
-    let report = ingesta_runtime::rebuild(&p, &args.table, &progress).await?;
+    let report = ingesta_runtime::rebuild(&p, &args.table, args.accept_loss, &progress).await?;
     super::run::print_report(&ingesta_runtime::RunReport { tables: vec![report.clone()] }, false);
     if let Some(e) = report.error {
         eprintln!("error: {e}");

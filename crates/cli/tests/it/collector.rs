@@ -13,13 +13,13 @@ use ingesta_testkit::{Workspace, free_port, interrupt, python, text, wait_until}
 
 use crate::workspace;
 
-const TOKEN: &str = "it-secret";
+pub(crate) const TOKEN: &str = "it-secret";
 
 fn pipeline(port: u16) -> String {
     pipeline_with(port, "", "{max_rows: 100000, max_wait: 1s}")
 }
 
-fn pipeline_with(port: u16, source_extra: &str, batch: &str) -> String {
+pub(crate) fn pipeline_with(port: u16, source_extra: &str, batch: &str) -> String {
     format!(
         r#"pipeline: collector_test
 lake:
@@ -44,7 +44,7 @@ tables:
 }
 
 /// `run --watch` (killed when dropped), its log appended to `server.log`.
-struct Server(Child);
+pub(crate) struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -53,7 +53,7 @@ impl Drop for Server {
     }
 }
 
-fn server(ws: &Workspace, port: u16) -> Server {
+pub(crate) fn server(ws: &Workspace, port: u16) -> Server {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(ws.path().join("server.log")).unwrap();
     let child = ws
         .command(&["run", ws.pipeline().to_str().unwrap(), "--watch"])
@@ -70,7 +70,7 @@ fn server(ws: &Workspace, port: u16) -> Server {
     Server(child)
 }
 
-fn server_log(ws: &Workspace) -> String {
+pub(crate) fn server_log(ws: &Workspace) -> String {
     let log = std::fs::read_to_string(ws.path().join("server.log")).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
@@ -109,7 +109,7 @@ fn client(id: u32, port: u16, stop: Arc<AtomicBool>, acked: Arc<Mutex<BTreeSet<(
 }
 
 /// (client, n, _seq) of every bronze row, read by Python's deltalake.
-fn bronze_rows(ws: &Workspace) -> Vec<(u32, u64, i64)> {
+pub(crate) fn bronze_rows(ws: &Workspace) -> Vec<(u32, u64, i64)> {
     let script = r#"
 import json, sys, deltalake
 t = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table(columns=["client", "n", "_seq"])

@@ -8,6 +8,7 @@ mod demo;
 mod exactly_once;
 mod kafka;
 mod layers;
+mod maintain;
 mod sink;
 mod validate;
 mod watch;

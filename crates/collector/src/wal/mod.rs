@@ -3,7 +3,9 @@
 //! (one accepted request each). Event numbers run on across segments and
 //! restarts; the table records the last number it holds, so the log is
 //! replayed from there after a crash and segments the table fully holds are
-//! deleted. A `LOCK` file keeps a second process off the folder.
+//! deleted — or, with an archive retention, kept until they are that old, so
+//! the table can be rebuilt from them. A `LOCK` file keeps a second process
+//! off the folder.
 //!
 //! Only the last segment can end in a torn frame (the process died while
 //! writing it, before it was acknowledged); opening the log cuts it off.
@@ -15,6 +17,7 @@ mod writer;
 use std::fs::{self, File, OpenOptions};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 pub use frame::Frame;
 pub use reader::{Limit, Reader};
@@ -41,6 +44,12 @@ impl Wal {
     /// table holds (-1 for none): cuts a torn tail, deletes segments the
     /// table holds, and finds where numbering goes on.
     pub fn open(dir: &Path, committed: i64) -> Result<Wal, String> {
+        Wal::open_archived(dir, committed, None)
+    }
+
+    /// [`Wal::open`], keeping segments the table holds until they are older
+    /// than `archive` (none: deleted at once).
+    pub fn open_archived(dir: &Path, committed: i64, archive: Option<Duration>) -> Result<Wal, String> {
         fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the collector log folder {}: {e}", dir.display()))?;
         let lock = OpenOptions::new()
@@ -55,7 +64,7 @@ impl Wal {
                 dir.display()
             ));
         }
-        release(dir, committed)?;
+        release(dir, committed, archive)?;
         let segments = segments(dir)?;
         let (mut next, mut backlog) = (committed + 1, 0u64);
         for (i, (_, path)) in segments.iter().enumerate() {
@@ -140,16 +149,33 @@ pub(crate) fn segment_path(dir: &Path, first: i64) -> PathBuf {
 }
 
 /// Deletes the segments whose events the table holds (all numbers up to
-/// `committed`); the last segment stays, it may still be written.
-pub fn release(dir: &Path, committed: i64) -> Result<(), String> {
+/// `committed`) and, with an `archive` retention, that were last written
+/// longer ago than it; the last segment stays, it may still be written.
+pub fn release(dir: &Path, committed: i64, archive: Option<Duration>) -> Result<(), String> {
     let segs = segments(dir)?;
     for pair in segs.windows(2) {
         let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
-        if *next_first <= committed + 1 {
+        if *next_first <= committed + 1 && !archived(path, archive) {
             fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
         }
     }
     Ok(())
+}
+
+/// Whether the archive retention still keeps the segment at `path`.
+fn archived(path: &Path, archive: Option<Duration>) -> bool {
+    let Some(keep) = archive else { return false };
+    let modified = fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+    SystemTime::now().duration_since(modified).unwrap_or_default() < keep
+}
+
+/// The number of the first event the log still holds: events before it were
+/// deleted once the table held them. `None` when the log holds no segment.
+pub fn first_event(dir: &Path) -> Result<Option<i64>, String> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    Ok(segments(dir)?.first().map(|(first, _)| *first))
 }
 
 #[cfg(test)]

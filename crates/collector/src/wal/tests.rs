@@ -79,11 +79,25 @@ fn segments_roll_and_are_deleted_once_the_table_holds_them() {
     let mut r = Reader::new(dir.path());
     assert_eq!(numbers(&r.read(-1, 3, ALL).unwrap()), vec![0, 1, 2, 3], "reads across segments");
     assert_eq!(numbers(&r.read(-1, 3, Limit { events: 2, bytes: u64::MAX }).unwrap()), vec![0, 1]);
-    release(dir.path(), 1).unwrap();
+    release(dir.path(), 1, None).unwrap();
     let left: Vec<i64> = segments(dir.path()).unwrap().into_iter().map(|(f, _)| f).collect();
     assert_eq!(left, vec![2, 3]);
-    release(dir.path(), 3).unwrap();
+    release(dir.path(), 3, None).unwrap();
     assert_eq!(segments(dir.path()).unwrap().len(), 1, "the last segment stays");
+}
+
+#[test]
+fn an_archive_keeps_held_segments_until_they_are_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Wal::open(dir.path(), -1).unwrap().with_segment_bytes(1).start().unwrap();
+    let rt = rt();
+    for i in 0..3 {
+        rt.block_on(log.append(batch(&[&format!("{{\"a\":{i}}}")]))).unwrap();
+    }
+    release(dir.path(), 2, Some(std::time::Duration::from_secs(3600))).unwrap();
+    assert_eq!(first_event(dir.path()).unwrap(), Some(0), "kept for the archive");
+    release(dir.path(), 2, Some(std::time::Duration::ZERO)).unwrap();
+    assert_eq!(first_event(dir.path()).unwrap(), Some(2), "past the retention: deleted");
 }
 
 #[test]

@@ -83,7 +83,7 @@ impl Committer {
             t.bronze.commit(staged, vec![(id, last)], info).await
         })?;
         self.committed = last;
-        if let Err(e) = ingesta_collector::wal::release(&self.wal_dir, last) {
+        if let Err(e) = ingesta_collector::wal::release(&self.wal_dir, last, self.archive) {
             tracing::warn!(table = %self.name, error = %e, "cannot delete log segments the table holds; tried again after the next commit");
         }
         self.report.rows += n_rows;

@@ -63,6 +63,11 @@ impl CollectTask {
         &self.name
     }
 
+    /// The write-ahead log's folder.
+    pub fn wal_dir(&self) -> &std::path::Path {
+        &self.wal_dir
+    }
+
     pub fn listen(&self) -> &str {
         &self.http.listen
     }
@@ -70,8 +75,9 @@ impl CollectTask {
     /// Recovers the log and starts its writer; the route to serve.
     pub async fn open(&mut self) -> Result<Route, Error> {
         let committed = self.position().await?;
-        let wal =
-            Wal::open(&self.wal_dir, committed).map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
+        let archive = self.http.archive.map(|d| d.0);
+        let wal = Wal::open_archived(&self.wal_dir, committed, archive)
+            .map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
         let log = wal.start().map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
         self.log = Some(log.clone());
         Ok(Route {
@@ -88,8 +94,9 @@ impl CollectTask {
     /// while the table was stopped), without serving.
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let committed = self.position().await?;
-        let wal =
-            Wal::open(&self.wal_dir, committed).map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
+        let archive = self.http.archive.map(|d| d.0);
+        let wal = Wal::open_archived(&self.wal_dir, committed, archive)
+            .map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
         let last = wal.last();
         let mut c = self.committer(progress);
         let r = tokio::task::spawn_blocking(move || {
@@ -133,6 +140,7 @@ impl CollectTask {
             rt: Handle::current(),
             reader: Reader::new(&self.wal_dir),
             wal_dir: self.wal_dir.clone(),
+            archive: self.http.archive.map(|d| d.0),
             tables: None,
             committed: -1,
             quarantined: -1,
@@ -158,6 +166,8 @@ pub(crate) struct Committer {
     pub rt: Handle,
     pub reader: Reader,
     pub wal_dir: PathBuf,
+    /// How long segments the table holds are kept (none: deleted at once).
+    pub archive: Option<Duration>,
     pub tables: Option<Tables>,
     /// The last event number in the table, and in its quarantine.
     pub committed: i64,
