@@ -38,7 +38,7 @@ fn watch_ingests_files_as_they_arrive_and_stops_on_ctrl_c() {
 fn silver_rows(ws: &ingesta_testkit::Workspace) -> Option<u64> {
     let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["tables"].as_array()?.iter().find(|t| t["table"] == "doubled")?["rows"].as_u64()
+    v["tables"].as_array()?.iter().find(|t| t["name"] == "doubled")?["rows"].as_u64()
 }
 
 /// Every Parquet file under `dir`.
