@@ -164,7 +164,9 @@ impl LakeTable {
         }
         let err = |e: String| LakeError::delta(&self.name, DeltaTableError::Generic(format!("{}: {e}", file.path)));
         let mut footer = Ranges::new(input.table.object_store(), from.clone(), file.size);
-        let meta = footer.metadata().await.map_err(|e| err(e.to_string()))?;
+        let failed =
+            |source| LakeError::Read { table: self.name.clone(), file: file.path.clone(), source: Box::new(source) };
+        let meta = footer.metadata().await.map_err(|source| failed(DeltaTableError::Parquet { source }))?;
         let target = ArrowSchemaConverter::new().convert(&layout.schema).map_err(|e| err(e.to_string()))?;
         let Some(sources) = sources(&meta, &target, &layout.schema, file, &layout.input_parts) else {
             return Ok(None);

@@ -14,6 +14,9 @@ pub enum LakeError {
     Delta { table: String, source: DeltaTableError },
     #[error("table `{table}`: {reason}")]
     Unsupported { table: String, reason: String },
+    /// Reading one of the table's data files failed.
+    #[error("table `{table}`: reading {file}: {source}")]
+    Read { table: String, file: String, source: Box<DeltaTableError> },
 }
 
 impl LakeError {
@@ -24,6 +27,7 @@ impl LakeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             LakeError::Delta { source, .. } => delta_kind(source),
+            LakeError::Read { source, .. } => delta_kind(source),
             LakeError::Root { .. } | LakeError::Unsupported { .. } => ErrorKind::Stop,
         }
     }
@@ -36,6 +40,7 @@ fn delta_kind(e: &DeltaTableError) -> ErrorKind {
         | DeltaTableError::Io { .. }
         | DeltaTableError::VersionAlreadyExists(_)
         | DeltaTableError::Transaction { .. } => ErrorKind::Retry,
+        DeltaTableError::Parquet { source } => parquet_kind(source),
         _ => ErrorKind::Stop,
     }
 }

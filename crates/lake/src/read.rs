@@ -118,14 +118,17 @@ impl Reader {
         if file.deletion_vector {
             return Err(err("some of its rows are deleted (a deletion vector); it is scanned instead".into()));
         }
+        let failed =
+            |source| LakeError::Read { table: self.table.clone(), file: file.path.clone(), source: Box::new(source) };
         let path = Path::from_url_path(&file.path).map_err(|e| err(e.to_string()))?;
         let read = if let Some(rows) = crate::recent::get(&crate::recent::key(&self.root, &file.path)) {
             Ok(rows.to_vec())
         } else if file.size > WHOLE {
             self.read_ranges(path, file.size, schema).await
         } else {
-            let bytes = self.store.get(&path).await.map_err(|e| err(e.to_string()))?;
-            let bytes = bytes.bytes().await.map_err(|e| err(e.to_string()))?;
+            let bytes =
+                self.store.get(&path).await.map_err(|source| failed(DeltaTableError::ObjectStore { source }))?;
+            let bytes = bytes.bytes().await.map_err(|source| failed(DeltaTableError::ObjectStore { source }))?;
             let wanted = schema.clone();
             let decode = move || -> Result<Vec<RecordBatch>, ParquetError> {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
@@ -134,7 +137,7 @@ impl Reader {
             };
             tokio::task::spawn_blocking(decode).await.map_err(|e| err(e.to_string()))?
         };
-        let read = read.map_err(|e| err(e.to_string()))?;
+        let read = read.map_err(|source| failed(DeltaTableError::Parquet { source }))?;
         read.into_iter()
             .map(|b| {
                 let columns = schema.fields().iter().map(|f| {
