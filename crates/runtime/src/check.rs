@@ -14,7 +14,7 @@ use ingesta_lake::datafusion::prelude::SessionContext;
 use ingesta_lake::{Lake, LakeTable};
 use ingesta_sources::schema::RecordSchema;
 
-use crate::enrich::bronze_schema;
+use crate::bronze::enrich::bronze_schema;
 use crate::transform::plan;
 
 /// A mistake found by planning: the key path and the message.
@@ -39,11 +39,11 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
 async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
     let source = p.sources.get(&t.input);
     if let Some(ingesta_config::Source::Kafka(k)) = source {
-        if let Some(r) = crate::stream::declared_record(t.columns.as_deref(), k.format) {
-            return Some(crate::stream::stream_schema(&r, k.format, &t.partition_by));
+        if let Some(r) = crate::bronze::kafka::declared_record(t.columns.as_deref(), k.format) {
+            return Some(crate::bronze::kafka::stream_schema(&r, k.format, &t.partition_by));
         }
     } else if let (Some(ingesta_config::Source::Http(_)), Some(cols)) = (source, &t.columns) {
-        return Some(crate::collect::collect_schema(&RecordSchema::from_columns(cols), &t.partition_by));
+        return Some(crate::bronze::http::collect_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     } else if let Some(cols) = &t.columns {
         return Some(bronze_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     }

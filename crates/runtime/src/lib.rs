@@ -4,17 +4,14 @@
 
 mod bronze;
 mod check;
-pub mod collect;
-mod enrich;
 mod fail;
 pub mod health;
 mod maintain;
-mod microbatch;
 pub mod query;
 mod rebuild;
 mod report;
 pub mod sink;
-pub mod stream;
+mod status;
 pub mod transform;
 mod upkeep;
 
@@ -24,14 +21,15 @@ use ingesta_config::{Layer, Pipeline, Source};
 use ingesta_core::{Error, ErrorKind};
 use ingesta_lake::Lake;
 
-pub use bronze::BronzeTask;
+pub use bronze::http::CollectTask;
+pub use bronze::kafka::StreamTask;
+pub use bronze::landing::BronzeTask;
 pub use check::{Finding, check};
-pub use collect::CollectTask;
 pub use maintain::compact;
 pub use rebuild::rebuild;
 pub use report::{Progress, RunReport, TableReport};
 pub use sink::SinkTask;
-pub use stream::StreamTask;
+pub use status::{ExpectationStatus, PipelineStatus, TableStatus, status};
 pub use transform::TransformTask;
 
 /// The most Parquet writers one table's append encodes on.

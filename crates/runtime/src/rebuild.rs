@@ -73,7 +73,7 @@ async fn collector_losses(
     http: &Http,
     wal_dir: &std::path::Path,
 ) -> Result<Vec<String>, Error> {
-    let id = crate::collect::app_id(source);
+    let id = crate::bronze::http::app_id(source);
     let mut held = -1;
     for t in tables(lake, name).await? {
         held = held.max(t.position(&id).await?.unwrap_or(-1));

@@ -5,13 +5,13 @@
 use ingesta_collector::Limit;
 use ingesta_config::MessageFormat;
 use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
-use ingesta_lake::{LakeTable, quarantine_batch};
+use ingesta_lake::LakeTable;
 use ingesta_sources::decode::{Raw, ReadCtx, SchemaLookup, decode_messages};
 use ingesta_sources::schema::RecordSchema;
 
 use super::columns::{Meta, Parts, assemble, collect_schema};
 use super::{Committer, app_id};
-use crate::bronze::open_tables;
+use crate::bronze::{self, Batch, open_tables};
 
 impl Committer {
     /// Commits the frames after the table's position, up to `upto`, within
@@ -64,24 +64,28 @@ impl Committer {
         let rows = assemble(&t.schema, &self.cfg.partition_by, parts);
         let quarantine: Vec<QuarantineRecord> = decoded.chunk.quarantine;
         let (n_rows, n_bad) = (rows.num_rows() as u64, quarantine.len() as u64);
-        let info = crate::bronze::commit_info(&batch_id, n_rows, n_bad);
         let id = app_id(&self.source);
+        let quarantine_positions =
+            if quarantine.is_empty() { Vec::new() } else { vec![(id.clone(), last.max(self.quarantined))] };
+        let b = Batch {
+            staged: self.tables.as_ref().expect("ensured").bronze.begin(&WriteMode::Append)?,
+            rows: n_rows,
+            positions: vec![(id, last)],
+            quarantine,
+            quarantine_positions: quarantine_positions.clone(),
+            expect: None,
+            batch_id,
+            ingested_at,
+        };
         let t = self.tables.as_mut().expect("ensured");
-        if !quarantine.is_empty() {
-            let q = last.max(self.quarantined);
-            let qbatch = quarantine_batch(&quarantine, ingested_at, &batch_id);
-            self.rt.block_on(async {
-                let mut staged = t.quarantine.begin(&WriteMode::Append)?;
-                t.quarantine.stage(&mut staged, qbatch).await?;
-                t.quarantine.commit(staged, vec![(id.clone(), q)], info.clone()).await
-            })?;
-            self.quarantined = q;
-        }
         self.rt.block_on(async {
-            let mut staged = t.bronze.begin(&WriteMode::Append)?;
-            t.bronze.stage(&mut staged, rows).await?;
-            t.bronze.commit(staged, vec![(id, last)], info).await
+            let mut b = b;
+            t.bronze.stage(&mut b.staged, rows).await?;
+            bronze::commit(t, b).await
         })?;
+        if let Some((_, q)) = quarantine_positions.first() {
+            self.quarantined = *q;
+        }
         self.committed = last;
         if let Err(e) = ingesta_collector::wal::release(&self.wal_dir, last, self.archive) {
             tracing::warn!(table = %self.name, error = %e, "cannot delete log segments the table holds; tried again after the next commit");

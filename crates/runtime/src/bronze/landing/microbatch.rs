@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use ingesta_config::{Partition, Table};
 use ingesta_core::{Error, Progress as Pos, QuarantineRecord, Reason, TableStore, WriteMode};
-use ingesta_lake::{Staged, quarantine_batch};
+use ingesta_lake::Staged;
 use ingesta_sources::Landing;
 use ingesta_sources::decode::{Chunk, ReadCtx, Stopped};
 use ingesta_sources::schema::RecordSchema;
 use tokio::sync::mpsc;
 
-use crate::bronze::{Tables, Work};
-use crate::enrich::{Enriched, assemble, enrich};
+use crate::bronze::enrich::{Enriched, assemble, enrich};
+use crate::bronze::landing::Work;
+use crate::bronze::{self, Batch, Committed, Tables};
 use crate::report::{Progress, TableReport};
 
 /// Rows per chunk a worker hands over. CSV types a chunk in one part, so a
@@ -160,20 +161,23 @@ async fn commit(
     report: &mut TableReport,
     completed: &mut Vec<String>,
 ) -> Result<(), Error> {
-    let positions: Vec<(String, i64)> = p.positions.iter().map(|(id, pos)| (id.clone(), pos.encode())).collect();
-    let info = crate::bronze::commit_info(&p.batch_id, p.rows, p.quarantine.len() as u64);
-    if !p.quarantine.is_empty() {
-        let mut staged = t.quarantine.begin(&WriteMode::Append)?;
-        let batch = quarantine_batch(&p.quarantine, p.ingested_at, &p.batch_id);
-        t.quarantine.stage(&mut staged, batch).await?;
-        let qpositions = p.quarantine_positions.into_iter().collect();
-        t.quarantine.commit(staged, qpositions, info.clone()).await?;
-        crate::fail::point(crate::fail::AFTER_QUARANTINE_COMMIT);
-    }
-    let receipt = t.bronze.commit(p.staged, positions, info).await?;
-    tracing::debug!(table = %report.table, version = receipt.version, rows = p.rows, quarantined = p.quarantine.len(), "committed");
-    report.rows += p.rows;
-    report.quarantined += p.quarantine.len() as u64;
+    let (rows, quarantined) = (p.rows, p.quarantine.len() as u64);
+    let batch = Batch {
+        staged: p.staged,
+        rows,
+        positions: p.positions.iter().map(|(id, pos)| (id.clone(), pos.encode())).collect(),
+        quarantine: p.quarantine,
+        quarantine_positions: p.quarantine_positions.into_iter().collect(),
+        expect: None,
+        batch_id: p.batch_id,
+        ingested_at: p.ingested_at,
+    };
+    let Committed::Done(receipt) = bronze::commit(t, batch).await? else {
+        unreachable!("a commit without expected positions is never refused")
+    };
+    tracing::debug!(table = %report.table, version = receipt.version, rows, quarantined, "committed");
+    report.rows += rows;
+    report.quarantined += quarantined;
     report.bytes += p.bytes;
     report.files += p.files_done.len() as u64;
     report.commits += 1;

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_kafka::registry::Lookup as RegistryLookup;
 use ingesta_kafka::{Consumer, Message, TopicPartition};
-use ingesta_lake::quarantine_batch;
 use ingesta_sources::decode::{Raw, ReadCtx, SchemaLookup, decode_messages};
 
 use super::Worker;
 use super::columns::{Parts, assemble};
+use crate::bronze::{self, Batch, Committed, Expected};
 
 impl Worker {
     /// Commits what is pending (nothing to do when nothing is).
@@ -107,39 +107,32 @@ impl Worker {
                 quarantine.extend(decoded.chunk.quarantine);
             }
         }
-        let info = crate::bronze::commit_info(&batch_id, rows, quarantine.len() as u64);
+        let n_bad = quarantine.len() as u64;
+        let b = Batch {
+            staged,
+            rows,
+            positions: bronze_pos.clone(),
+            quarantine,
+            quarantine_positions: q_pos.clone(),
+            expect: Some(Expected { table: bronze_expect, quarantine: q_expect }),
+            batch_id,
+            ingested_at,
+        };
         let t = self.tables.as_mut().expect("ensured");
-        if !quarantine.is_empty() {
-            let mut qstaged = t.quarantine.begin(&WriteMode::Append)?;
-            let qbatch = quarantine_batch(&quarantine, ingested_at, &batch_id);
-            let done = self.rt.block_on(async {
-                t.quarantine.stage(&mut qstaged, qbatch).await?;
-                t.quarantine.commit_checked(qstaged, q_pos.clone(), &q_expect, info.clone()).await
-            })?;
-            if let Err(moved) = done {
-                tracing::warn!(table = %self.name, position = %moved.app_id, "another member committed this partition; dropping the batch");
-                return Ok(false);
-            }
-            for (tp, _) in batch {
-                let v = q_pos.iter().find(|(id, _)| *id == tp.app_id()).map(|(_, v)| *v);
-                if let (Some(v), Some(p)) = (v, self.owned.get_mut(tp)) {
-                    p.quarantine = Some(v);
-                }
-            }
-        }
-        let done = self.rt.block_on(t.bronze.commit_checked(staged, bronze_pos.clone(), &bronze_expect, info))?;
-        if let Err(moved) = done {
-            tracing::warn!(table = %self.name, position = %moved.app_id, "another member committed this partition; dropping the batch");
+        if let Committed::Moved(app_id) = self.rt.block_on(bronze::commit(t, b))? {
+            tracing::warn!(table = %self.name, position = %app_id, "another member committed this partition; dropping the batch");
             return Ok(false);
         }
         for (tp, _) in batch {
-            let last = bronze_pos.iter().find(|(id, _)| *id == tp.app_id()).map(|(_, v)| *v);
-            if let Some(p) = self.owned.get_mut(tp) {
-                p.bronze = last;
+            let Some(p) = self.owned.get_mut(tp) else { continue };
+            let id = tp.app_id();
+            if let Some((_, v)) = q_pos.iter().find(|(q, _)| *q == id) {
+                p.quarantine = Some(*v);
             }
+            p.bronze = bronze_pos.iter().find(|(b, _)| *b == id).map(|(_, v)| *v);
         }
         self.report.rows += rows;
-        self.report.quarantined += quarantine.len() as u64;
+        self.report.quarantined += n_bad;
         self.report.bytes += bytes;
         self.report.commits += 1;
         self.progress.show(&self.name, self.report.rows, self.report.quarantined, self.report.bytes, self.started);

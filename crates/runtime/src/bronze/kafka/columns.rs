@@ -9,7 +9,7 @@ use ingesta_config::{MessageFormat, Partition};
 use ingesta_kafka::Message;
 use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, RESCUED, RecordSchema, utc_micros};
 
-use crate::enrich::{partition_arrays, partition_fields};
+use crate::bronze::enrich::{partition_arrays, partition_fields};
 
 pub const TOPIC: &str = "_topic";
 pub const PARTITION: &str = "_partition";

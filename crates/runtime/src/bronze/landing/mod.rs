@@ -2,6 +2,8 @@
 //! positions recorded in the table), the table's columns (declared, stored, or
 //! inferred once), and the tables themselves (data and quarantine).
 
+mod microbatch;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,12 +11,12 @@ use std::time::Instant;
 use arrow_schema::SchemaRef;
 use ingesta_config::{Landing as LandingConfig, Table};
 use ingesta_core::{Error, Progress as Pos, TableStore};
-use ingesta_lake::{Lake, LakeTable, quarantine_schema};
+use ingesta_lake::{Lake, LakeTable};
 use ingesta_sources::schema::RecordSchema;
 use ingesta_sources::{FileInfo, Landing};
 
-use crate::enrich::bronze_schema;
-use crate::microbatch;
+use crate::bronze::enrich::bronze_schema;
+use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
 use crate::upkeep::Upkeep;
 
@@ -27,14 +29,6 @@ pub struct BronzeTask {
     /// Files known to be fully committed (saves a log lookup per scan).
     done: HashSet<String>,
     upkeep: Upkeep,
-}
-
-/// The opened tables and the columns they hold.
-pub(crate) struct Tables {
-    pub bronze: LakeTable,
-    pub quarantine: LakeTable,
-    pub record: Arc<RecordSchema>,
-    pub schema: SchemaRef,
 }
 
 /// A file to read, and from where.
@@ -199,56 +193,4 @@ impl BronzeTask {
         }
         Ok(declared)
     }
-}
-
-/// The `info` of a bronze (or its quarantine's) commit: the batch and its counts.
-pub(crate) fn commit_info(batch_id: &str, rows: u64, quarantined: u64) -> Vec<(String, String)> {
-    vec![
-        ("ingesta.batch_id".to_string(), batch_id.to_string()),
-        ("ingesta.rows".to_string(), rows.to_string()),
-        ("ingesta.quarantined".to_string(), quarantined.to_string()),
-    ]
-}
-
-/// The items at `positions` (ascending; a subsequence of `items` by
-/// `position`): the inputs a decode kept, for their metadata columns.
-pub(crate) fn kept_at<'a, T>(items: &'a [T], position: impl Fn(&T) -> i64, positions: &[i64]) -> Vec<&'a T> {
-    let mut out = Vec::with_capacity(positions.len());
-    let mut it = items.iter();
-    for &p in positions {
-        if let Some(m) = it.by_ref().find(|m| position(m) == p) {
-            out.push(m);
-        }
-    }
-    out
-}
-
-/// Opens the quarantine table beside `bronze` (creating it when absent).
-pub(crate) async fn open_tables(
-    lake: &Lake,
-    name: &str,
-    bronze: LakeTable,
-    record: RecordSchema,
-    schema: SchemaRef,
-    target_file_size: u64,
-) -> Result<Tables, Error> {
-    let qurl = lake.quarantine_url(name);
-    let qname = format!("{name}__quarantine");
-    let desc = format!("records of `{name}` that could not be read");
-    let quarantine = LakeTable::open_or_create(lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
-    let bronze = bronze.with_target_file_size(target_file_size).with_parallel_writers(crate::parquet_writers());
-    Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
-}
-
-/// The record columns a bronze table stores (not metadata, not partitions).
-pub(crate) fn stored_record(bronze: &LakeTable) -> Result<RecordSchema, Error> {
-    let stored = bronze.arrow_schema()?;
-    let parts = bronze.partition_columns();
-    let fields: Vec<_> = stored
-        .fields()
-        .iter()
-        .filter(|f| !f.name().starts_with('_') && !parts.contains(f.name()))
-        .map(|f| f.as_ref().clone())
-        .collect();
-    Ok(RecordSchema::from_arrow(&arrow_schema::Schema::new(fields)))
 }

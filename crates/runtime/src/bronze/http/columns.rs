@@ -9,7 +9,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_config::Partition;
 use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, RESCUED, RecordSchema, utc_micros};
 
-use crate::enrich::{partition_arrays, partition_fields};
+use crate::bronze::enrich::{partition_arrays, partition_fields};
 
 /// The event's number in the source's log: unique per source, in arrival order.
 pub const SEQ: &str = "_seq";

@@ -1,0 +1,146 @@
+//! Bronze: one folder per source kind (`landing/` files, `kafka/` topics,
+//! `http/` the collector's log), each a task that reads its input after the
+//! positions the table holds and hands micro-batches to [`commit`], the one
+//! ingestion protocol they share: the quarantine's commit first, then the
+//! table's, each recording the input positions it covers in the same atomic
+//! step. A crash between the two neither loses a bad record (it is in the
+//! quarantine) nor keeps a good one twice (the table's position did not
+//! move, and the rerun skips bad records up to the quarantine's position).
+
+pub(crate) mod enrich;
+pub(crate) mod http;
+pub(crate) mod kafka;
+pub(crate) mod landing;
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use ingesta_core::{CommitReceipt, Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_lake::{Lake, LakeTable, Staged, quarantine_batch, quarantine_schema};
+use ingesta_sources::schema::RecordSchema;
+
+use crate::fail;
+
+/// A micro-batch, staged: the table's rows are in `staged`; the bad records
+/// wait to be written to the quarantine.
+pub(crate) struct Batch {
+    pub staged: Staged,
+    pub rows: u64,
+    /// The input positions the table's commit records.
+    pub positions: Vec<(String, i64)>,
+    pub quarantine: Vec<QuarantineRecord>,
+    /// The input positions the quarantine's commit records (with bad records only).
+    pub quarantine_positions: Vec<(String, i64)>,
+    /// Compare-and-set: the positions each table must still hold, so a
+    /// writer that lost its inputs to another (a Kafka group member that
+    /// missed a rebalance) cannot commit them twice. None: plain commits.
+    pub expect: Option<Expected>,
+    pub batch_id: String,
+    pub ingested_at: i64,
+}
+
+/// The positions the table and its quarantine held when the batch was read.
+pub(crate) struct Expected {
+    pub table: Vec<(String, Option<i64>)>,
+    pub quarantine: Vec<(String, Option<i64>)>,
+}
+
+/// What [`commit`] did.
+pub(crate) enum Committed {
+    /// The table's commit (and the quarantine's, when there were bad records).
+    Done(CommitReceipt),
+    /// A position moved since the batch was read (its application id):
+    /// another writer owns that input now; nothing of the batch's table rows
+    /// was committed.
+    Moved(String),
+}
+
+/// Commits a micro-batch: the quarantine first, then the table.
+pub(crate) async fn commit(t: &mut Tables, b: Batch) -> Result<Committed, Error> {
+    let info = commit_info(&b.batch_id, b.rows, b.quarantine.len() as u64);
+    if !b.quarantine.is_empty() {
+        let mut staged = t.quarantine.begin(&WriteMode::Append)?;
+        let bad = quarantine_batch(&b.quarantine, b.ingested_at, &b.batch_id);
+        t.quarantine.stage(&mut staged, bad).await?;
+        match &b.expect {
+            Some(e) => {
+                let done = t.quarantine.commit_checked(staged, b.quarantine_positions, &e.quarantine, info.clone());
+                if let Err(moved) = done.await? {
+                    return Ok(Committed::Moved(moved.app_id));
+                }
+            }
+            None => {
+                t.quarantine.commit(staged, b.quarantine_positions, info.clone()).await?;
+            }
+        }
+        fail::point(fail::AFTER_QUARANTINE_COMMIT);
+    }
+    let receipt = match &b.expect {
+        Some(e) => match t.bronze.commit_checked(b.staged, b.positions, &e.table, info).await? {
+            Ok(r) => r,
+            Err(moved) => return Ok(Committed::Moved(moved.app_id)),
+        },
+        None => t.bronze.commit(b.staged, b.positions, info).await?,
+    };
+    Ok(Committed::Done(receipt))
+}
+
+/// The opened tables and the columns they hold.
+pub(crate) struct Tables {
+    pub bronze: LakeTable,
+    pub quarantine: LakeTable,
+    pub record: Arc<RecordSchema>,
+    pub schema: SchemaRef,
+}
+
+/// The `info` of a bronze (or its quarantine's) commit: the batch and its counts.
+fn commit_info(batch_id: &str, rows: u64, quarantined: u64) -> Vec<(String, String)> {
+    vec![
+        ("ingesta.batch_id".to_string(), batch_id.to_string()),
+        ("ingesta.rows".to_string(), rows.to_string()),
+        ("ingesta.quarantined".to_string(), quarantined.to_string()),
+    ]
+}
+
+/// The items at `positions` (ascending; a subsequence of `items` by
+/// `position`): the inputs a decode kept, for their metadata columns.
+pub(crate) fn kept_at<'a, T>(items: &'a [T], position: impl Fn(&T) -> i64, positions: &[i64]) -> Vec<&'a T> {
+    let mut out = Vec::with_capacity(positions.len());
+    let mut it = items.iter();
+    for &p in positions {
+        if let Some(m) = it.by_ref().find(|m| position(m) == p) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Opens the quarantine table beside `bronze` (creating it when absent).
+pub(crate) async fn open_tables(
+    lake: &Lake,
+    name: &str,
+    bronze: LakeTable,
+    record: RecordSchema,
+    schema: SchemaRef,
+    target_file_size: u64,
+) -> Result<Tables, Error> {
+    let qurl = lake.quarantine_url(name);
+    let qname = format!("{name}__quarantine");
+    let desc = format!("records of `{name}` that could not be read");
+    let quarantine = LakeTable::open_or_create(lake, &qname, &qurl, &quarantine_schema(), &[], &desc).await?;
+    let bronze = bronze.with_target_file_size(target_file_size).with_parallel_writers(crate::parquet_writers());
+    Ok(Tables { bronze, quarantine, record: Arc::new(record), schema })
+}
+
+/// The record columns a bronze table stores (not metadata, not partitions).
+pub(crate) fn stored_record(bronze: &LakeTable) -> Result<RecordSchema, Error> {
+    let stored = bronze.arrow_schema()?;
+    let parts = bronze.partition_columns();
+    let fields: Vec<_> = stored
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with('_') && !parts.contains(f.name()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Ok(RecordSchema::from_arrow(&arrow_schema::Schema::new(fields)))
+}
