@@ -9,5 +9,5 @@ mod server;
 pub mod wal;
 
 pub use body::{BodyError, Parsed, parse};
-pub use server::{Probe, Route, serve, serve_health};
+pub use server::{Route, serve};
 pub use wal::{AppendError, Appender, Batch, Frame, Limit, Reader, Wal};

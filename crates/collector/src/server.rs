@@ -57,32 +57,6 @@ pub async fn serve(
     }))
 }
 
-/// What `GET /health` reports: (healthy, the JSON body).
-pub type Probe = Arc<dyn Fn() -> (bool, serde_json::Value) + Send + Sync>;
-
-/// Serves `GET /health` from `probe` on `addr` (200 when healthy, 503
-/// otherwise) until `shutdown` resolves.
-pub async fn serve_health(
-    addr: &str,
-    probe: Probe,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tracing::info!(%addr, "health at GET /health");
-    let app = Router::new().route("/health", get(pipeline_health)).with_state(probe);
-    Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "the health server stopped");
-        }
-    }))
-}
-
-async fn pipeline_health(State(probe): State<Probe>) -> Response {
-    let (ok, body) = probe();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(body)).into_response()
-}
-
 async fn health(State(routes): State<Routes>) -> Response {
     let sources: Vec<_> = routes
         .values()

@@ -8,7 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Sink, Source, Table};
+use crate::model::{Lake, Pipeline, Serve, Sink, Source, Table};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -125,9 +125,14 @@ impl Ctx<'_> {
         let sources = self.entries(&mut map, "sources", Self::source);
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
         let sinks = self.entries(&mut map, "sinks", Self::sink);
+        let serve = match map.remove("serve") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.de::<Serve>("serve", v).map(Some),
+        };
         for (k, _) in map {
             let key = scalar_text(&k);
-            self.push(&key, format!("unknown key `{key}`; expected one of: pipeline, lake, sources, tables, sinks"));
+            let known = "pipeline, lake, sources, tables, sinks, serve";
+            self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
             pipeline: name?,
@@ -135,6 +140,7 @@ impl Ctx<'_> {
             sources: sources?,
             tables: tables?,
             sinks: sinks?,
+            serve: serve?,
             origin: Origin::default(),
         })
     }

@@ -4,12 +4,14 @@
 
 mod bronze;
 mod check;
+mod events;
 mod fail;
 pub mod health;
 mod maintain;
 pub mod query;
 mod rebuild;
 mod report;
+mod serving;
 pub mod sink;
 mod status;
 pub mod transform;
@@ -173,14 +175,12 @@ pub async fn run_watch(
         }
     }
     let (shutdown, mut servers) = serve(&mut collectors).await?;
-    if let Some(addr) = health_addr {
-        let b = board.clone();
-        let probe: ingesta_collector::Probe = std::sync::Arc::new(move || b.snapshot());
+    if let Some((addr, surface)) = serving::surface(p, &board, health_addr)? {
         let mut rx = shutdown.subscribe();
         let until = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        servers.push(ingesta_collector::serve_health(addr, probe, until).await.map_err(Error::stop)?);
+        servers.push(ingesta_serve::serve(&addr, surface, until).await.map_err(Error::stop)?);
     }
     let poll = p.sources.values().filter_map(Source::poll).min().unwrap_or(Duration::from_secs(5));
     let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -216,7 +216,7 @@ pub async fn run_watch(
                 }
                 // a passing fault (a folder briefly gone, a commit conflict): next poll
                 Err(e) if e.kind == ErrorKind::Retry => {
-                    tracing::warn!(table = task.name(), error = %e, "will try again at the next poll");
+                    events::retrying(task.name(), &e.message);
                     board.retrying(task.name(), &e.message);
                 }
                 Err(e) => {
@@ -254,7 +254,7 @@ pub async fn run_watch(
 }
 
 fn stopped(board: &health::Board, table: String, e: Error) -> TableReport {
-    tracing::error!(table = %table, error = %e, "table stopped; the others keep running");
+    events::stopped(&table, &e.message);
     board.stopped(&table, &e.message);
     TableReport { table, error: Some(e.message), ..Default::default() }
 }

@@ -85,3 +85,37 @@ fn a_transform_retries_a_passing_read_error_and_goes_on() {
     assert!(stderr.contains("will try again"), "the failed read was retried: {stderr}");
     assert!(out.status.success(), "{stderr}");
 }
+
+#[test]
+fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
+    let ws = workspace();
+    let port = ingesta_testkit::free_port();
+    let serve = format!("serve:\n  listen: 127.0.0.1:{port}\n  token: s3cret\n");
+    ws.write_pipeline(&(iot_pipeline("    poll: 200ms", 1000) + &serve));
+    let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
+    ws.drop_file("a.ndjson", lines(0..10));
+    let mut child = spawn_watch(&ws);
+    assert!(wait_until(Duration::from_secs(30), || bronze_rows(&ws) == 10), "the file is ingested");
+    let http = reqwest::blocking::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let health = http.get(url("/health")).send().unwrap();
+    assert_eq!(health.status(), 200, "health is open to probes");
+    for path in ["/metrics", "/status"] {
+        let r = http.get(url(path)).send().unwrap();
+        assert_eq!(r.status(), 401, "{path} without the token");
+        let r = http.get(url(path)).bearer_auth("wrong").send().unwrap();
+        assert_eq!(r.status(), 401, "{path} with a wrong token");
+    }
+    let metrics = http.get(url("/metrics")).bearer_auth("s3cret").send().unwrap();
+    assert_eq!(metrics.status(), 200);
+    let body = metrics.text().unwrap();
+    assert!(body.contains("ingesta_rows_committed_total{table=\"iot_bronze\"} 10"), "{body}");
+    assert!(body.contains("ingesta_commit_seconds"), "{body}");
+    let status: serde_json::Value = http.get(url("/status")).bearer_auth("s3cret").send().unwrap().json().unwrap();
+    assert_eq!(status["tables"][0]["rows"], 10, "{status}");
+    interrupt(&child);
+    assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!ingesta_testkit::text(&out.stderr).contains("s3cret"), "the token is never printed");
+}

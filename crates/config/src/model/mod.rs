@@ -20,6 +20,8 @@ pub struct Pipeline {
     pub tables: BTreeMap<String, Table>,
     /// Where tables' new rows are published.
     pub sinks: BTreeMap<String, Sink>,
+    /// The HTTP surface of `run --watch`: health, status and metrics.
+    pub serve: Option<Serve>,
     /// Where each key came from, for checks made after loading (SQL planning).
     pub origin: crate::Origin,
 }
@@ -65,6 +67,24 @@ impl Pipeline {
         }
         out
     }
+}
+
+/// What `run --watch` serves over HTTP: `GET /health` (open, for probes),
+/// `GET /status` and `GET /metrics` (Prometheus), both behind the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// The address to listen on.
+    #[serde(default = "default_serve_listen")]
+    pub listen: String,
+    /// The bearer token for `/status` and `/metrics` (`Authorization: Bearer
+    /// <token>`). Never printed. Without one, only `/health` is served.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+fn default_serve_listen() -> String {
+    "127.0.0.1:9464".into()
 }
 
 /// Where lake tables live: a local folder, or an `s3://`, `abfss://`, `gs://` URL.

@@ -57,6 +57,8 @@ pub(crate) enum Committed {
 
 /// Commits a micro-batch: the quarantine first, then the table.
 pub(crate) async fn commit(t: &mut Tables, b: Batch) -> Result<Committed, Error> {
+    let started = std::time::Instant::now();
+    let (rows, bad) = (b.rows, b.quarantine.len() as u64);
     let info = commit_info(&b.batch_id, b.rows, b.quarantine.len() as u64);
     if !b.quarantine.is_empty() {
         let mut staged = t.quarantine.begin(&WriteMode::Append)?;
@@ -82,6 +84,7 @@ pub(crate) async fn commit(t: &mut Tables, b: Batch) -> Result<Committed, Error>
         },
         None => t.bronze.commit(b.staged, b.positions, info).await?,
     };
+    crate::events::committed(t.bronze.name(), rows, bad, started.elapsed());
     Ok(Committed::Done(receipt))
 }
 

@@ -358,7 +358,10 @@ impl TransformTask {
         }
         let target = self.target.as_mut().expect("ensured");
         // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
-        report.rows += target.commit(staged, positions, info).await?.rows;
+        let committing = Instant::now();
+        let rows = target.commit(staged, positions, info).await?.rows;
+        crate::events::committed(&self.name, rows, quarantine.len() as u64, committing.elapsed());
+        report.rows += rows;
         laps.lap("commit");
         Ok(range.to < input.tip())
     }

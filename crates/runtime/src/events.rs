@@ -1,0 +1,29 @@
+//! What the runtime reports as it goes: one call per event writes the log
+//! line and records the metric, so the two always agree (the pattern of
+//! Vector's `internal_events`). Metrics are named `ingesta_*` and labelled
+//! by `table`; `ingesta-serve` renders them for Prometheus at `/metrics`.
+
+use std::time::Duration;
+
+/// A table committed `rows` rows (and `quarantined` bad records), the
+/// commit taking `took`.
+pub(crate) fn committed(table: &str, rows: u64, quarantined: u64, took: Duration) {
+    tracing::debug!(table, rows, quarantined, seconds = took.as_secs_f64(), "committed");
+    let t = table.to_string();
+    metrics::counter!("ingesta_rows_committed_total", "table" => t.clone()).increment(rows);
+    metrics::counter!("ingesta_rows_quarantined_total", "table" => t.clone()).increment(quarantined);
+    metrics::counter!("ingesta_commits_total", "table" => t.clone()).increment(1);
+    metrics::histogram!("ingesta_commit_seconds", "table" => t).record(took.as_secs_f64());
+}
+
+/// A table's pass failed with a passing fault; it is tried again.
+pub(crate) fn retrying(table: &str, error: &str) {
+    tracing::warn!(table, error, "will try again at the next poll");
+    metrics::counter!("ingesta_retries_total", "table" => table.to_string()).increment(1);
+}
+
+/// A table stopped on a fault that needs a person; the others go on.
+pub(crate) fn stopped(table: &str, error: &str) {
+    tracing::error!(table, error, "table stopped; the others keep running");
+    metrics::gauge!("ingesta_table_stopped", "table" => table.to_string()).set(1.0);
+}
