@@ -96,11 +96,30 @@ pub struct CommitReceipt {
     pub rows: u64,
 }
 
-/// A table that commits rows together with input positions.
+/// An input position that another writer moved since it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub app_id: String,
+    pub expected: Option<i64>,
+    pub stored: Option<i64>,
+}
+
+/// A table that commits rows together with input positions: the contract
+/// every store honours (the Delta lake now), checked for each store by the
+/// same suite (`ingesta_testkit::contract`).
 #[allow(async_fn_in_trait)]
 pub trait TableStore {
     /// Rows accepted but not yet committed (open Parquet files, an open COPY).
     type Staged;
+
+    /// The table's name, for logs and metrics.
+    fn name(&self) -> &str;
+
+    /// The version this handle has read (-1 before the first commit).
+    fn version(&self) -> i64;
+
+    /// Reads what other writers committed since this handle last looked.
+    async fn refresh(&mut self) -> Result<()>;
 
     /// The durable version recorded for an input (`app_id`), if any.
     async fn position(&self, app_id: &str) -> Result<Option<i64>>;
@@ -108,7 +127,8 @@ pub trait TableStore {
     /// Starts a write in `mode`.
     fn begin(&self, mode: &WriteMode) -> Result<Self::Staged>;
 
-    /// Accepts rows into a write; nothing is visible to readers yet.
+    /// Accepts rows into a write; nothing is visible to readers yet, and a
+    /// write dropped without its commit leaves the table as it was.
     async fn stage(&self, staged: &mut Self::Staged, batch: RecordBatch) -> Result<()>;
 
     /// Makes the staged rows and the input positions `(app_id, version)`
@@ -122,6 +142,27 @@ pub trait TableStore {
         positions: Vec<(String, i64)>,
         info: Vec<(String, String)>,
     ) -> Result<CommitReceipt>;
+
+    /// [`TableStore::commit`] only if every position in `expected` is still
+    /// what the caller read (compare-and-set), so a writer that lost an input
+    /// to another cannot commit it twice; `Ok(Err(moved))`, nothing written,
+    /// when one moved.
+    async fn commit_checked(
+        &mut self,
+        staged: Self::Staged,
+        positions: Vec<(String, i64)>,
+        expected: &[(String, Option<i64>)],
+        info: Vec<(String, String)>,
+    ) -> Result<std::result::Result<CommitReceipt, Moved>>;
+
+    /// The rows appended by the commits after version `after`, up to the
+    /// version this handle has read (returned with them): how a reader takes
+    /// only what is new. A store may refuse a range in which rows were
+    /// changed or deleted.
+    async fn rows_since(&self, after: i64) -> Result<(i64, Vec<RecordBatch>)>;
+
+    /// Every row the table holds at the version this handle has read.
+    async fn scan(&self) -> Result<Vec<RecordBatch>>;
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
-use deltalake::kernel::{Action, Add, StructType, Transaction};
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::kernel::transaction::{CommitProperties, PostCommit};
+use deltalake::kernel::{Add, StructType, Transaction};
+use deltalake::protocol::SaveMode;
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
-use ingesta_core::{CommitReceipt, TableStore, WriteMode};
+use ingesta_core::WriteMode;
 use object_store::ObjectStoreExt;
 use url::Url;
 
@@ -56,7 +56,7 @@ pub struct LakeTable {
     defer: bool,
     /// The rest of the last commit: delta-rs's update of the state to the
     /// new version, and a checkpoint every `CHECKPOINT_INTERVAL` commits.
-    after_commit: Option<Box<PostCommit>>,
+    pub(crate) after_commit: Option<Box<PostCommit>>,
     /// Commits after the state's version that [`LakeTable::follow`] read
     /// without bringing the state to them (appends only), oldest first.
     pub(crate) followed: Vec<(i64, Vec<serde_json::Value>)>,
@@ -408,33 +408,10 @@ impl LakeTable {
 }
 
 impl LakeTable {
-    /// Commits like `TableStore::commit`, but only if every position in
-    /// `expected` is still what the caller read (compare-and-set): the table is
-    /// reloaded, the positions checked, and the commit made on that version, so
-    /// a concurrent commit that records any of the same inputs makes it fail
-    /// (delta-rs's check of `txn` ids). Returns `Ok(Err(moved))` when a
-    /// position moved: another writer owns that input now.
-    pub async fn commit_checked(
-        &mut self,
-        staged: Staged,
-        positions: Vec<(String, i64)>,
-        expected: &[(String, Option<i64>)],
-        info: Vec<(String, String)>,
-    ) -> ingesta_core::Result<Result<CommitReceipt, Moved>> {
-        self.refresh().await?;
-        for (id, want) in expected {
-            let stored = self.position(id).await?;
-            if stored != *want {
-                return Ok(Err(Moved { app_id: id.clone(), expected: *want, stored }));
-            }
-        }
-        self.commit(staged, positions, info).await.map(Ok)
-    }
-
     /// Commit properties: the input positions as `txn` actions, and `info`.
     /// The log's expired commits are deleted by the vacuum (`maintain.rs`),
     /// not after each commit (delta-rs's default lists the log each time).
-    fn props(positions: Vec<(String, i64)>, info: Vec<(String, String)>) -> CommitProperties {
+    pub(crate) fn props(positions: Vec<(String, i64)>, info: Vec<(String, String)>) -> CommitProperties {
         let txns = positions.into_iter().map(|(id, v)| Transaction::new(id, v)).collect();
         let info: HashMap<String, serde_json::Value> =
             info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
@@ -454,23 +431,15 @@ fn unloaded(name: &str, url: &Url, storage: &HashMap<String, String>) -> Result<
         .map_err(|e| LakeError::delta(name, e))
 }
 
-/// An input position that another writer moved since it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Moved {
-    pub app_id: String,
-    pub expected: Option<i64>,
-    pub stored: Option<i64>,
-}
-
 /// Rows accepted for a commit: appended rows are already in Parquet files of
 /// the table (not yet in its log); rows of the key-based modes wait in memory
 /// for the merge the commit runs.
 pub struct Staged {
-    files: Writers,
-    keyed: Option<(WriteMode, Vec<RecordBatch>)>,
-    rows: u64,
+    pub(crate) files: Writers,
+    pub(crate) keyed: Option<(WriteMode, Vec<RecordBatch>)>,
+    pub(crate) rows: u64,
     /// Data files copied from an input (`lake/copy.rs`), already written.
-    copied: Vec<Add>,
+    pub(crate) copied: Vec<Add>,
 }
 
 impl Staged {
@@ -482,93 +451,5 @@ impl Staged {
     pub(crate) fn add_copy(&mut self, add: Add, rows: u64) {
         self.copied.push(add);
         self.rows += rows;
-    }
-}
-
-impl TableStore for LakeTable {
-    type Staged = Staged;
-
-    async fn position(&self, app_id: &str) -> ingesta_core::Result<Option<i64>> {
-        debug_assert!(self.is_settled(), "a position of `{}` before its last commit settled", self.name);
-        let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
-        let v = snapshot
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await
-            .map_err(|e| LakeError::delta(&self.name, e))?;
-        Ok(v)
-    }
-
-    fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
-        let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
-        Ok(Staged {
-            files: Writers::new(self.writers, self.table.table_url().clone()),
-            keyed,
-            rows: 0,
-            copied: Vec::new(),
-        })
-    }
-
-    async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> ingesta_core::Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        staged.rows += batch.num_rows() as u64;
-        if let Some((_, batches)) = &mut staged.keyed {
-            batches.push(batch);
-            return Ok(());
-        }
-        let open = || Ok((self.writer()?, self.partition_columns()));
-        staged.files.write(batch, open).await.map_err(|e| LakeError::delta(&self.name, e))?;
-        Ok(())
-    }
-
-    async fn commit(
-        &mut self,
-        staged: Staged,
-        positions: Vec<(String, i64)>,
-        info: Vec<(String, String)>,
-    ) -> ingesta_core::Result<CommitReceipt> {
-        self.settle().await?;
-        let name = self.name.clone();
-        let err = |e| LakeError::delta(&name, e);
-        let mut staged = staged;
-        if let Some((mode, batches)) = staged.keyed.take() {
-            let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-            if rows > 0 {
-                match crate::merge::prepare(self, &mode, batches).await? {
-                    crate::merge::Prepared::Append(batches) => {
-                        staged.rows = 0;
-                        for b in batches {
-                            self.stage(&mut staged, b).await?;
-                        }
-                    }
-                    crate::merge::Prepared::Merge(plan) => {
-                        let version = crate::merge::run(self, plan, Self::props(positions, info)).await?;
-                        return Ok(CommitReceipt { version, rows: staged.rows });
-                    }
-                }
-            }
-        }
-        let mut adds = staged.files.finish().await.map_err(err)?;
-        adds.append(&mut staged.copied);
-        let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        let snapshot = self.table.snapshot().map_err(err)?;
-        let partitions = snapshot.metadata().partition_columns().to_vec();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: (!partitions.is_empty()).then_some(partitions),
-            predicate: None,
-        };
-        let props = Self::props(positions, info);
-        let written = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .into_prepared_commit_future()
-            .await
-            .map_err(err)?
-            .await
-            .map_err(err)?;
-        let version = self.landed(written).await?;
-        Ok(CommitReceipt { version, rows: staged.rows })
     }
 }

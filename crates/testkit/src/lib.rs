@@ -8,6 +8,7 @@
 //! when the stores and sources that need them do. A missing binary fails the
 //! test with how to install it, never skips it.
 
+pub mod contract;
 mod kafka;
 mod registry;
 

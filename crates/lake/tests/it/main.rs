@@ -11,6 +11,7 @@ use ingesta_lake::{Lake, LakeTable};
 use ingesta_testkit::Rng;
 
 mod changes;
+mod contract;
 mod merge;
 mod read;
 mod table;

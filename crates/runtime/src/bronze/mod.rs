@@ -16,15 +16,15 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use ingesta_core::{CommitReceipt, Error, QuarantineRecord, TableStore, WriteMode};
-use ingesta_lake::{Lake, LakeTable, Staged, quarantine_batch, quarantine_schema};
+use ingesta_lake::{Lake, LakeTable, quarantine_batch, quarantine_schema};
 use ingesta_sources::schema::RecordSchema;
 
 use crate::fail;
 
 /// A micro-batch, staged: the table's rows are in `staged`; the bad records
 /// wait to be written to the quarantine.
-pub(crate) struct Batch {
-    pub staged: Staged,
+pub(crate) struct Batch<S> {
+    pub staged: S,
     pub rows: u64,
     /// The input positions the table's commit records.
     pub positions: Vec<(String, i64)>,
@@ -55,36 +55,40 @@ pub(crate) enum Committed {
     Moved(String),
 }
 
-/// Commits a micro-batch: the quarantine first, then the table.
-pub(crate) async fn commit(t: &mut Tables, b: Batch) -> Result<Committed, Error> {
+/// Commits a micro-batch: the quarantine first, then the table. Written
+/// against the table contract, so it holds for every store.
+pub(crate) async fn commit<T: TableStore>(
+    table: &mut T,
+    quarantine: &mut T,
+    b: Batch<T::Staged>,
+) -> Result<Committed, Error> {
     let started = std::time::Instant::now();
     let (rows, bad) = (b.rows, b.quarantine.len() as u64);
-    let info = commit_info(&b.batch_id, b.rows, b.quarantine.len() as u64);
+    let info = commit_info(&b.batch_id, b.rows, bad);
     if !b.quarantine.is_empty() {
-        let mut staged = t.quarantine.begin(&WriteMode::Append)?;
-        let bad = quarantine_batch(&b.quarantine, b.ingested_at, &b.batch_id);
-        t.quarantine.stage(&mut staged, bad).await?;
+        let mut staged = quarantine.begin(&WriteMode::Append)?;
+        quarantine.stage(&mut staged, quarantine_batch(&b.quarantine, b.ingested_at, &b.batch_id)).await?;
         match &b.expect {
             Some(e) => {
-                let done = t.quarantine.commit_checked(staged, b.quarantine_positions, &e.quarantine, info.clone());
+                let done = quarantine.commit_checked(staged, b.quarantine_positions, &e.quarantine, info.clone());
                 if let Err(moved) = done.await? {
                     return Ok(Committed::Moved(moved.app_id));
                 }
             }
             None => {
-                t.quarantine.commit(staged, b.quarantine_positions, info.clone()).await?;
+                quarantine.commit(staged, b.quarantine_positions, info.clone()).await?;
             }
         }
         fail::point(fail::AFTER_QUARANTINE_COMMIT);
     }
     let receipt = match &b.expect {
-        Some(e) => match t.bronze.commit_checked(b.staged, b.positions, &e.table, info).await? {
+        Some(e) => match table.commit_checked(b.staged, b.positions, &e.table, info).await? {
             Ok(r) => r,
             Err(moved) => return Ok(Committed::Moved(moved.app_id)),
         },
-        None => t.bronze.commit(b.staged, b.positions, info).await?,
+        None => table.commit(b.staged, b.positions, info).await?,
     };
-    crate::events::committed(t.bronze.name(), rows, bad, started.elapsed());
+    crate::events::committed(table.name(), rows, bad, started.elapsed());
     Ok(Committed::Done(receipt))
 }
 

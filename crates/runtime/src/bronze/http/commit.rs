@@ -81,7 +81,7 @@ impl Committer {
         self.rt.block_on(async {
             let mut b = b;
             t.bronze.stage(&mut b.staged, rows).await?;
-            bronze::commit(t, b).await
+            bronze::commit(&mut t.bronze, &mut t.quarantine, b).await
         })?;
         if let Some((_, q)) = quarantine_positions.first() {
             self.quarantined = *q;

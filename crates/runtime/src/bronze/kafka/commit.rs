@@ -119,7 +119,7 @@ impl Worker {
             ingested_at,
         };
         let t = self.tables.as_mut().expect("ensured");
-        if let Committed::Moved(app_id) = self.rt.block_on(bronze::commit(t, b))? {
+        if let Committed::Moved(app_id) = self.rt.block_on(bronze::commit(&mut t.bronze, &mut t.quarantine, b))? {
             tracing::warn!(table = %self.name, position = %app_id, "another member committed this partition; dropping the batch");
             return Ok(false);
         }

@@ -172,7 +172,7 @@ async fn commit(
         batch_id: p.batch_id,
         ingested_at: p.ingested_at,
     };
-    let Committed::Done(receipt) = bronze::commit(t, batch).await? else {
+    let Committed::Done(receipt) = bronze::commit(&mut t.bronze, &mut t.quarantine, batch).await? else {
         unreachable!("a commit without expected positions is never refused")
     };
     tracing::debug!(table = %report.table, version = receipt.version, rows, quarantined, "committed");
