@@ -5,8 +5,8 @@ mod cmd;
 /// mimalloc: the readers allocate and free large buffers per chunk; the system
 /// allocator returns them to the kernel each time and pays page faults. Built
 /// without transparent huge pages (`no_thp`): a first touch then zeroes 4 KiB,
-/// not 2 MiB, which cut a short run's system time by a third and bronze's
-/// peak RSS by ~50 MiB (bench/README.md, session 9).
+/// not 2 MiB, which cuts a short run's system time and bronze's peak RSS
+/// (bench/README.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

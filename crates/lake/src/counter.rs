@@ -2,8 +2,8 @@
 //! kernels: the stored rows of the files, each merged with the batch's row
 //! of the same key when there is one, then the batch's rows of new keys.
 //! The same result as the SQL full join of `merge.rs` for the measures it
-//! takes (sum, min, max, avg of two sums, last); a small append's gold
-//! table spent ~7 ms planning and running that join for a few thousand rows
+//! takes (sum, min, max, avg of two sums, last); planning and running that
+//! join cost a small append's gold table more than its few thousand rows
 //! (decision 0016). Sets of distinct values, and tables keeping a change
 //! feed, are merged by the SQL.
 

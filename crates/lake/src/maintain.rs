@@ -126,7 +126,7 @@ impl LakeTable {
             .map_err(|e| LakeError::delta(&self.name, e))?;
         self.table = table;
         // the log's expired commits too (Delta's `delta.enableExpiredLogCleanup`):
-        // here, not after every commit, where listing the log cost ~5 ms
+        // here, not after every commit, which then listed the log each time (decision 0016)
         if self.table.snapshot().is_ok_and(|s| s.table_config().enable_expired_log_cleanup()) {
             deltalake::protocol::checkpoints::cleanup_metadata(&self.table, None)
                 .await

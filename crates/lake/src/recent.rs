@@ -3,7 +3,7 @@
 //! reads what the one before it just wrote: silver checks the new bronze
 //! file, gold reads silver's copy of it and the gold file its last merge
 //! wrote. Each of those reads decoded Parquet it had encoded a moment before
-//! (about 0.5-1 ms apiece for a 1% append); from here they are a lookup.
+//! (a cost every small append paid); from here they are a lookup.
 //!
 //! A data file never changes once written (a new one has a new name), so
 //! its rows stay right for as long as it is kept. Files are kept by their

@@ -24,8 +24,8 @@ pub struct Lake {
 /// The newest state of each table of the lake that this process committed
 /// or read from the log, with its commit file's identity, by table URL. A table open twice in
 /// one process (one task's output, the next task's input) takes it on open
-/// or refresh instead of reading the new commit from the log again (~2.5 ms
-/// each; decision 0016).
+/// or refresh instead of reading the new commit from the log again
+/// (decision 0016).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshots(Arc<Mutex<HashMap<String, (DeltaTableState, Seen)>>>);
 

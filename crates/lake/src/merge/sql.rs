@@ -14,7 +14,7 @@ pub fn q(name: &str) -> String {
 
 /// A query keeping one row of `from` per `key`: the one with the highest
 /// `order` (any one without). A `row_number()` window: DataFusion's
-/// `DISTINCT ON` keeps a `first_value` per column and is ~15x slower.
+/// `DISTINCT ON` keeps a `first_value` per column and is much slower.
 pub fn one_per_key_sql(from: &str, key: &[String], order: Option<&str>) -> String {
     let keys: Vec<String> = key.iter().map(|k| q(k)).collect();
     // ordering by a key column again adds nothing (and trips DataFusion)

@@ -120,9 +120,9 @@ impl TransformTask {
     /// Moves the table into a background task that settles its last commit
     /// and runs its upkeep (`overlap_upkeep`). A long-running pipeline calls
     /// it once the pass of every table is over: started beside the next
-    /// tables' passes, that work (delta-rs's state update took 7.5-10 ms of
-    /// CPU after a watched 1% append) slowed them by about 1 ms on two
-    /// cores. Not called, the next pass settles the commit before it reads.
+    /// tables' passes, that work (delta-rs's state update after a commit)
+    /// slowed them on two cores (decision 0017's amendment). Not called, the
+    /// next pass settles the commit before it reads.
     pub fn settle_in_background(&mut self) {
         if !self.overlap || self.settling.is_some() {
             return;
@@ -370,8 +370,9 @@ impl TransformTask {
     /// a small append will run, planned over no files (`query.rs`), when it
     /// has none kept, and a copying table its rules (`copy.rs`): the first
     /// append after a start or a large range then costs what the later ones
-    /// do (planning was about a third of a watched 1% append). A query that
-    /// fails here is left to the append, which reports its error.
+    /// do (planning is a large part of a watched small append; decision
+    /// 0020's amendment). A query that fails here is left to the append,
+    /// which reports its error.
     async fn prepare(&mut self, input: &LakeTable, range: &Appended) {
         if self.overlap
             && self.copies

@@ -2,10 +2,10 @@
 //! (its physical plan made when its rows are first wanted). A long-running
 //! pipeline keeps a small append's query and runs its plan again over the
 //! next appends' files (`LakeTable::rebind`, decision 0020): parsing,
-//! optimizing and planning the query took about as long as running it over
-//! a 1% append. A query is kept only when running it again gives what
-//! planning it anew would: its input's columns are the same, it reads no
-//! other table (a lookup changes between passes) and it calls no function
+//! optimizing and planning the query is a large part of a small append's
+//! cost (bench/README.md). A query is kept only when running it again gives
+//! what planning it anew would: its input's columns are the same, it reads
+//! no other table (a lookup changes between passes) and it calls no function
 //! whose value is fixed when it is planned (`now()`, `random()`, ...).
 
 use std::sync::Arc;

@@ -19,8 +19,8 @@ const BLOCK_BYTES: usize = 8 << 20;
 /// Lines arrow-json decodes at a time. Its decoder lays its input out as a
 /// tape, then walks the whole tape once per column: a block's ~50,000 lines
 /// make a tape of ~20 MB that leaves the CPU caches between columns, while
-/// 1,024 lines (~0.4 MB) stay in them. On the benchmark that took ~22% off
-/// the whole run's CPU (decision 0015). Each batch is typed at once, still
+/// 1,024 lines (~0.4 MB) stay in them. On the benchmark that cut the whole
+/// run's CPU time (decision 0015). Each batch is typed at once, still
 /// in the caches, and the chunk joins typed columns rather than text.
 const DECODE_ROWS: usize = 1024;
 

@@ -20,8 +20,9 @@ use crate::bronze::{self, Batch, Committed, Tables};
 use crate::report::{Progress, TableReport};
 
 /// Rows per chunk a worker hands over. CSV types a chunk in one part, so a
-/// chunk's columns are the memory a worker holds at once: at 32k rows the
-/// CSV benchmark's peak RSS is ~350 MiB (~450 at 128k) at the same speed.
+/// chunk's columns are the memory a worker holds at once: 32k rows keep the
+/// CSV benchmark's peak RSS lower than 128k rows do, at the same speed
+/// (bench/README.md).
 const CHUNK_ROWS: usize = 32 * 1024;
 
 enum Msg {
