@@ -91,11 +91,10 @@ impl KafkaError {
 
 impl From<KafkaError> for ingesta_core::Error {
     fn from(e: KafkaError) -> Self {
-        match e {
-            KafkaError::Broker(_) | KafkaError::Registry(_) | KafkaError::Auth(_) => {
-                ingesta_core::Error::retry(e.to_string())
-            }
-            KafkaError::Config(_) => ingesta_core::Error::stop(e.to_string()),
-        }
+        let kind = match e {
+            KafkaError::Broker(_) | KafkaError::Registry(_) | KafkaError::Auth(_) => ingesta_core::ErrorKind::Retry,
+            KafkaError::Config(_) => ingesta_core::ErrorKind::Stop,
+        };
+        ingesta_core::Error::new(kind, e.to_string()).caused_by(e)
     }
 }

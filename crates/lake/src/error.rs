@@ -47,7 +47,7 @@ fn delta_kind(e: &DeltaTableError) -> ErrorKind {
 
 impl From<LakeError> for Error {
     fn from(e: LakeError) -> Self {
-        Error { kind: e.kind(), message: e.to_string() }
+        Error::new(e.kind(), e.to_string()).caused_by(e)
     }
 }
 

@@ -12,13 +12,21 @@ use url::Url;
 
 use crate::LakeError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Lake {
     root: Url,
     storage: HashMap<String, String>,
     /// Tables created with a Change Data Feed (decision 0011).
     feeds: Arc<BTreeSet<String>>,
     pub(crate) snapshots: Snapshots,
+}
+
+/// Names the storage options, never their values (keys, secrets).
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<&String> = self.storage.keys().collect();
+        f.debug_struct("Lake").field("root", &self.root.as_str()).field("storage", &options).finish_non_exhaustive()
+    }
 }
 
 /// The newest state of each table of the lake that this process committed
@@ -143,4 +151,15 @@ fn missing(scheme: &str, feature: &str) -> Result<(), String> {
     Err(format!(
         "this build cannot reach `{scheme}://` lakes; build with `cargo build --release --features cloud` (or `{feature}`)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_names_the_storage_options_but_not_their_values() {
+        let storage = [("azure_storage_account_key".to_string(), "s3cr3t-key".to_string())].into();
+        let lake = super::Lake::new("/tmp/lake", storage).unwrap();
+        let shown = format!("{lake:?}");
+        assert!(shown.contains("azure_storage_account_key") && !shown.contains("s3cr3t-key"), "{shown}");
+    }
 }

@@ -118,7 +118,7 @@ impl Encoder {
 
     fn registry_error(&self, e: ingesta_kafka::KafkaError) -> Error {
         let e = Error::from(e);
-        Error { kind: e.kind, message: format!("sink `{}`: {}", self.sink, e.message) }
+        e.context(&format!("sink `{}`", self.sink))
     }
 }
 

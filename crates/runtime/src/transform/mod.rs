@@ -438,7 +438,7 @@ impl TransformTask {
     /// A read that failed on the way is retried (the next poll under
     /// `--watch`); a plan or schema error stops the table.
     fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
-        Error { kind: ingesta_lake::datafusion_kind(&e), message: format!("table `{}`: transform: {e}", self.name) }
+        Error::new(ingesta_lake::datafusion_kind(&e), format!("table `{}`: transform: {e}", self.name)).caused_by(e)
     }
 
     fn write_mode(&self) -> WriteMode {
@@ -542,7 +542,7 @@ async fn open_table(lake: &Lake, name: &str) -> Result<Option<LakeTable>, Error>
 }
 
 fn df(e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
-    Error { kind: ingesta_lake::datafusion_kind(&e), message: e.to_string() }
+    Error::new(ingesta_lake::datafusion_kind(&e), e.to_string()).caused_by(e)
 }
 
 /// Expectation counts summed over commit infos (newest first, as the log gives them).
