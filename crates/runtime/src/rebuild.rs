@@ -112,7 +112,7 @@ async fn landing_losses(lake: &Lake, name: &str, source: &str, cfg: &LandingConf
     if held.is_empty() {
         return Ok(Vec::new());
     }
-    let landing = ingesta_sources::Landing::new(source, cfg).map_err(Error::stop)?;
+    let landing = ingesta_sources::Landing::new(source, cfg)?;
     let scan = tokio::task::spawn_blocking(move || landing.scan())
         .await
         .map_err(|e| Error::stop(e.to_string()))?

@@ -10,6 +10,7 @@ use arrow_schema::{DataType, Field, Schema};
 use ingesta_config::Format;
 use serde_json::Value;
 
+use crate::SourceError;
 use crate::landing::{FileInfo, Landing};
 use crate::schema::{RecordSchema, utc_micros};
 
@@ -18,8 +19,10 @@ const SAMPLE: usize = 1000;
 
 impl Landing {
     /// Infers the record columns from the first records of `file`.
-    pub fn infer(&self, file: &FileInfo) -> Result<RecordSchema, String> {
-        let err = |e: &dyn std::fmt::Display| format!("cannot infer columns from `{}`: {e}", file.key.path);
+    pub fn infer(&self, file: &FileInfo) -> Result<RecordSchema, SourceError> {
+        let err = |e: &dyn std::fmt::Display| {
+            SourceError::Unreadable(format!("cannot infer columns from `{}`: {e}", file.key.path))
+        };
         if file.format == Format::Parquet {
             return self.parquet_schema(file).map(|s| RecordSchema::from_arrow(&s)).map_err(|e| err(&e));
         }

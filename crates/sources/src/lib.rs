@@ -4,9 +4,11 @@
 //! synchronous and resumable from a position; committing is the runtime's job.
 
 pub mod decode;
+mod error;
 pub mod infer;
 pub mod landing;
 pub mod schema;
 
 pub use decode::Chunk;
+pub use error::SourceError;
 pub use landing::{FileInfo, Landing};

@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 
 use super::ndjson::JsonLines;
 use super::{Chunk, Collector, ReadCtx, Stopped};
+use crate::SourceError;
 use crate::schema::RecordSchema;
 
 /// One message value and its offset.
@@ -55,10 +56,12 @@ pub fn decode_messages(
     msgs: &[Raw],
     ctx: &ReadCtx,
     schemas: &dyn Fn(u32) -> SchemaLookup,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, SourceError> {
     match format {
         MessageFormat::String | MessageFormat::Bytes => Ok(plain(format, msgs, ctx)),
-        MessageFormat::Json | MessageFormat::Avro => structured(format, msgs, ctx, schemas),
+        MessageFormat::Json | MessageFormat::Avro => {
+            structured(format, msgs, ctx, schemas).map_err(SourceError::Unavailable)
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use ingesta_config::{Compression, Format};
 use ingesta_core::FileKey;
 
+use crate::SourceError;
 use crate::decode::csv::CsvFormat;
 use crate::decode::{self, Chunk, ReadCtx, Stopped};
 
@@ -43,15 +44,16 @@ pub struct Landing {
 }
 
 impl Landing {
-    pub fn new(name: &str, config: &ingesta_config::Landing) -> Result<Self, String> {
+    pub fn new(name: &str, config: &ingesta_config::Landing) -> Result<Self, SourceError> {
         let glob = globset::GlobBuilder::new(&config.glob)
             .literal_separator(true)
             .build()
-            .map_err(|e| format!("source `{name}`: invalid glob `{}`: {e}", config.glob))?
+            .map_err(|e| SourceError::Config(format!("source `{name}`: invalid glob `{}`: {e}", config.glob)))?
             .compile_matcher();
         let remote = if config.path.contains("://") {
             let options = config.storage.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
-            Some(remote::Remote::new(&config.path, options).map_err(|e| format!("source `{name}`: {e}"))?)
+            let remote = remote::Remote::new(&config.path, options);
+            Some(remote.map_err(|e| SourceError::Config(format!("source `{name}`: {e}")))?)
         } else {
             None
         };

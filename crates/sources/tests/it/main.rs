@@ -484,7 +484,7 @@ fn an_object_store_url_without_its_feature_says_how_to_get_it() {
     let _inside = rt.enter();
     let cfg: ingesta_config::Landing = serde_yaml::from_str("path: s3://bucket/landing").unwrap();
     match Landing::new("src", &cfg) {
-        Err(e) if !cfg!(feature = "cloud") => assert!(e.contains("--features cloud"), "{e}"),
+        Err(e) if !cfg!(feature = "cloud") => assert!(e.to_string().contains("--features cloud"), "{e}"),
         Err(e) => panic!("{e}"),
         Ok(_) => {}
     }

@@ -50,7 +50,7 @@ impl Committer {
             max_record_bytes: self.max_record_bytes,
         };
         let decoded = decode_messages(MessageFormat::Json, &raws, &ctx, &|_| SchemaLookup::Unknown(String::new()))
-            .map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
+            .map_err(|e| Error::from(e).context(&format!("table `{}`", self.name)))?;
         let kept = crate::bronze::kept_at(&meta, |m| m.seq, &decoded.chunk.positions);
         let ingested_at = chrono::Utc::now().timestamp_micros();
         let batch_id = uuid::Uuid::new_v4().to_string();

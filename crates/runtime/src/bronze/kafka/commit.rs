@@ -85,7 +85,7 @@ impl Worker {
             };
             let raws: Vec<Raw> = msgs.iter().map(|m| Raw { offset: m.offset, value: &m.payload }).collect();
             let decoded = decode_messages(self.kafka.format, &raws, &ctx, &schemas)
-                .map_err(|e| Error::retry(format!("table `{}`: schema registry: {e}", self.name)))?;
+                .map_err(|e| Error::from(e).context(&format!("table `{}`: schema registry", self.name)))?;
             let kept = crate::bronze::kept_at(msgs, |m| m.offset, &decoded.chunk.positions);
             let parts = Parts {
                 rows: &decoded.chunk.rows,

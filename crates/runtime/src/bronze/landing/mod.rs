@@ -50,7 +50,7 @@ impl Work {
 
 impl BronzeTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table, source: &str, landing: &LandingConfig) -> Result<Self, Error> {
-        let landing = Landing::new(source, landing).map_err(Error::stop)?;
+        let landing = Landing::new(source, landing)?;
         Ok(Self {
             name: name.to_string(),
             cfg: cfg.clone(),
@@ -155,7 +155,7 @@ impl BronzeTask {
                 let inferred = tokio::task::spawn_blocking(move || landing.infer(&sample))
                     .await
                     .map_err(|e| Error::stop(e.to_string()))?;
-                let r = inferred.map_err(|e| Error::stop(format!("table `{}`: {e}", self.name)))?;
+                let r = inferred.map_err(|e| Error::from(e).context(&format!("table `{}`", self.name)))?;
                 tracing::info!(table = %self.name, columns = ?r.schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>(), "inferred columns");
                 r
             }
