@@ -88,12 +88,6 @@ pub struct AddedFile {
     pub deletion_vector: bool,
 }
 
-/// The rows Delta's statistics of a file (JSON) give.
-pub(crate) fn stats_records(stats: &str) -> Option<usize> {
-    let stats: serde_json::Value = serde_json::from_str(stats).ok()?;
-    stats.get("numRecords")?.as_u64().map(|n| n as usize)
-}
-
 impl AddedFile {
     fn from_action(add: &serde_json::Value) -> Self {
         let partition_values = add["partitionValues"]

@@ -10,11 +10,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Schema};
 use bytes::Bytes;
 use deltalake::DeltaTableError;
-use deltalake::datafusion::common::ScalarValue;
 use deltalake::kernel::Add;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -181,7 +179,7 @@ impl LakeTable {
         let (Ok(from_root), Ok(to_root)) = (from, to) else { return Ok(None) };
         match self.table.log_store().root_object_store(None).copy(&from_root, &to_root).await {
             Ok(()) => {
-                crate::recent::alias(&crate::recent::key(there, &file.path), &crate::recent::key(here, to_path));
+                self.recent.alias(&crate::recent::key(there, &file.path), &crate::recent::key(here, to_path));
                 Ok(Some(meta.file_metadata().num_rows() as u64))
             }
             Err(e) => {
@@ -242,7 +240,7 @@ fn assemble(
                 }
                 Source::Constant(value) => {
                     let field = schema.field(i);
-                    let array = constant(value.as_deref(), field.data_type(), n)?;
+                    let array = crate::shared::constant(value.as_deref(), field.data_type(), n)?;
                     let mut encoder = encoders[i].take().expect("a writer per column");
                     for leaf in compute_leaves(field, &array)? {
                         encoder.write(&leaf)?;
@@ -283,22 +281,12 @@ fn sources(
                 None if input_parts.contains(f.name()) => {
                     let value = file.partition_values.get(f.name()).cloned().flatten();
                     // a value that does not parse as the column's type: read, not copied
-                    constant(value.as_deref(), f.data_type(), 1).ok().map(|_| Source::Constant(value))
+                    crate::shared::constant(value.as_deref(), f.data_type(), 1).ok().map(|_| Source::Constant(value))
                 }
                 None => None,
             }
         })
         .collect()
-}
-
-/// `n` copies of a partition value, as the column's type.
-pub(crate) fn constant(value: Option<&str>, ty: &DataType, n: usize) -> Result<ArrayRef, ParquetError> {
-    let general = |e: deltalake::datafusion::error::DataFusionError| ParquetError::General(e.to_string());
-    let scalar = match value {
-        Some(v) => ScalarValue::try_from_string(v.to_string(), ty).map_err(general)?,
-        None => ScalarValue::try_new_null(ty).map_err(general)?,
-    };
-    scalar.to_array_of_size(n).map_err(general)
 }
 
 /// The new file's Delta statistics: the input file's for the copied

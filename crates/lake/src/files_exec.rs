@@ -111,7 +111,7 @@ impl ExecutionPlan for FilesExec {
     /// answered from them into a plan that is run again over other files).
     fn statistics_from_inputs(&self, _inputs: &[Arc<Statistics>], _args: &StatisticsArgs) -> DfResult<Arc<Statistics>> {
         let bytes = self.files.iter().map(|f| f.size as usize).sum();
-        let rows: Option<usize> = self.files.iter().map(|f| crate::changes::stats_records(f.stats.as_deref()?)).sum();
+        let rows: Option<usize> = self.files.iter().map(|f| crate::shared::stats_records(f.stats.as_deref()?)).sum();
         let mut stats = Statistics::new_unknown(&self.schema).with_total_byte_size(Precision::Inexact(bytes));
         if let Some(rows) = rows {
             stats = stats.with_num_rows(Precision::Inexact(rows));

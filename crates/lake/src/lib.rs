@@ -17,6 +17,7 @@ mod quarantine;
 mod read;
 mod recent;
 mod root;
+mod shared;
 mod store;
 mod table;
 mod writers;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use deltalake::DeltaTableError;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{Action, Remove, Transaction};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::DeltaWriter;
@@ -21,9 +21,6 @@ use crate::{LakeError, LakeTable};
 
 /// A file to compact: its path, and the action that removes it.
 type SmallFile = (String, Remove);
-
-/// The `txn` application id every compaction commits (see `compact`).
-pub const COMPACTION_APP: &str = "ingesta/compaction";
 
 /// An empty object beside the table's log, written after each vacuum: its
 /// time is the last vacuum's, so upkeep keeps its pace across processes (a
@@ -53,7 +50,7 @@ impl LakeTable {
     /// files both commit (`dataChange: false` removes do not conflict), which
     /// keeps both rewrites, so rows twice, and it drops the `txn` actions
     /// given to it. Here every compaction commits the `txn` of
-    /// [`COMPACTION_APP`], on the snapshot it planned from: of two racing
+    /// [`crate::shared::COMPACTION_APP`], on the snapshot it planned from: of two racing
     /// compactions (two group members, or `ingesta compact` next to a running
     /// pipeline) the second fails with a conflict instead. Keyed merges carry
     /// the same `txn` (decision 0009), so a compaction racing one fails too.
@@ -82,7 +79,7 @@ impl LakeTable {
             let generic = |e: DataFusionError| err(DeltaTableError::Generic(e.to_string()));
             let mut rows = ctx.read_table(provider).map_err(generic)?.execute_stream().await.map_err(generic)?;
             while let Some(batch) = rows.try_next().await.map_err(generic)? {
-                for batch in crate::merge::conform(&schema, vec![batch]).map_err(err)? {
+                for batch in crate::shared::conform(&schema, vec![batch]).map_err(err)? {
                     writer.write(batch).await.map_err(err)?;
                 }
             }
@@ -95,18 +92,14 @@ impl LakeTable {
             a.data_change = false;
             Action::Add(a)
         }));
-        let guard = Transaction::new(COMPACTION_APP, chrono::Utc::now().timestamp_millis());
+        let guard = Transaction::new(crate::shared::COMPACTION_APP, chrono::Utc::now().timestamp_millis());
         let operation = DeltaOperation::Optimize {
             predicate: None,
             target_size: self.target_file_size.min(i64::MAX as u64) as i64,
         };
-        let finalized = CommitBuilder::from(CommitProperties::default().with_application_transaction(guard))
-            .with_actions(actions)
-            .build(Some(&snapshot), self.table.log_store(), operation)
-            .await
-            .map_err(err)?;
-        self.table.state = Some(finalized.snapshot());
-        self.settled().await?;
+        let props = CommitProperties::default().with_application_transaction(guard);
+        self.write_commit(&snapshot, actions, operation, props).await?;
+        self.settle().await?;
         Ok(Compacted { files_removed: removed, files_added: added })
     }
 

@@ -27,7 +27,6 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::schema::types::SchemaDescriptor;
 use std::ops::Range;
 
-use crate::copy::constant;
 use crate::files_exec::FilesExec;
 use crate::{AddedFile, LakeError, LakeTable};
 
@@ -83,6 +82,7 @@ impl LakeTable {
         Reader {
             table: self.name.clone(),
             root: self.table.table_url().clone(),
+            recent: self.recent.clone(),
             store: self.table.object_store(),
             parts: self.partition_columns(),
         }
@@ -95,6 +95,7 @@ pub(crate) struct Reader {
     pub(crate) table: String,
     /// The table's root: files this process wrote lately are read from memory (`recent.rs`).
     root: url::Url,
+    recent: crate::recent::RecentFiles,
     store: ObjectStoreRef,
     parts: Vec<String>,
 }
@@ -121,7 +122,7 @@ impl Reader {
         let failed =
             |source| LakeError::Read { table: self.table.clone(), file: file.path.clone(), source: Box::new(source) };
         let path = Path::from_url_path(&file.path).map_err(|e| err(e.to_string()))?;
-        let read = if let Some(rows) = crate::recent::get(&crate::recent::key(&self.root, &file.path)) {
+        let read = if let Some(rows) = self.recent.get(&crate::recent::key(&self.root, &file.path)) {
             Ok(rows.to_vec())
         } else if file.size > WHOLE {
             self.read_ranges(path, file.size, schema).await
@@ -143,7 +144,8 @@ impl Reader {
                 let columns = schema.fields().iter().map(|f| {
                     if self.parts.contains(f.name()) {
                         let value = file.partition_values.get(f.name()).cloned().flatten();
-                        return constant(value.as_deref(), f.data_type(), b.num_rows()).map_err(|e| err(e.to_string()));
+                        return crate::shared::constant(value.as_deref(), f.data_type(), b.num_rows())
+                            .map_err(|e| err(e.to_string()));
                     }
                     match b.column_by_name(f.name()) {
                         Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),

@@ -12,10 +12,11 @@
 //! rows keeps nothing. A copy of a file by the store (`copy.rs`) is the same
 //! rows under a second URL. A file is read from the store as before when it
 //! is not here: written by another process, before this one started, or
-//! forgotten.
+//! forgotten. The cache belongs to the `Lake` (every table opened from it
+//! shares it) and lives as long as the lake does.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{BooleanArray, RecordBatch, Scalar};
 use deltalake::kernel::Add;
@@ -38,51 +39,62 @@ struct Recent {
     bytes: usize,
 }
 
-static RECENT: LazyLock<Mutex<Recent>> = LazyLock::new(Default::default);
+/// A lake's cache of recently written rows (clones share it).
+#[derive(Clone, Default)]
+pub(crate) struct RecentFiles(Arc<Mutex<Recent>>);
 
 /// The key of the data file at `path` (as the log gives it) of the table at `root`.
 pub(crate) fn key(root: &Url, path: &str) -> String {
     format!("{}/{path}", root.as_str().trim_end_matches('/'))
 }
 
-/// The rows of the file at `key`, when this process wrote it lately.
-pub(crate) fn get(key: &str) -> Option<Rows> {
-    RECENT.lock().expect("recent files").files.get(key).cloned()
-}
-
-/// Keeps the rows of the file at `to` as those of the file at `from` (a copy of it).
-pub(crate) fn alias(from: &str, to: &str) {
-    let mut recent = RECENT.lock().expect("recent files");
-    if let Some(rows) = recent.files.get(from).cloned() {
-        let bytes = size(&rows);
-        recent.keep(to.to_string(), rows, bytes);
+impl std::fmt::Debug for RecentFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let files = self.0.lock().map(|r| r.files.len()).unwrap_or(0);
+        f.debug_struct("RecentFiles").field("files", &files).finish()
     }
 }
 
-/// Keeps the rows of each of `adds`, data files of the table at `root` that
-/// were written from `batches` (the table's columns, `parts` its partition
-/// columns): a file's rows are the batches' rows with its partition values.
-/// A file that shares its partition values with another of `adds` (a
-/// partition split over files), or whose row count is not the one its
-/// statistics give, is not kept.
-pub(crate) fn remember(root: &Url, parts: &[String], adds: &[Add], batches: &[RecordBatch]) {
-    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-    if adds.is_empty() || bytes > KEEP_MAX {
-        return;
+impl RecentFiles {
+    /// The rows of the file at `key`, when this process wrote it lately.
+    pub(crate) fn get(&self, key: &str) -> Option<Rows> {
+        self.0.lock().expect("recent files").files.get(key).cloned()
     }
-    for add in adds {
-        if adds.iter().filter(|a| a.partition_values == add.partition_values).count() > 1 {
-            continue;
+
+    /// Keeps the rows of the file at `to` as those of the file at `from` (a copy of it).
+    pub(crate) fn alias(&self, from: &str, to: &str) {
+        let mut recent = self.0.lock().expect("recent files");
+        if let Some(rows) = recent.files.get(from).cloned() {
+            let bytes = size(&rows);
+            recent.keep(to.to_string(), rows, bytes);
         }
-        let Some(rows) = rows_of(add, parts, batches) else { continue };
-        let counted: usize = rows.iter().map(RecordBatch::num_rows).sum();
-        if stats_rows(add) != Some(counted) {
-            tracing::debug!(file = %add.path, counted, "a written file's rows do not match its statistics; not kept");
-            continue;
+    }
+
+    /// Keeps the rows of each of `adds`, data files of the table at `root` that
+    /// were written from `batches` (the table's columns, `parts` its partition
+    /// columns): a file's rows are the batches' rows with its partition values.
+    /// A file that shares its partition values with another of `adds` (a
+    /// partition split over files), or whose row count is not the one its
+    /// statistics give, is not kept.
+    pub(crate) fn remember(&self, root: &Url, parts: &[String], adds: &[Add], batches: &[RecordBatch]) {
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        if adds.is_empty() || bytes > KEEP_MAX {
+            return;
         }
-        let rows = Arc::new(rows);
-        let bytes = size(&rows);
-        RECENT.lock().expect("recent files").keep(key(root, &add.path), rows, bytes);
+        for add in adds {
+            if adds.iter().filter(|a| a.partition_values == add.partition_values).count() > 1 {
+                continue;
+            }
+            let Some(rows) = rows_of(add, parts, batches) else { continue };
+            let counted: usize = rows.iter().map(RecordBatch::num_rows).sum();
+            if stats_rows(add) != Some(counted) {
+                tracing::debug!(file = %add.path, counted, "a written file's rows do not match its statistics; not kept");
+                continue;
+            }
+            let rows = Arc::new(rows);
+            let bytes = size(&rows);
+            self.0.lock().expect("recent files").keep(key(root, &add.path), rows, bytes);
+        }
     }
 }
 
@@ -107,10 +119,11 @@ impl Written {
         }
     }
 
-    /// Keeps the rows of `adds`, the files the batches went to ([`remember`]).
-    pub(crate) fn remember(self, root: &Url, parts: &[String], adds: &[Add]) {
+    /// Keeps the rows of `adds`, the files the batches went to, in `recent`
+    /// ([`RecentFiles::remember`]).
+    pub(crate) fn remember(self, recent: &RecentFiles, root: &Url, parts: &[String], adds: &[Add]) {
         if let Some(batches) = self.batches {
-            remember(root, parts, adds, &batches);
+            recent.remember(root, parts, adds, &batches);
         }
     }
 }
@@ -123,7 +136,7 @@ fn rows_of(add: &Add, parts: &[String], batches: &[RecordBatch]) -> Option<Vec<R
         for p in parts {
             let column = b.column_by_name(p)?;
             let value = add.partition_values.get(p)?.as_deref();
-            let wanted = crate::copy::constant(value, column.data_type(), 1).ok()?;
+            let wanted = crate::shared::constant(value, column.data_type(), 1).ok()?;
             let same = arrow_ord::cmp::not_distinct(column, &Scalar::new(wanted)).ok()?;
             mask = Some(match mask {
                 Some(m) => arrow_arith::boolean::and(&m, &same).ok()?,
@@ -142,7 +155,7 @@ fn rows_of(add: &Add, parts: &[String], batches: &[RecordBatch]) -> Option<Vec<R
 
 /// The rows a file's statistics give.
 fn stats_rows(add: &Add) -> Option<usize> {
-    crate::changes::stats_records(add.stats.as_deref()?)
+    crate::shared::stats_records(add.stats.as_deref()?)
 }
 
 fn size(rows: &Rows) -> usize {

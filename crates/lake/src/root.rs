@@ -19,6 +19,8 @@ pub struct Lake {
     /// Tables created with a Change Data Feed (decision 0011).
     feeds: Arc<BTreeSet<String>>,
     pub(crate) snapshots: Snapshots,
+    /// Rows of the data files this process wrote lately (`recent.rs`).
+    pub(crate) recent: crate::recent::RecentFiles,
 }
 
 /// Names the storage options, never their values (keys, secrets).
@@ -73,7 +75,7 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Self { root, storage, feeds: Arc::default(), snapshots: Snapshots::default() })
+        Ok(Self { root, storage, feeds: Arc::default(), snapshots: Snapshots::default(), recent: Default::default() })
     }
 
     /// The tables whose changes are read: they are created with a Change

@@ -7,7 +7,6 @@ use deltalake::DeltaTableError;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::Action;
-use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use ingesta_core::{CommitReceipt, Moved, TableStore, WriteMode};
 
@@ -75,7 +74,7 @@ impl TableStore for LakeTable {
     fn begin(&self, mode: &WriteMode) -> ingesta_core::Result<Staged> {
         let keyed = (*mode != WriteMode::Append).then(|| (mode.clone(), Vec::new()));
         Ok(Staged {
-            files: Writers::new(self.writers, self.table.table_url().clone()),
+            files: Writers::new(self.writers, self.table.table_url().clone(), self.recent.clone()),
             keyed,
             rows: 0,
             copied: Vec::new(),
@@ -126,23 +125,14 @@ impl TableStore for LakeTable {
         let mut adds = staged.files.finish().await.map_err(err)?;
         adds.append(&mut staged.copied);
         let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
-        let snapshot = self.table.snapshot().map_err(err)?;
+        let snapshot = self.table.snapshot().map_err(err)?.clone(); // one Arc
         let partitions = snapshot.metadata().partition_columns().to_vec();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: (!partitions.is_empty()).then_some(partitions),
             predicate: None,
         };
-        let props = Self::props(positions, info);
-        let written = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .into_prepared_commit_future()
-            .await
-            .map_err(err)?
-            .await
-            .map_err(err)?;
-        let version = self.landed(written).await?;
+        let version = self.write_commit(&snapshot, actions, operation, Self::props(positions, info)).await?;
         Ok(CommitReceipt { version, rows: staged.rows })
     }
 }

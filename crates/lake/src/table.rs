@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::transaction::{CommitProperties, PostCommit};
-use deltalake::kernel::{Add, StructType, Transaction};
-use deltalake::protocol::SaveMode;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, PostCommit};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use ingesta_core::WriteMode;
@@ -51,6 +52,7 @@ pub struct LakeTable {
     /// (`refresh` checks it is still there, unchanged).
     seen: Option<Seen>,
     pub(crate) snapshots: Snapshots,
+    pub(crate) recent: crate::recent::RecentFiles,
     /// Whether a commit returns once its commit file is written, its state
     /// update left to [`LakeTable::settle`] (`with_deferred_state`).
     defer: bool,
@@ -87,6 +89,7 @@ impl LakeTable {
             storage: lake.storage().clone(),
             seen: None,
             snapshots: lake.snapshots.clone(),
+            recent: lake.recent.clone(),
             defer: false,
             after_commit: None,
             followed: Vec::new(),
@@ -155,6 +158,7 @@ impl LakeTable {
             storage: lake.storage().clone(),
             seen: None,
             snapshots: lake.snapshots.clone(),
+            recent: lake.recent.clone(),
             defer: false,
             after_commit: None,
             followed: Vec::new(),
@@ -207,6 +211,29 @@ impl LakeTable {
             }
         }
         self.settled().await
+    }
+
+    /// Commits `actions` on `snapshot`, the state they were made from (so a
+    /// conflicting commit since makes this one fail), and takes the commit
+    /// (`landed`): the one way the lake writes its log. Returns the version.
+    pub(crate) async fn write_commit(
+        &mut self,
+        snapshot: &DeltaTableState,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+        props: CommitProperties,
+    ) -> Result<i64, LakeError> {
+        let name = self.name.clone();
+        let err = |e| LakeError::delta(&name, e);
+        let written = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .into_prepared_commit_future()
+            .await
+            .map_err(err)?
+            .await
+            .map_err(err)?;
+        self.landed(written).await
     }
 
     /// Takes a commit whose commit file is written: settles it now, or

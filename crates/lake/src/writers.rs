@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::recent::Written;
+use crate::recent::{RecentFiles, Written};
 
 /// One more writer (and file) for every this many rows of a commit.
 const SPLIT_ROWS: u64 = 256 * 1024;
@@ -49,6 +49,7 @@ struct Lane {
 pub(crate) struct Writers {
     /// The table's root: each writer keeps the rows of its files (`recent.rs`).
     root: Url,
+    recent: RecentFiles,
     lanes: Vec<Lane>,
     max: usize,
     next: usize,
@@ -56,8 +57,8 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    pub(crate) fn new(max: usize, root: Url) -> Self {
-        Self { root, lanes: Vec::new(), max: max.max(1), next: 0, rows: 0 }
+    pub(crate) fn new(max: usize, root: Url, recent: RecentFiles) -> Self {
+        Self { root, recent, lanes: Vec::new(), max: max.max(1), next: 0, rows: 0 }
     }
 
     /// Hands `batch` to a writer, starting one with `open` when the commit
@@ -69,7 +70,7 @@ impl Writers {
     ) -> Result<(), DeltaTableError> {
         if self.lanes.len() < self.max && self.rows >= self.lanes.len() as u64 * SPLIT_ROWS {
             let (writer, partitions) = open()?;
-            self.lanes.push(Lane::start(writer, partitions, self.root.clone()));
+            self.lanes.push(Lane::start(writer, partitions, self.root.clone(), self.recent.clone()));
         }
         self.rows += batch.num_rows() as u64;
         let i = self.next % self.lanes.len();
@@ -97,7 +98,7 @@ impl Writers {
 }
 
 impl Lane {
-    fn start(mut writer: RecordBatchWriter, partitions: Vec<String>, root: Url) -> Self {
+    fn start(mut writer: RecordBatchWriter, partitions: Vec<String>, root: Url, recent: RecentFiles) -> Self {
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let handle = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
@@ -112,7 +113,7 @@ impl Lane {
                         }
                         Msg::Finish => {
                             let adds = writer.flush().await?;
-                            written.remember(&root, &partitions, &adds);
+                            written.remember(&recent, &root, &partitions, &adds);
                             return Ok(adds);
                         }
                     }

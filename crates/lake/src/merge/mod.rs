@@ -23,7 +23,7 @@ use deltalake::datafusion::common::{Column, ScalarValue};
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, lit};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{Action, AddCDCFile, Transaction};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -32,7 +32,7 @@ use ingesta_core::{DELETE_FLAG, Measure, WriteMode};
 
 use crate::changes::CHANGE_TYPE;
 use crate::encoding::writer_properties;
-use crate::maintain::COMPACTION_APP;
+use crate::shared::{COMPACTION_APP, conform};
 use crate::{AddedFile, LakeError, LakeTable};
 
 mod sql;
@@ -189,28 +189,6 @@ fn unique_keys(batches: &[RecordBatch], key: &[String]) -> Result<bool, arrow_sc
     Ok(rows.iter().all(|r| seen.insert(r)))
 }
 
-/// Rows cast back to the table's types, column by name (aggregate sums
-/// widen; DataFusion reads strings as views).
-pub(crate) fn conform(schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DeltaTableError> {
-    rows.into_iter()
-        .map(|b| {
-            let cols = schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    let c = b
-                        .column_by_name(f.name())
-                        .ok_or_else(|| DeltaTableError::Generic(format!("no column `{}` in the rows", f.name())))?;
-                    // not `safe`: a sum too large for the column is an error, not a null
-                    let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
-                    Ok(arrow_cast::cast_with_options(c, f.data_type(), &opts)?)
-                })
-                .collect::<Result<Vec<_>, DeltaTableError>>()?;
-            Ok(RecordBatch::try_new(schema.clone(), cols)?)
-        })
-        .collect()
-}
-
 /// The file each stored row comes from, while finding the files to rewrite.
 const FILE: &str = "__ingesta_file";
 
@@ -221,7 +199,7 @@ const FILE: &str = "__ingesta_file";
 ///
 /// Not delta-rs's MERGE, whose general plan (an operation column per row,
 /// metrics, a second scan for the touched files) cost a small gold table more
-/// than its rows (decision 0009). The commit carries [`COMPACTION_APP`]'s `txn`
+/// than its rows (decision 0009). The commit carries [`crate::shared::COMPACTION_APP`]'s `txn`
 /// too, so a compaction racing it fails instead of keeping rows twice
 /// (decisions 0008, 0009).
 pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitProperties) -> Result<i64, LakeError> {
@@ -251,7 +229,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
         let batch = conform(&table_schema, rows).map_err(err)?;
         let merged = crate::counter::merge(&table_schema, key, measures, &stored, &batch).map_err(|e| err(e.into()))?;
         let adds = crate::file_write::write_small(t, merged.clone()).await.map_err(err)?;
-        crate::recent::remember(t.table.table_url(), &t.partition_columns(), &adds, &[merged]);
+        t.recent.remember(t.table.table_url(), &t.partition_columns(), &adds, &[merged]);
         let mut actions = removes;
         actions.extend(adds.into_iter().map(Action::Add));
         return commit(t, &snapshot, actions, on, props).await;
@@ -291,7 +269,7 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
             }
         }
         let adds = writer.flush().await.map_err(err)?;
-        written.remember(t.table.table_url(), &t.partition_columns(), &adds);
+        written.remember(&t.recent, t.table.table_url(), &t.partition_columns(), &adds);
         actions.extend(removes);
         actions.extend(adds.into_iter().map(Action::Add));
     }
@@ -307,8 +285,6 @@ async fn commit(
     on: String,
     props: CommitProperties,
 ) -> Result<i64, LakeError> {
-    let name = t.name.clone();
-    let err = |e: DeltaTableError| LakeError::delta(&name, e);
     let guard = Transaction::new(COMPACTION_APP, chrono::Utc::now().timestamp_millis());
     let operation = DeltaOperation::Merge {
         predicate: None,
@@ -317,15 +293,7 @@ async fn commit(
         not_matched_predicates: Vec::new(),
         not_matched_by_source_predicates: Vec::new(),
     };
-    let written = CommitBuilder::from(props.with_application_transaction(guard))
-        .with_actions(actions)
-        .build(Some(snapshot), t.table.log_store(), operation)
-        .into_prepared_commit_future()
-        .await
-        .map_err(err)?
-        .await
-        .map_err(err)?;
-    t.landed(written).await
+    t.write_commit(snapshot, actions, operation, props.with_application_transaction(guard)).await
 }
 
 /// A session whose table `source` is a merge's batch.
