@@ -8,6 +8,6 @@ pub mod quarantine;
 pub mod table;
 
 pub use error::{Error, ErrorKind, Result};
-pub use position::{FileKey, Progress};
+pub use position::{FileKey, Progress, app_id};
 pub use quarantine::{QuarantineRecord, Reason};
 pub use table::{CommitReceipt, DELETE_FLAG, Measure, Moved, TableStore, WriteMode};

@@ -3,6 +3,54 @@
 //! `txn` action, or a row of the positions table in the same PostgreSQL
 //! transaction). On restart a source resumes from there.
 
+/// Every application id: the key under which a table records how far it has
+/// read one input (a Delta `txn`, a row of a positions table). Made here
+/// only, so sources, readers and maintenance agree on them.
+pub mod app_id {
+    /// The ids of a landing source's files start with this.
+    pub fn landing_prefix(source: &str) -> String {
+        format!("ingesta/landing/{source}/")
+    }
+
+    /// One landing file, by its path, size and modification time.
+    pub fn landing(source: &str, path: &str, size: u64, mtime_ms: i64) -> String {
+        format!("{}{path}@{size}:{mtime_ms}", landing_prefix(source))
+    }
+
+    /// The ids of topic partitions start with this.
+    pub const KAFKA_PREFIX: &str = "ingesta/kafka/";
+
+    /// One partition of a topic: its last offset.
+    pub fn kafka(topic: &str, partition: i32) -> String {
+        format!("{KAFKA_PREFIX}{topic}/{partition}")
+    }
+
+    /// An HTTP collector source: the last event number.
+    pub fn http(source: &str) -> String {
+        format!("ingesta/http/{source}")
+    }
+
+    /// The ids a table records for its input table `input` start with this.
+    pub fn table_prefix(input: &str) -> String {
+        format!("ingesta/table/{input}/")
+    }
+
+    /// A table's input table: the last version read, with the input's
+    /// identity (a rebuilt input has another).
+    pub fn table(input: &str, input_id: &str) -> String {
+        format!("{}{input_id}", table_prefix(input))
+    }
+
+    /// A sink's input table: the last version published.
+    pub fn sink(input: &str, input_id: &str) -> String {
+        format!("ingesta/sink/{input}/{input_id}")
+    }
+
+    /// The guard every compaction and merge commits, so two racing ones
+    /// cannot both keep their rows.
+    pub const COMPACTION: &str = "ingesta/compaction";
+}
+
 /// The identity of one landing file: a file rewritten in place (other size or
 /// modification time) is a new input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,7 +67,7 @@ pub struct FileKey {
 impl FileKey {
     /// The application id under which the store records this file's progress.
     pub fn app_id(&self) -> String {
-        format!("ingesta/landing/{}/{}@{}:{}", self.source, self.path, self.size, self.mtime_ms)
+        app_id::landing(&self.source, &self.path, self.size, self.mtime_ms)
     }
 }
 
@@ -59,6 +107,18 @@ mod tests {
         }
         assert!(steps[2].encode() > steps[1].encode());
         assert!(steps[3].encode() > steps[2].encode());
+    }
+
+    /// Tables written by earlier builds hold these ids: they never change.
+    #[test]
+    fn app_ids_keep_their_stored_form() {
+        let file = FileKey { source: "iot".into(), path: "d/a.csv".into(), size: 10, mtime_ms: 7 };
+        assert_eq!(file.app_id(), "ingesta/landing/iot/d/a.csv@10:7");
+        assert_eq!(app_id::kafka("orders", 3), "ingesta/kafka/orders/3");
+        assert_eq!(app_id::http("clicks"), "ingesta/http/clicks");
+        assert_eq!(app_id::table("bronze", "abc"), "ingesta/table/bronze/abc");
+        assert_eq!(app_id::sink("gold", "abc"), "ingesta/sink/gold/abc");
+        assert_eq!(app_id::COMPACTION, "ingesta/compaction");
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl TopicPartition {
 
     /// The position id in the table's log: `ingesta/kafka/<topic>/<partition>`.
     pub fn app_id(&self) -> String {
-        format!("ingesta/kafka/{}/{}", self.topic, self.partition)
+        ingesta_core::app_id::kafka(&self.topic, self.partition)
     }
 }
 

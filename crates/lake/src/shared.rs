@@ -10,7 +10,7 @@ use parquet::errors::ParquetError;
 
 /// The `txn` application id every compaction commits (`LakeTable::compact`);
 /// a merge commits it too, so a compaction racing a merge fails.
-pub const COMPACTION_APP: &str = "ingesta/compaction";
+pub const COMPACTION_APP: &str = ingesta_core::app_id::COMPACTION;
 
 /// `n` copies of a partition value, as the column's type.
 pub(crate) fn constant(value: Option<&str>, ty: &DataType, n: usize) -> Result<ArrayRef, ParquetError> {

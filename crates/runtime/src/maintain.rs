@@ -62,7 +62,7 @@ async fn lagging_readers(
     name: &str,
     t: &LakeTable,
 ) -> Result<Vec<String>, Error> {
-    let app = format!("ingesta/table/{name}/{}", t.table_id()?);
+    let app = ingesta_core::app_id::table(name, &t.table_id()?);
     let mut out = Vec::new();
     let readers = p.tables.iter().filter(|(_, c)| c.input == name && c.layer != ingesta_config::Layer::Bronze);
     for (reader, _) in readers {

@@ -100,7 +100,7 @@ async fn collector_losses(
 
 /// Landing files the table holds (by name, size and time) that are gone.
 async fn landing_losses(lake: &Lake, name: &str, source: &str, cfg: &LandingConfig) -> Result<Vec<String>, Error> {
-    let prefix = format!("ingesta/landing/{source}/");
+    let prefix = ingesta_core::app_id::landing_prefix(source);
     let mut held = BTreeSet::new();
     for t in tables(lake, name).await? {
         for id in t.positions().await?.unwrap_or_default().into_keys() {
@@ -142,7 +142,9 @@ async fn topic_losses(lake: &Lake, name: &str, cfg: &Kafka) -> Result<Vec<String
     let mut partitions = BTreeSet::new();
     for t in tables(lake, name).await? {
         for id in t.positions().await?.unwrap_or_default().into_keys() {
-            let Some((topic, partition)) = id.strip_prefix("ingesta/kafka/").and_then(|k| k.rsplit_once('/')) else {
+            let Some((topic, partition)) =
+                id.strip_prefix(ingesta_core::app_id::KAFKA_PREFIX).and_then(|k| k.rsplit_once('/'))
+            else {
                 continue;
             };
             if let Ok(p) = partition.parse::<i32>() {

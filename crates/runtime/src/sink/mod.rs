@@ -78,7 +78,7 @@ impl SinkTask {
         let Some(input) = LakeTable::open(&self.lake, &self.cfg.input, &input_url).await? else {
             return Ok(report);
         };
-        let app = format!("ingesta/sink/{}/{}", self.cfg.input, input.table_id()?);
+        let app = ingesta_core::app_id::sink(&self.cfg.input, &input.table_id()?);
         let ledger = self.ledger().await?;
         let done = ledger.position(&app).await?.unwrap_or(-1);
         if done >= input.version() {

@@ -166,7 +166,7 @@ impl TransformTask {
             tracing::info!(table = %self.name, input = %self.cfg.input, "turned the input's change feed on");
         }
         while let Some(input) = &input {
-            let app = format!("ingesta/table/{}/{}", self.cfg.input, input.table_id()?);
+            let app = ingesta_core::app_id::table(&self.cfg.input, &input.table_id()?);
             let after = self.position(&app).await?;
             let q = match &self.quarantine {
                 Some(t) => t.position(&app).await?.unwrap_or(-1),
@@ -239,7 +239,7 @@ impl TransformTask {
         if let Some(v) = t.position(app).await? {
             return Ok(v);
         }
-        let prefix = format!("ingesta/table/{}/", self.cfg.input);
+        let prefix = ingesta_core::app_id::table_prefix(&self.cfg.input);
         if let Some(all) = t.positions().await?
             && all.keys().any(|k| k.starts_with(&prefix))
         {

@@ -154,7 +154,7 @@ impl CollectTask {
 
 /// The position's application id: the last event number the table holds.
 pub fn app_id(source: &str) -> String {
-    format!("ingesta/http/{source}")
+    ingesta_core::app_id::http(source)
 }
 
 pub(crate) struct Committer {
