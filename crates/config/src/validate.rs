@@ -18,6 +18,17 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             format!("unsupported URL `{root}`; expected a local folder or one of: {}", SCHEMES.join(", ")),
         );
     }
+    if let Some(serve) = &p.serve {
+        if serve.listen.parse::<std::net::SocketAddr>().is_err() {
+            let msg = format!("`{}` is not an address; write ip:port like 127.0.0.1:9464", serve.listen);
+            err("serve.listen", msg);
+        }
+        if serve.token.as_ref().is_some_and(|t| t.expose().trim().is_empty()) {
+            let msg = "the token is empty; set it from the environment, like `token: ${INGESTA_SERVE_TOKEN}`, \
+                       or leave it out to serve /health only";
+            err("serve.token", msg.into());
+        }
+    }
     for (name, source) in &p.sources {
         let at = format!("sources.{name}");
         let l = match source {

@@ -248,3 +248,21 @@ fn sinks_load_and_their_mistakes_are_named() {
     assert_eq!((k.topic.as_str(), k.key.clone()), ("t.out", vec!["id".to_string()]));
     assert_eq!(k.format, ingesta_config::SinkFormat::Json, "JSON unless told");
 }
+
+#[test]
+fn a_serve_block_loads_and_its_mistakes_are_named() {
+    let base = "pipeline: p\nlake: {root: ./lake}\n";
+    let good = format!("{base}serve:\n  listen: 127.0.0.1:9464\n  token: ${{SECRET}}\n");
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let serve = p.serve.expect("a serve block");
+    assert_eq!(serve.listen, "127.0.0.1:9464");
+    assert!(!format!("{serve:?}").contains(&env("SECRET").unwrap()), "the token is never shown");
+    assert!(load_str("p.yaml", base, env).unwrap().serve.is_none(), "optional");
+    let bad = format!("{base}serve:\n  listen: nowhere\n  token: \"\"\n  tokn: x\n");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("serve") && text.contains("tokn"), "unknown keys are named: {text}");
+    let bad = format!("{base}serve:\n  listen: nowhere\n  token: \"\"\n");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("serve.listen: `nowhere` is not an address"), "{text}");
+    assert!(text.contains("serve.token: the token is empty"), "{text}");
+}
