@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use ingesta_config::{Http, Kafka, Landing as LandingConfig, Pipeline, Source, Start};
 use ingesta_core::{Error, TableStore};
 use ingesta_kafka::TopicPartition;
-use ingesta_lake::{Lake, LakeTable};
+use ingesta_lake::LakeTable;
 
 use crate::{Progress, TableReport, Task, lake_of, tasks_of};
 
@@ -28,10 +28,15 @@ pub async fn rebuild(p: &Pipeline, name: &str, accept_loss: bool, progress: &Pro
         return Err(Error::stop(format!("unknown table `{name}`; tables: {}", known.join(", "))));
     };
     let mut task = tasks_of(p, &lake)?.into_iter().find(|t| t.name() == name).expect("a task per table");
+    // the table and its quarantine, where they exist
+    let mut held = Vec::new();
+    for url in [lake.table_url(name), lake.quarantine_url(name)] {
+        held.extend(LakeTable::open(&lake, name, &url).await?);
+    }
     let lost = match (&task, p.sources.get(&cfg.input)) {
-        (Task::Collect(c), Some(Source::Http(h))) => collector_losses(&lake, name, &cfg.input, h, c.wal_dir()).await?,
-        (Task::Bronze(_), Some(Source::Landing(l))) => landing_losses(&lake, name, &cfg.input, l).await?,
-        (Task::Stream(_), Some(Source::Kafka(k))) => topic_losses(&lake, name, k).await?,
+        (Task::Collect(c), Some(Source::Http(h))) => collector_losses(&held, &cfg.input, h, c.wal_dir()).await?,
+        (Task::Bronze(_), Some(Source::Landing(l))) => landing_losses(&held, &cfg.input, l).await?,
+        (Task::Stream(_), Some(Source::Kafka(k))) => topic_losses(&held, k).await?,
         _ => Vec::new(),
     };
     if !lost.is_empty() {
@@ -46,36 +51,22 @@ pub async fn rebuild(p: &Pipeline, name: &str, accept_loss: bool, progress: &Pro
         }
         tracing::warn!(table = %name, lost = %what, "rebuilding with --accept-loss: these records will be gone");
     }
-    for url in [lake.table_url(name), lake.quarantine_url(name)] {
-        if let Some(t) = LakeTable::open(&lake, name, &url).await? {
-            t.destroy().await?;
-        }
+    for t in held {
+        t.destroy().await?;
     }
     task.run_once(progress).await
 }
 
-/// The table and its quarantine, where they exist.
-async fn tables(lake: &Lake, name: &str) -> Result<Vec<LakeTable>, Error> {
-    let mut out = Vec::new();
-    for url in [lake.table_url(name), lake.quarantine_url(name)] {
-        if let Some(t) = LakeTable::open(lake, name, &url).await? {
-            out.push(t);
-        }
-    }
-    Ok(out)
-}
-
 /// Events the table holds that the collector's log has deleted.
 async fn collector_losses(
-    lake: &Lake,
-    name: &str,
+    held_by: &[LakeTable],
     source: &str,
     http: &Http,
     wal_dir: &std::path::Path,
 ) -> Result<Vec<String>, Error> {
     let id = crate::bronze::http::app_id(source);
     let mut held = -1;
-    for t in tables(lake, name).await? {
+    for t in held_by {
         held = held.max(t.position(&id).await?.unwrap_or(-1));
     }
     if held < 0 {
@@ -99,10 +90,10 @@ async fn collector_losses(
 }
 
 /// Landing files the table holds (by name, size and time) that are gone.
-async fn landing_losses(lake: &Lake, name: &str, source: &str, cfg: &LandingConfig) -> Result<Vec<String>, Error> {
+async fn landing_losses(held_by: &[LakeTable], source: &str, cfg: &LandingConfig) -> Result<Vec<String>, Error> {
     let prefix = ingesta_core::app_id::landing_prefix(source);
     let mut held = BTreeSet::new();
-    for t in tables(lake, name).await? {
+    for t in held_by {
         for id in t.positions().await?.unwrap_or_default().into_keys() {
             if let Some(key) = id.strip_prefix(&prefix) {
                 held.insert(key.to_string());
@@ -138,9 +129,9 @@ async fn landing_losses(lake: &Lake, name: &str, source: &str, cfg: &LandingConf
 
 /// Topic partitions whose earliest records are past the retention, or a
 /// start other than `earliest` (a rebuild would not begin where the table did).
-async fn topic_losses(lake: &Lake, name: &str, cfg: &Kafka) -> Result<Vec<String>, Error> {
+async fn topic_losses(held_by: &[LakeTable], cfg: &Kafka) -> Result<Vec<String>, Error> {
     let mut partitions = BTreeSet::new();
-    for t in tables(lake, name).await? {
+    for t in held_by {
         for id in t.positions().await?.unwrap_or_default().into_keys() {
             let Some((topic, partition)) =
                 id.strip_prefix(ingesta_core::app_id::KAFKA_PREFIX).and_then(|k| k.rsplit_once('/'))

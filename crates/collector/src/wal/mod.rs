@@ -69,6 +69,11 @@ impl Wal {
         let (mut next, mut backlog) = (committed + 1, 0u64);
         for (i, (_, path)) in segments.iter().enumerate() {
             let last_segment = i + 1 == segments.len();
+            // a segment the table holds whole (kept by the archive) is not read:
+            // the numbering goes on from a later one, and none of it is backlog
+            if segments.get(i + 1).is_some_and(|(next_first, _)| *next_first <= committed + 1) {
+                continue;
+            }
             let mut r = BufReader::new(File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
             let mut good = 0u64;
             loop {
@@ -155,9 +160,10 @@ pub fn release(dir: &Path, committed: i64, archive: Option<Duration>) -> Result<
     let segs = segments(dir)?;
     for pair in segs.windows(2) {
         let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
-        if *next_first <= committed + 1 && !archived(path, archive) {
-            fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+        if *next_first > committed + 1 || archived(path, archive) {
+            break; // later segments are newer: held later, and kept longer
         }
+        fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
     }
     Ok(())
 }

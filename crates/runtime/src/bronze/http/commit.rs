@@ -65,26 +65,25 @@ impl Committer {
         let quarantine: Vec<QuarantineRecord> = decoded.chunk.quarantine;
         let (n_rows, n_bad) = (rows.num_rows() as u64, quarantine.len() as u64);
         let id = app_id(&self.source);
-        let quarantine_positions =
-            if quarantine.is_empty() { Vec::new() } else { vec![(id.clone(), last.max(self.quarantined))] };
-        let b = Batch {
-            staged: self.tables.as_ref().expect("ensured").bronze.begin(&WriteMode::Append)?,
-            rows: n_rows,
-            positions: vec![(id, last)],
-            quarantine,
-            quarantine_positions: quarantine_positions.clone(),
-            expect: None,
-            batch_id,
-            ingested_at,
-        };
+        let quarantined = (!quarantine.is_empty()).then(|| last.max(self.quarantined));
         let t = self.tables.as_mut().expect("ensured");
+        let mut staged = t.bronze.begin(&WriteMode::Append)?;
         self.rt.block_on(async {
-            let mut b = b;
-            t.bronze.stage(&mut b.staged, rows).await?;
+            t.bronze.stage(&mut staged, rows).await?;
+            let b = Batch {
+                staged,
+                rows: n_rows,
+                positions: vec![(id.clone(), last)],
+                quarantine,
+                quarantine_positions: quarantined.map(|q| vec![(id, q)]).unwrap_or_default(),
+                expect: None,
+                batch_id,
+                ingested_at,
+            };
             bronze::commit(&mut t.bronze, &mut t.quarantine, b).await
         })?;
-        if let Some((_, q)) = quarantine_positions.first() {
-            self.quarantined = *q;
+        if let Some(q) = quarantined {
+            self.quarantined = q;
         }
         self.committed = last;
         if let Err(e) = ingesta_collector::wal::release(&self.wal_dir, last, self.archive) {
