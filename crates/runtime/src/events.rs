@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-/// A table committed `rows` rows (and `quarantined` bad records), the
-/// commit taking `took`.
-pub(crate) fn committed(table: &str, rows: u64, quarantined: u64, took: Duration) {
-    tracing::debug!(table, rows, quarantined, seconds = took.as_secs_f64(), "committed");
+/// A table committed version `version`: `rows` rows (and `quarantined` bad
+/// records), the commit taking `took`.
+pub(crate) fn committed(table: &str, version: i64, rows: u64, quarantined: u64, took: Duration) {
+    tracing::debug!(table, version, rows, quarantined, seconds = took.as_secs_f64(), "committed");
     let t = table.to_string();
     metrics::counter!("ingesta_rows_committed_total", "table" => t.clone()).increment(rows);
     metrics::counter!("ingesta_rows_quarantined_total", "table" => t.clone()).increment(quarantined);

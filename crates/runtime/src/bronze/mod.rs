@@ -15,7 +15,7 @@ pub(crate) mod landing;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use ingesta_core::{CommitReceipt, Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_lake::{Lake, LakeTable, quarantine_batch, quarantine_schema};
 use ingesta_sources::schema::RecordSchema;
 
@@ -48,7 +48,7 @@ pub(crate) struct Expected {
 /// What [`commit`] did.
 pub(crate) enum Committed {
     /// The table's commit (and the quarantine's, when there were bad records).
-    Done(CommitReceipt),
+    Done,
     /// A position moved since the batch was read (its application id):
     /// another writer owns that input now; nothing of the batch's table rows
     /// was committed.
@@ -83,13 +83,13 @@ pub(crate) async fn commit<T: TableStore>(
     }
     let receipt = match &b.expect {
         Some(e) => match table.commit_checked(b.staged, b.positions, &e.table, info).await? {
-            Ok(r) => r,
+            Ok(receipt) => receipt,
             Err(moved) => return Ok(Committed::Moved(moved.app_id)),
         },
         None => table.commit(b.staged, b.positions, info).await?,
     };
-    crate::events::committed(table.name(), rows, bad, started.elapsed());
-    Ok(Committed::Done(receipt))
+    crate::events::committed(table.name(), receipt.version, rows, bad, started.elapsed());
+    Ok(Committed::Done)
 }
 
 /// The opened tables and the columns they hold.

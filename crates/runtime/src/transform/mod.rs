@@ -359,9 +359,15 @@ impl TransformTask {
         let target = self.target.as_mut().expect("ensured");
         // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
         let committing = Instant::now();
-        let rows = target.commit(staged, positions, info).await?.rows;
-        crate::events::committed(&self.name, rows, quarantine.len() as u64, committing.elapsed());
-        report.rows += rows;
+        let receipt = target.commit(staged, positions, info).await?;
+        crate::events::committed(
+            &self.name,
+            receipt.version,
+            receipt.rows,
+            quarantine.len() as u64,
+            committing.elapsed(),
+        );
+        report.rows += receipt.rows;
         laps.lap("commit");
         Ok(range.to < input.tip())
     }
