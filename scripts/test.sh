@@ -18,5 +18,7 @@ fi
 export INGESTA_TEST_PYTHON="$venv/bin/python"
 # the Kafka-protocol broker the Kafka tests start (built once, ~20 minutes)
 scripts/install-tansu.sh
+# PostgreSQL and redis-server, which the warehouse tests start (Debian packages)
+scripts/install-servers.sh
 
 cargo test --workspace "$@"

@@ -4,15 +4,19 @@
 //! what landed without trusting our own code.
 //!
 //! Servers: a Kafka-protocol broker (`kafka.rs`, tansu) and a Schema
-//! Registry speaking its REST API (`registry.rs`); PostgreSQL and Redis join
-//! when the stores and sources that need them do. A missing binary fails the
-//! test with how to install it, never skips it.
+//! Registry speaking its REST API (`registry.rs`), PostgreSQL
+//! (`postgres.rs`, initdb/pg_ctl) and Redis (`redis.rs`, redis-server). A
+//! missing binary fails the test with how to install it, never skips it.
 
 pub mod contract;
 mod kafka;
+mod postgres;
+mod redis;
 mod registry;
 
 pub use kafka::{Broker, free_port};
+pub use postgres::Postgres;
+pub use redis::Redis;
 pub use registry::SchemaRegistry;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,152 @@
+//! Creating, adopting or refusing a table, and the store's own catalog
+//! (schema `ingesta`). Run inside the caller's transaction, under a lock
+//! that keeps two processes from creating the same things at once.
+
+use arrow_schema::Schema;
+use ingesta_core::{Error, Result};
+
+use crate::connect::classify;
+use crate::modes::VERSION;
+use crate::types::{PgType, quote};
+
+/// Where a pipeline table lives in the warehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The table's name in the pipeline.
+    pub name: String,
+    /// The PostgreSQL schema (`public` unless the pipeline says otherwise).
+    pub schema: String,
+    pub table: String,
+    /// The key, when the table has one: a unique constraint on creation.
+    pub key: Vec<String>,
+}
+
+impl TableSpec {
+    /// `schema.table`, unquoted: the table's id in the store's catalog.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// Creates the store's catalog when absent.
+pub async fn ensure_catalog(c: &tokio_postgres::Client) -> Result<()> {
+    c.batch_execute(
+        "SELECT pg_advisory_xact_lock(4242001);
+         CREATE SCHEMA IF NOT EXISTS ingesta;
+         CREATE TABLE IF NOT EXISTS ingesta.tables (
+             name text PRIMARY KEY, version bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS ingesta.positions (
+             table_name text NOT NULL, app_id text NOT NULL, version bigint NOT NULL,
+             PRIMARY KEY (table_name, app_id));
+         CREATE TABLE IF NOT EXISTS ingesta.commits (
+             table_name text NOT NULL, version bigint NOT NULL, mode text NOT NULL, rows bigint NOT NULL,
+             info jsonb, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version));",
+    )
+    .await
+    .map_err(|e| classify(e, "creating the warehouse catalog (schema `ingesta`)"))
+}
+
+/// The columns of an existing table (without `_ingesta_version`), with
+/// whether it has that column; `None` when the table does not exist.
+/// Columns of types the store does not handle come back as `None` types.
+pub async fn existing(
+    c: &tokio_postgres::Client,
+    spec: &TableSpec,
+) -> Result<Option<(Vec<(String, Option<PgType>, String)>, bool)>> {
+    let doing = format!("reading the columns of {}", spec.qualified());
+    let rows = c
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+             JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+             WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&spec.schema, &spec.table],
+        )
+        .await
+        .map_err(|e| classify(e, &doing))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut versioned = false;
+    let mut columns = Vec::new();
+    for r in rows {
+        let (name, formatted): (String, String) = (r.get(0), r.get(1));
+        if name == VERSION {
+            versioned = true;
+        } else {
+            columns.push((name, PgType::parse(&formatted), formatted));
+        }
+    }
+    Ok(Some((columns, versioned)))
+}
+
+/// What keeps an existing table's columns from taking `schema`'s rows, one line each.
+pub fn differences(columns: &[(String, Option<PgType>, String)], schema: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    for field in schema.fields() {
+        match columns.iter().find(|(n, _, _)| n == field.name()) {
+            None => out.push(format!("column `{}` ({}) is missing", field.name(), field.data_type())),
+            Some((_, None, formatted)) => {
+                out.push(format!("column `{}` is `{formatted}`, a type the warehouse store cannot write", field.name()))
+            }
+            Some((_, Some(t), formatted)) if !t.accepts(field.data_type()) => out.push(format!(
+                "column `{}` is `{formatted}` but the pipeline writes {}",
+                field.name(),
+                field.data_type()
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// Creates the table when absent or checks it when present; returns its
+/// columns (those the store handles) in table order.
+pub async fn create_or_adopt(
+    c: &tokio_postgres::Client,
+    spec: &TableSpec,
+    schema: &Schema,
+) -> Result<Vec<(String, PgType)>> {
+    let target = format!("{}.{}", quote(&spec.schema), quote(&spec.table));
+    let doing = format!("creating warehouse table {}", spec.qualified());
+    match existing(c, spec).await? {
+        Some((columns, versioned)) => {
+            let diffs = differences(&columns, schema);
+            if !diffs.is_empty() {
+                return Err(Error::stop(format!(
+                    "table `{}`: the existing warehouse table {} does not fit: {}",
+                    spec.name,
+                    spec.qualified(),
+                    diffs.join("; ")
+                )));
+            }
+            if !versioned {
+                let sql = format!("ALTER TABLE {target} ADD COLUMN {VERSION} bigint NOT NULL DEFAULT 0");
+                c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
+            }
+            Ok(columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect())
+        }
+        None => {
+            let mut defs = Vec::new();
+            let mut columns = Vec::new();
+            for field in schema.fields() {
+                let t = PgType::for_arrow(field.data_type())
+                    .map_err(|e| e.context(&format!("table `{}`, column `{}`", spec.name, field.name())))?;
+                let not_null = if field.is_nullable() { "" } else { " NOT NULL" };
+                defs.push(format!("{} {}{not_null}", quote(field.name()), t.sql()));
+                columns.push((field.name().clone(), t));
+            }
+            defs.push(format!("{VERSION} bigint NOT NULL DEFAULT 0"));
+            if !spec.key.is_empty() {
+                let key: Vec<String> = spec.key.iter().map(|k| quote(k)).collect();
+                defs.push(format!("UNIQUE ({})", key.join(", ")));
+            }
+            let sql = format!(
+                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {target} ({}); CREATE INDEX ON {target} ({VERSION})",
+                quote(&spec.schema),
+                defs.join(", ")
+            );
+            c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
+            Ok(columns)
+        }
+    }
+}

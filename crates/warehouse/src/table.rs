@@ -1,0 +1,315 @@
+//! A warehouse table under the table contract (`ingesta_core::TableStore`).
+//!
+//! Beside the user's tables the store keeps, in schema `ingesta`:
+//! * `tables (name, version)`: each table's commit counter. A commit locks
+//!   its table's row (`FOR UPDATE`) first, so commits of one table are
+//!   serialized and a compare-and-set check cannot race;
+//! * `positions (table_name, app_id, version)`: how far each input is
+//!   committed, written in the same transaction as the rows;
+//! * `commits (table_name, version, mode, rows, info, committed_at)`: what
+//!   each commit did (`rows_since` refuses ranges holding changes).
+//!
+//! Each table gets a column `_ingesta_version`: the commit that last wrote
+//! the row, which is how `rows_since` finds what is new.
+//!
+//! A write stages rows with binary `COPY` into a temporary table inside an
+//! open transaction on its own connection; the commit applies the mode with
+//! set-based statements, records positions and the version, and commits. A
+//! write dropped before its commit closes its connection, and PostgreSQL
+//! rolls it back.
+
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
+use futures::SinkExt;
+use ingesta_core::{CommitReceipt, Error, Moved, Result, TableStore, WriteMode};
+
+use crate::connect::{Conn, Warehouse, classify};
+use crate::copy;
+use crate::ddl::{self, TableSpec};
+use crate::modes::{self, STAGE};
+use crate::read;
+use crate::types::{PgType, quote};
+
+pub struct WarehouseTable {
+    wh: Warehouse,
+    name: String,
+    /// `"schema"."table"`.
+    target: String,
+    /// The key in `ingesta.tables` and `ingesta.positions`: `schema.table`.
+    id: String,
+    /// The user's columns (without `_ingesta_version`), in table order.
+    columns: Vec<(String, PgType)>,
+    version: i64,
+}
+
+/// Rows staged for one commit: an open transaction holding a temporary table.
+pub struct Staged {
+    mode: WriteMode,
+    conn: Option<Conn>,
+    /// The staged columns, typed as the target's.
+    columns: Vec<(String, PgType)>,
+    rows: u64,
+}
+
+impl WarehouseTable {
+    /// Opens `spec`'s table, creating it with `schema`'s columns when absent,
+    /// adopting it when its columns accept `schema`'s, refusing it otherwise.
+    pub async fn open(wh: &Warehouse, spec: &TableSpec, schema: &arrow_schema::Schema) -> Result<Self> {
+        let conn = wh.connect().await?;
+        let c = &conn.client;
+        let doing = format!("opening warehouse table {}", spec.qualified());
+        c.batch_execute("BEGIN").await.map_err(|e| classify(e, &doing))?;
+        ddl::ensure_catalog(c).await?;
+        let columns = ddl::create_or_adopt(c, spec, schema).await?;
+        let id = spec.qualified();
+        c.execute("INSERT INTO ingesta.tables (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&id])
+            .await
+            .map_err(|e| classify(e, &doing))?;
+        c.batch_execute("COMMIT").await.map_err(|e| classify(e, &doing))?;
+        let mut t = Self {
+            wh: wh.clone(),
+            name: spec.name.clone(),
+            target: format!("{}.{}", quote(&spec.schema), quote(&spec.table)),
+            id,
+            columns,
+            version: 0,
+        };
+        t.refresh().await?;
+        Ok(t)
+    }
+
+    /// The table's columns as the warehouse holds them.
+    pub fn columns(&self) -> &[(String, PgType)] {
+        &self.columns
+    }
+
+    fn doing(&self, what: &str) -> String {
+        format!("{what} warehouse table `{}`", self.name)
+    }
+
+    /// Opens the write's transaction and its staging table, typed after `batch`'s columns.
+    async fn open_stage(&self, batch: &RecordBatch) -> Result<(Conn, Vec<(String, PgType)>)> {
+        let mut columns = Vec::new();
+        for field in batch.schema().fields() {
+            let name = field.name();
+            if name == ingesta_core::DELETE_FLAG {
+                columns.push((name.clone(), PgType::Bool));
+            } else if let Some((_, t)) = self.columns.iter().find(|(n, _)| n == name) {
+                columns.push((name.clone(), t.clone()));
+            } else {
+                return Err(Error::stop(format!(
+                    "warehouse table `{}` has no column `{name}` (it has: {})",
+                    self.name,
+                    self.columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let conn = self.wh.connect().await?;
+        let defs: Vec<String> = columns.iter().map(|(n, t)| format!("{} {}", quote(n), t.sql())).collect();
+        let sql = format!(
+            "BEGIN; CREATE TEMP TABLE ingesta_stage ({}{}{} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
+            defs.join(", "),
+            if defs.is_empty() { "" } else { ", " },
+            modes::ORD
+        );
+        conn.client.batch_execute(&sql).await.map_err(|e| classify(e, &self.doing("staging rows for")))?;
+        Ok((conn, columns))
+    }
+}
+
+impl TableStore for WarehouseTable {
+    type Staged = Staged;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn refresh(&mut self) -> Result<()> {
+        let conn = self.wh.connect().await?;
+        let row = conn
+            .client
+            .query_one("SELECT version FROM ingesta.tables WHERE name = $1", &[&self.id])
+            .await
+            .map_err(|e| classify(e, &self.doing("reading the version of")))?;
+        self.version = row.get(0);
+        Ok(())
+    }
+
+    async fn position(&self, app_id: &str) -> Result<Option<i64>> {
+        let conn = self.wh.connect().await?;
+        let row = conn
+            .client
+            .query_opt(
+                "SELECT version FROM ingesta.positions WHERE table_name = $1 AND app_id = $2",
+                &[&self.id, &app_id],
+            )
+            .await
+            .map_err(|e| classify(e, &self.doing("reading a position of")))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn begin(&self, mode: &WriteMode) -> Result<Staged> {
+        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0 })
+    }
+
+    async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if staged.conn.is_none() {
+            let (conn, columns) = self.open_stage(&batch).await?;
+            staged.conn = Some(conn);
+            staged.columns = columns;
+        }
+        let (names, types): (Vec<String>, Vec<PgType>) = staged.columns.iter().cloned().unzip();
+        let arrays = copy::columns(&batch, &names, &types)?;
+        let bytes = copy::encode(&arrays, &types, batch.num_rows())?;
+        let conn = staged.conn.as_ref().ok_or_else(|| Error::stop("a staged write lost its connection"))?;
+        let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ");
+        let doing = self.doing("copying rows into");
+        let sink = conn
+            .client
+            .copy_in::<_, bytes::Bytes>(&format!("COPY {STAGE} ({list}) FROM STDIN (FORMAT binary)"))
+            .await
+            .map_err(|e| classify(e, &doing))?;
+        futures::pin_mut!(sink);
+        sink.send(bytes.freeze()).await.map_err(|e| classify(e, &doing))?;
+        staged.rows += sink.as_mut().finish().await.map_err(|e| classify(e, &doing))?;
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        staged: Staged,
+        positions: Vec<(String, i64)>,
+        info: Vec<(String, String)>,
+    ) -> Result<CommitReceipt> {
+        match self.commit_checked(staged, positions, &[], info).await? {
+            Ok(receipt) => Ok(receipt),
+            Err(moved) => Err(Error::stop(format!("an unchecked commit reported a moved position {moved:?}"))),
+        }
+    }
+
+    async fn commit_checked(
+        &mut self,
+        staged: Staged,
+        positions: Vec<(String, i64)>,
+        expected: &[(String, Option<i64>)],
+        info: Vec<(String, String)>,
+    ) -> Result<std::result::Result<CommitReceipt, Moved>> {
+        let doing = self.doing("committing to");
+        let conn = match staged.conn {
+            Some(conn) => conn,
+            None => {
+                let conn = self.wh.connect().await?;
+                conn.client.batch_execute("BEGIN").await.map_err(|e| classify(e, &doing))?;
+                conn
+            }
+        };
+        let c = &conn.client;
+        let err = |e| classify(e, &doing);
+        // the fence: one commit of this table at a time, from here to COMMIT
+        let row = c
+            .query_one("SELECT version FROM ingesta.tables WHERE name = $1 FOR UPDATE", &[&self.id])
+            .await
+            .map_err(err)?;
+        let current: i64 = row.get(0);
+        if !expected.is_empty() {
+            let ids: Vec<&str> = expected.iter().map(|(a, _)| a.as_str()).collect();
+            let stored: HashMap<String, i64> = c
+                .query(
+                    "SELECT app_id, version FROM ingesta.positions WHERE table_name = $1 AND app_id = ANY($2)",
+                    &[&self.id, &ids],
+                )
+                .await
+                .map_err(err)?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for (app_id, want) in expected {
+                let have = stored.get(app_id).copied();
+                if have != *want {
+                    c.batch_execute("ROLLBACK").await.map_err(err)?;
+                    return Ok(Err(Moved { app_id: app_id.clone(), expected: *want, stored: have }));
+                }
+            }
+        }
+        let version = current + 1;
+        let rows = if staged.rows > 0 {
+            modes::apply(c, &self.target, &staged.columns, &staged.mode, version).await?
+        } else {
+            0
+        };
+        if !positions.is_empty() {
+            let (ids, versions): (Vec<String>, Vec<i64>) = positions.into_iter().unzip();
+            c.execute(
+                "INSERT INTO ingesta.positions (table_name, app_id, version) \
+                 SELECT $1, a, v FROM unnest($2::text[], $3::int8[]) AS p(a, v) \
+                 ON CONFLICT (table_name, app_id) DO UPDATE SET version = EXCLUDED.version",
+                &[&self.id, &ids, &versions],
+            )
+            .await
+            .map_err(err)?;
+        }
+        let info: serde_json::Map<String, serde_json::Value> =
+            info.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let info = serde_json::Value::Object(info).to_string();
+        c.execute("UPDATE ingesta.tables SET version = $2 WHERE name = $1", &[&self.id, &version])
+            .await
+            .map_err(err)?;
+        c.execute(
+            "INSERT INTO ingesta.commits (table_name, version, mode, rows, info) VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+            &[&self.id, &version, &modes::label(&staged.mode), &(rows as i64), &info],
+        )
+        .await
+        .map_err(err)?;
+        c.batch_execute("COMMIT").await.map_err(err)?;
+        self.version = version;
+        Ok(Ok(CommitReceipt { version, rows }))
+    }
+
+    async fn rows_since(&self, after: i64) -> Result<(i64, Vec<RecordBatch>)> {
+        let to = self.version;
+        if after >= to {
+            return Ok((to, Vec::new()));
+        }
+        let conn = self.wh.connect().await?;
+        let doing = self.doing("reading new rows of");
+        let changed = conn
+            .client
+            .query_opt(
+                "SELECT version, mode FROM ingesta.commits WHERE table_name = $1 AND version > $2 AND version <= $3 \
+                 AND rows > 0 AND mode NOT IN ('append', 'insert_if_absent') ORDER BY version LIMIT 1",
+                &[&self.id, &after, &to],
+            )
+            .await
+            .map_err(|e| classify(e, &doing))?;
+        if let Some(row) = changed {
+            let (v, mode): (i64, String) = (row.get(0), row.get(1));
+            return Err(Error::stop(format!(
+                "warehouse table `{}` changed rows in version {v} (a {mode}); only appended rows can be read \
+                 incrementally; read the table whole",
+                self.name
+            )));
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {v} > $1 AND {v} <= $2",
+            read::select_list(&self.columns),
+            self.target,
+            v = modes::VERSION
+        );
+        let batches = read::query(&conn.client, &sql, &[&after, &to], &self.columns, &doing).await?;
+        Ok((to, batches))
+    }
+
+    async fn scan(&self) -> Result<Vec<RecordBatch>> {
+        let conn = self.wh.connect().await?;
+        let sql = format!("SELECT {} FROM {}", read::select_list(&self.columns), self.target);
+        read::query(&conn.client, &sql, &[], &self.columns, &self.doing("reading")).await
+    }
+}
