@@ -8,7 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Serve, Sink, Source, Table};
+use crate::model::{Lake, Pipeline, Serve, Sink, Source, Table, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -129,14 +129,19 @@ impl Ctx<'_> {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.de::<Serve>("serve", v).map(Some),
         };
+        let warehouse = match map.remove("warehouse") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.de::<Warehouse>("warehouse", v).map(Some),
+        };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, sources, tables, sinks, serve";
+            let known = "pipeline, lake, warehouse, sources, tables, sinks, serve";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
             pipeline: name?,
             lake: lake?,
+            warehouse: warehouse?,
             sources: sources?,
             tables: tables?,
             sinks: sinks?,

@@ -121,7 +121,71 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             }
         }
     }
+    warehouse(p, err);
     cycles(p, err);
+}
+
+/// The warehouse connection, and what tables kept in it can do so far: be
+/// written by a silver or gold transform (not yet be read by another table,
+/// nor be partitioned there).
+fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
+    use crate::model::Store;
+    if let Some(w) = &p.warehouse {
+        let url = w.url.expose().trim();
+        if url.is_empty() {
+            err("warehouse.url", "the URL is empty; set it from the environment: `url: ${INGESTA_WAREHOUSE}`".into());
+        } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") && !url.contains('=') {
+            // the URL is never quoted back: it may hold a password
+            err("warehouse.url", "expected a libpq URL, postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into());
+        }
+        if w.pool == 0 {
+            err("warehouse.pool", "must be at least 1".into());
+        }
+    }
+    for (name, t) in &p.tables {
+        let at = format!("tables.{name}");
+        if t.store != Store::Warehouse {
+            if t.schema.is_some() {
+                err(&format!("{at}.schema"), "`schema` names a warehouse schema; add `store: warehouse`".into());
+            }
+            continue;
+        }
+        if p.warehouse.is_none() {
+            err(
+                &format!("{at}.store"),
+                "the pipeline has no `warehouse`; add `warehouse: {url: ${INGESTA_WAREHOUSE}}`".into(),
+            );
+        }
+        if t.layer == crate::model::Layer::Bronze {
+            err(&format!("{at}.store"), "bronze tables live in the lake; keep silver and gold in the warehouse".into());
+        }
+        if !t.partition_by.is_empty() {
+            err(
+                &format!("{at}.partition_by"),
+                "warehouse tables are not partitioned yet; remove `partition_by`".into(),
+            );
+        }
+        if name.len() > 63 || t.schema.as_ref().is_some_and(|s| s.is_empty() || s.len() > 63) {
+            err(&at, "PostgreSQL names (the table's and its schema's) are 1 to 63 characters".into());
+        }
+        for (reader, r) in &p.tables {
+            if r.upstream().contains(name) {
+                err(
+                    &format!("tables.{reader}"),
+                    format!("table `{name}` is kept in the warehouse, which other tables cannot read yet"),
+                );
+            }
+        }
+        for (sink, s) in &p.sinks {
+            let crate::model::Sink::Kafka(k) = s;
+            if &k.input == name {
+                err(
+                    &format!("sinks.{sink}.input"),
+                    format!("table `{name}` is kept in the warehouse; sinks publish lake tables"),
+                );
+            }
+        }
+    }
 }
 
 /// A schema registry goes with `format: avro`, and only with it (sources and sinks).

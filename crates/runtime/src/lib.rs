@@ -103,8 +103,14 @@ impl Task {
     }
 }
 
+/// The pipeline's warehouse connection (nothing is opened yet), if it has one.
+pub fn warehouse_of(p: &Pipeline) -> Result<Option<ingesta_warehouse::Warehouse>, Error> {
+    p.warehouse.as_ref().map(|w| ingesta_warehouse::Warehouse::new(w.url.expose(), w.pool)).transpose()
+}
+
 /// One task per table, each after the tables it reads, then one per sink.
 pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
+    let warehouse = warehouse_of(p)?;
     let sinks = p.sinks.iter().map(|(name, s)| match s {
         ingesta_config::Sink::Kafka(k) => Ok(Task::Sink(SinkTask::new(lake.clone(), name, k))),
     });
@@ -113,7 +119,11 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
         .map(|name| {
             let t = &p.tables[&name];
             if t.layer != Layer::Bronze {
-                return Ok(Task::Transform(TransformTask::new(lake.clone(), &name, t)));
+                let task = TransformTask::new(lake.clone(), &name, t);
+                return Ok(Task::Transform(match (&warehouse, t.store) {
+                    (Some(wh), ingesta_config::Store::Warehouse) => task.in_warehouse(wh.clone()),
+                    _ => task,
+                }));
             }
             match p.sources.get(&t.input) {
                 Some(Source::Landing(l)) => Ok(Task::Bronze(BronzeTask::new(lake.clone(), &name, t, &t.input, l)?)),

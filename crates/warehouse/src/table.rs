@@ -79,9 +79,59 @@ impl WarehouseTable {
         Ok(t)
     }
 
+    /// Opens `spec`'s table when the store has written it before (`None`
+    /// otherwise): how a writer finds its positions before it knows its columns.
+    pub async fn open_existing(wh: &Warehouse, spec: &TableSpec) -> Result<Option<Self>> {
+        let conn = wh.connect().await?;
+        let c = &conn.client;
+        let doing = format!("opening warehouse table {}", spec.qualified());
+        let known = c
+            .query_opt("SELECT 1 FROM pg_tables WHERE schemaname = 'ingesta' AND tablename = 'tables'", &[])
+            .await
+            .map_err(|e| classify(e, &doing))?;
+        if known.is_none() {
+            return Ok(None);
+        }
+        let id = spec.qualified();
+        let row = c
+            .query_opt("SELECT version FROM ingesta.tables WHERE name = $1", &[&id])
+            .await
+            .map_err(|e| classify(e, &doing))?;
+        let (Some(row), Some((columns, true))) = (row, ddl::existing(c, spec).await?) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            wh: wh.clone(),
+            name: spec.name.clone(),
+            target: format!("{}.{}", quote(&spec.schema), quote(&spec.table)),
+            id,
+            columns: columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect(),
+            version: row.get(0),
+        }))
+    }
+
     /// The table's columns as the warehouse holds them.
     pub fn columns(&self) -> &[(String, PgType)] {
         &self.columns
+    }
+
+    /// The table's columns as Arrow reads them.
+    pub fn arrow_schema(&self) -> arrow_schema::SchemaRef {
+        read::schema(&self.columns)
+    }
+
+    /// The inputs with a recorded position whose id starts with `prefix`.
+    pub async fn app_ids(&self, prefix: &str) -> Result<Vec<String>> {
+        let conn = self.wh.connect().await?;
+        let rows = conn
+            .client
+            .query(
+                "SELECT app_id FROM ingesta.positions WHERE table_name = $1 AND starts_with(app_id, $2)",
+                &[&self.id, &prefix],
+            )
+            .await
+            .map_err(|e| classify(e, &self.doing("reading the positions of")))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
     fn doing(&self, what: &str) -> String {

@@ -11,6 +11,7 @@ mod layers;
 mod maintain;
 mod sink;
 mod validate;
+mod warehouse;
 mod watch;
 
 use ingesta_testkit::Workspace;

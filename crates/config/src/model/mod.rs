@@ -16,6 +16,8 @@ pub struct Pipeline {
     /// A name shown in logs, status and metrics.
     pub pipeline: String,
     pub lake: Lake,
+    /// The PostgreSQL warehouse, for tables with `store: warehouse`.
+    pub warehouse: Option<Warehouse>,
     pub sources: BTreeMap<String, Source>,
     pub tables: BTreeMap<String, Table>,
     /// Where tables' new rows are published.
@@ -97,6 +99,34 @@ pub struct Lake {
     pub storage: BTreeMap<String, Secret>,
 }
 
+/// The PostgreSQL warehouse: a libpq URL, by convention from the
+/// environment (`url: ${INGESTA_WAREHOUSE}`), with the password in it or in
+/// `PGPASSWORD`-style interpolation; never printed. TLS follows the URL's
+/// `sslmode` (`disable`, `prefer` — the default —, `require`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warehouse {
+    pub url: Secret,
+    /// At most this many connections open at once.
+    #[serde(default = "default_pool")]
+    pub pool: usize,
+}
+
+fn default_pool() -> usize {
+    8
+}
+
+/// Where a table's rows are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Store {
+    /// A Delta table under the lake root.
+    #[default]
+    Lake,
+    /// A PostgreSQL table in the pipeline's `warehouse`.
+    Warehouse,
+}
+
 /// A value that must never reach a log line, an error or serialised output.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -143,6 +173,13 @@ pub struct Table {
     /// Bronze: the source that feeds the table. Silver and gold: the upstream
     /// table whose new rows (appended since the last commit) are transformed.
     pub input: String,
+    /// Silver and gold: where the table lives, `lake` (the default) or
+    /// `warehouse` (a PostgreSQL table named after the table, in `schema`).
+    #[serde(default)]
+    pub store: Store,
+    /// The PostgreSQL schema of a warehouse table (`public` by default).
+    #[serde(default)]
+    pub schema: Option<String>,
     /// Silver and gold: what of the input is read. `appends` (the default):
     /// the rows it appended, so it must be append-only. `changes`: its Change
     /// Data Feed, every row inserted, updated or deleted, with `_change_type`

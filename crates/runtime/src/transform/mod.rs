@@ -10,6 +10,7 @@ mod copy;
 pub mod plan;
 mod query;
 mod rows;
+mod target;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -27,6 +28,7 @@ use crate::upkeep::Upkeep;
 use query::Query;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
+use target::Target;
 
 /// The commit `info` key holding the expectation counts of a commit (JSON).
 pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
@@ -41,7 +43,9 @@ pub struct TransformTask {
     /// The input table, kept between runs of a long-running pipeline and
     /// refreshed (only its new commits are read) instead of opened anew.
     input: Option<LakeTable>,
-    target: Option<LakeTable>,
+    target: Option<Target>,
+    /// The warehouse, for a table with `store: warehouse`.
+    warehouse: Option<ingesta_warehouse::Warehouse>,
     quarantine: Option<LakeTable>,
     upkeep: Upkeep,
     /// Parquet writers (threads) for this table's large commits.
@@ -68,6 +72,13 @@ pub struct TransformTask {
 type Settled = (LakeTable, Upkeep, Result<(), ingesta_lake::LakeError>);
 
 impl TransformTask {
+    /// Keeps the table in `warehouse` (a table with `store: warehouse`).
+    pub fn in_warehouse(mut self, warehouse: ingesta_warehouse::Warehouse) -> Self {
+        self.warehouse = Some(warehouse);
+        self.copies = false; // column-chunk copies are the lake's
+        self
+    }
+
     pub fn new(lake: Lake, name: &str, cfg: &Table) -> Self {
         let upkeep = Upkeep::new(cfg);
         let writers = crate::parquet_writers();
@@ -78,6 +89,7 @@ impl TransformTask {
             lake,
             input: None,
             target: None,
+            warehouse: None,
             quarantine: None,
             upkeep,
             writers,
@@ -104,7 +116,7 @@ impl TransformTask {
         let Some(work) = self.settling.take() else { return };
         match work.await {
             Ok((t, upkeep, Ok(()))) => {
-                self.target = Some(t);
+                self.target = Some(Target::Lake(t));
                 self.upkeep = upkeep;
             }
             Ok((_, upkeep, Err(e))) => {
@@ -127,7 +139,10 @@ impl TransformTask {
         if !self.overlap || self.settling.is_some() {
             return;
         }
-        let Some(mut t) = self.target.take() else { return };
+        if !matches!(self.target, Some(Target::Lake(_))) {
+            return;
+        }
+        let Some(mut t) = self.target.take().and_then(Target::into_lake) else { return };
         let mut upkeep = std::mem::replace(&mut self.upkeep, Upkeep::new(&self.cfg));
         self.settling = Some(tokio::spawn(async move {
             let settled = t.settle().await;
@@ -198,7 +213,7 @@ impl TransformTask {
         // a long-running pipeline starts them once every table's pass is
         // over (`settle_in_background`)
         if !self.overlap
-            && let Some(t) = &mut self.target
+            && let Some(t) = self.target.as_mut().and_then(Target::lake_mut)
         {
             self.upkeep.run(t).await;
         }
@@ -213,11 +228,31 @@ impl TransformTask {
     /// Opens (or reloads) this table and its quarantine, concurrently.
     async fn open_own(&mut self) -> Result<(), Error> {
         let qname = self.quarantine_name();
-        let Self { lake, name, target, quarantine, .. } = self;
+        let Self { lake, name, target, quarantine, warehouse, cfg, .. } = self;
+        let lake = &*lake;
         let (url, qurl) = (lake.table_url(name), lake.quarantine_url(name));
-        tokio::try_join!(reload(target, lake, name, &url, false), reload(quarantine, lake, &qname, &qurl, false))?;
+        let own = async {
+            match (warehouse.as_ref(), target.as_mut()) {
+                (Some(_), Some(t)) => t.refresh().await,
+                (Some(wh), None) => {
+                    let found = ingesta_warehouse::WarehouseTable::open_existing(wh, &target::spec(name, cfg)).await?;
+                    *target = found.map(Target::Warehouse);
+                    Ok(())
+                }
+                (None, _) => {
+                    let mut slot = target.take().and_then(Target::into_lake);
+                    let loaded = reload(&mut slot, lake, name, &url, false).await;
+                    *target = slot.map(Target::Lake);
+                    loaded
+                }
+            }
+        };
+        tokio::try_join!(own, reload(quarantine, lake, &qname, &qurl, false))?;
         let t = self.target.take();
-        self.target = t.map(|t| self.own(t));
+        self.target = t.map(|t| match t {
+            Target::Lake(t) => Target::Lake(self.own(t)),
+            other => other,
+        });
         Ok(())
     }
 
@@ -240,9 +275,7 @@ impl TransformTask {
             return Ok(v);
         }
         let prefix = ingesta_core::app_id::table_prefix(&self.cfg.input);
-        if let Some(all) = t.positions().await?
-            && all.keys().any(|k| k.starts_with(&prefix))
-        {
+        if !t.app_ids(&prefix).await?.is_empty() {
             return Err(Error::stop(format!(
                 "table `{}`: its input `{}` was rebuilt since this table last read it; \
                  run `ingesta rebuild PIPELINE {}` to recompute it from the new input",
@@ -293,7 +326,10 @@ impl TransformTask {
             // files whose rows all pass are copied; the query reads the others
             let clean = copy::clean_files(&self.cfg, input, range, &mut self.rules).await?;
             let mut copied = Vec::new();
-            for (file, rows) in clean.iter().zip(target.stage_copies(&mut staged, input, &clean).await?) {
+            let (Target::Lake(lake_target), target::Staged::Lake(lake_staged)) = (target, &mut staged) else {
+                return Err(Error::stop("column-chunk copies go to lake tables only"));
+            };
+            for (file, rows) in clean.iter().zip(lake_target.stage_copies(lake_staged, input, &clean).await?) {
                 let Some(rows) = rows else { continue };
                 for rule in &self.cfg.expect {
                     counts.entry(rule.name.clone()).or_default().passed += rows;
@@ -467,7 +503,31 @@ impl TransformTask {
     /// Creates the table from the transform's columns, or adds the columns
     /// the transform gained since (schema evolution; old rows read null).
     async fn ensure_target(&mut self, out: &SchemaRef) -> Result<(), Error> {
-        if let Some(t) = &mut self.target {
+        if let Some(wh) = &self.warehouse {
+            let spec = target::spec(&self.name, &self.cfg);
+            match &self.target {
+                None => self.target = Some(target::open_warehouse(wh, &spec, out).await?),
+                Some(t) => {
+                    let stored = t.arrow_schema()?;
+                    let new: Vec<&str> = out
+                        .fields()
+                        .iter()
+                        .filter(|f| stored.field_with_name(f.name()).is_err())
+                        .map(|f| f.name().as_str())
+                        .collect();
+                    if !new.is_empty() {
+                        return Err(Error::stop(format!(
+                            "table `{}`: the transform gained columns {new:?} that warehouse table {} lacks; \
+                             add them with ALTER TABLE (warehouse tables do not evolve by themselves yet)",
+                            self.name,
+                            spec.qualified()
+                        )));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if let Some(t) = self.target.as_mut().and_then(Target::lake_mut) {
             let stored = t.arrow_schema()?;
             let new: Vec<_> = out
                 .fields()
@@ -494,7 +554,7 @@ impl TransformTask {
         let url = self.lake.table_url(&self.name);
         let desc = format!("{} table fed by `{}`", self.cfg.layer.as_str(), self.cfg.input);
         let t = LakeTable::open_or_create(&self.lake, &self.name, &url, out, &parts, &desc).await?;
-        self.target = Some(self.own(t));
+        self.target = Some(Target::Lake(self.own(t)));
         Ok(())
     }
 

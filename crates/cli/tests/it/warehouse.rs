@@ -1,0 +1,126 @@
+//! Silver and gold tables kept in PostgreSQL (`store: warehouse`), on a
+//! real server: exact after SIGKILLs at random moments, a wrong password
+//! said without printing it, an existing table that does not fit refused.
+
+use std::time::Duration;
+
+use ingesta_testkit::{Postgres, Rng, Workspace, kill_after, manifest, text};
+
+use crate::{iot_pipeline, workspace};
+
+/// The IoT bronze table in the lake, a silver copy and per-farm counters in the warehouse.
+fn pipeline(url: &str) -> String {
+    format!(
+        r#"{bronze}
+  iot_silver:
+    layer: silver
+    input: iot_bronze
+    store: warehouse
+    schema: silver
+    transform:
+      select: [device_id, farm_id, ts, temperature, battery, _source, _position]
+    write: {{mode: insert_if_absent, key: [_source, _position]}}
+  farm_counts:
+    layer: gold
+    input: iot_bronze
+    store: warehouse
+    transform:
+      sql: |
+        SELECT farm_id, count(*) AS readings, max(temperature) AS max_temperature, max(ts) AS last_ts
+        FROM input GROUP BY farm_id
+    write:
+      mode: aggregate
+      key: [farm_id]
+      measures: {{readings: sum, max_temperature: max, last_ts: max}}
+warehouse:
+  url: "{url}"
+  pool: 4
+"#,
+        bronze = iot_pipeline("", 1500)
+    )
+}
+
+/// Generates IoT files into `landing/<sub>`; returns the valid rows.
+fn generate(ws: &Workspace, sub: &str, seed: u64, rows: u64, files: u32) -> u64 {
+    let out = ws.landing().join(sub);
+    let (seed, rows, files) = (seed.to_string(), rows.to_string(), files.to_string());
+    let args = ["generate", "iot", "--seed", &seed, "--rows", &rows, "--files", &files, "--malformed-rate", "0.01"];
+    let res = ws.ingesta(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(res.status.success(), "{}", text(&res.stderr));
+    manifest(&out)["valid_rows"].as_u64().unwrap()
+}
+
+fn count(pg: &Postgres, db: &str, sql: &str) -> u64 {
+    pg.psql(db, sql).trim().parse().unwrap_or_else(|e| panic!("`{sql}`: {e}"))
+}
+
+#[test]
+fn warehouse_tables_are_exact_after_sigkill_at_random_moments() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    ws.write_pipeline(&pipeline(&pg.url(&db)));
+    let mut valid = generate(&ws, "first", 1, 30_000, 12);
+    let seed = Rng::clock_seed();
+    let mut rng = Rng(seed);
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 20 {
+        trials += 1;
+        assert!(trials <= 50, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        valid += generate(&ws, &format!("more-{trials}"), 100 + trials, 3_000, 2);
+        let mut child = ws.spawn_run();
+        let after = Duration::from_millis(50 + rng.below(700));
+        let was_killed = kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+    }
+    let last = ws.run_once();
+    let rows = count(&pg, &db, "SELECT count(*) FROM silver.iot_silver");
+    let distinct = count(&pg, &db, "SELECT count(DISTINCT (_source, _position)) FROM silver.iot_silver");
+    assert_eq!(distinct, rows, "a row was written twice (seed {seed})");
+    assert_eq!(rows, valid, "silver rows (seed {seed}); last run: {last}");
+    let counted = count(&pg, &db, "SELECT sum(readings) FROM public.farm_counts");
+    assert_eq!(counted, valid, "the counters saw every row once (seed {seed})");
+    let again = ws.run_once();
+    for t in again["tables"].as_array().unwrap() {
+        assert_eq!(t["rows"], 0, "a run after recovery writes nothing: {again}");
+    }
+    // the positions live beside the rows, in the same transaction's tables
+    let inputs = count(&pg, &db, "SELECT count(*) FROM ingesta.positions WHERE table_name = 'silver.iot_silver'");
+    assert_eq!(inputs, 1, "one input position for the silver table");
+}
+
+#[test]
+fn a_wrong_password_stops_the_table_without_printing_it() {
+    let pg = Postgres::start();
+    let ws = workspace();
+    let url = format!("postgresql://ingesta:Wr0ng-Secret-77@127.0.0.1:{}/postgres", pg.port);
+    ws.write_pipeline(&pipeline("${INGESTA_WAREHOUSE}"));
+    generate(&ws, "a", 1, 200, 1);
+    let out = ws
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--once"])
+        .env("INGESTA_WAREHOUSE", &url)
+        .output()
+        .expect("ingesta runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("password authentication failed"), "{stderr}");
+    assert!(stderr.contains(&format!("ingesta@127.0.0.1:{}/postgres", pg.port)), "{stderr}");
+    assert!(!stdout.contains("Wr0ng-Secret-77") && !stderr.contains("Wr0ng-Secret-77"), "{stdout}{stderr}");
+}
+
+#[test]
+fn an_existing_table_that_does_not_fit_is_refused_naming_both() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    pg.psql(&db, "CREATE TABLE farm_counts (farm_id bigint, readings bigint)");
+    let ws = workspace();
+    ws.write_pipeline(&pipeline(&pg.url(&db)));
+    generate(&ws, "a", 1, 200, 1);
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("public.farm_counts"), "{stderr}");
+    assert!(stderr.contains("column `farm_id` is `bigint` but the pipeline writes Utf8"), "{stderr}");
+    assert!(stderr.contains("column `max_temperature` (Float64) is missing"), "{stderr}");
+}
