@@ -10,7 +10,7 @@
 
 pub mod contract;
 mod kafka;
-mod postgres;
+pub mod postgres;
 mod redis;
 mod registry;
 

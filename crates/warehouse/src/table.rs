@@ -120,6 +120,39 @@ impl WarehouseTable {
         read::schema(&self.columns)
     }
 
+    /// The version read, the rows the table holds and its size on disk (with indexes).
+    pub async fn stats(&self) -> Result<(i64, u64, u64)> {
+        let conn = self.wh.connect().await?;
+        let sql = format!(
+            "SELECT count(*), pg_total_relation_size('{}') FROM {}",
+            self.target.replace('\'', "''"),
+            self.target
+        );
+        let row =
+            conn.client.query_one(&sql, &[]).await.map_err(|e| classify(e, &self.doing("counting the rows of")))?;
+        let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
+        Ok((self.version, rows as u64, bytes as u64))
+    }
+
+    /// The `info` of the newest `limit` commits, newest first.
+    pub async fn commit_infos(&self, limit: i64) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let conn = self.wh.connect().await?;
+        let rows = conn
+            .client
+            .query(
+                "SELECT info::text FROM ingesta.commits WHERE table_name = $1 ORDER BY version DESC LIMIT $2",
+                &[&self.id, &limit],
+            )
+            .await
+            .map_err(|e| classify(e, &self.doing("reading the commits of")))?;
+        Ok(rows.into_iter().filter_map(|r| serde_json::from_str(r.get::<_, Option<&str>>(0)?).ok()).collect())
+    }
+
+    /// Where the table is: `user@host:port/database schema.table`, no password.
+    pub fn location(&self) -> String {
+        format!("postgresql://{} {}", self.wh.describe(), self.id)
+    }
+
     /// The inputs with a recorded position whose id starts with `prefix`.
     pub async fn app_ids(&self, prefix: &str) -> Result<Vec<String>> {
         let conn = self.wh.connect().await?;

@@ -85,6 +85,17 @@ fn warehouse_tables_are_exact_after_sigkill_at_random_moments() {
     for t in again["tables"].as_array().unwrap() {
         assert_eq!(t["rows"], 0, "a run after recovery writes nothing: {again}");
     }
+    // status and query see warehouse tables; one statement joins them with lake tables
+    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let silver = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "iot_silver").expect("silver");
+    assert_eq!(silver["rows"], valid, "{silver}");
+    let location = silver["location"].as_str().unwrap();
+    assert!(location.ends_with("silver.iot_silver") && !location.contains(ingesta_testkit::postgres::PASSWORD));
+    let sql = "SELECT (SELECT sum(readings) FROM farm_counts) - (SELECT count(*) FROM iot_bronze) AS diff";
+    let out = ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"diff\":0"), "{}", text(&out.stdout));
     // the positions live beside the rows, in the same transaction's tables
     let inputs = count(&pg, &db, "SELECT count(*) FROM ingesta.positions WHERE table_name = 'silver.iot_silver'");
     assert_eq!(inputs, 1, "one input position for the silver table");

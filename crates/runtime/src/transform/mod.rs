@@ -29,6 +29,7 @@ use query::Query;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
 use target::Target;
+pub use target::spec as warehouse_spec;
 
 /// The commit `info` key holding the expectation counts of a commit (JSON).
 pub const EXPECTATIONS_INFO: &str = "ingesta.expectations";
