@@ -157,6 +157,12 @@ impl Postgres {
     /// Runs `sql` with `psql` (stopping at the first error); returns its
     /// unaligned, tuples-only output: one line per row, `|` between columns.
     pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.try_psql(database, sql).unwrap_or_else(|e| panic!("psql `{sql}` failed: {e}"))
+    }
+
+    /// [`Postgres::psql`], with PostgreSQL's error when it fails (the table
+    /// does not exist yet, the server is down).
+    pub fn try_psql(&self, database: &str, sql: &str) -> Result<String, String> {
         let exe = if self.bin.as_os_str().is_empty() { PathBuf::from("psql") } else { self.bin.join("psql") };
         let out = Command::new(exe)
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", USER])
@@ -164,7 +170,11 @@ impl Postgres {
             .env("PGPASSWORD", PASSWORD)
             .output()
             .expect("psql runs");
-        String::from_utf8_lossy(&checked(&format!("psql `{sql}`"), out).stdout).trim_end().to_string()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim_end().to_string())
+        }
     }
 
     /// The server's data folder.

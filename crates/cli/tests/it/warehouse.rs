@@ -135,3 +135,51 @@ fn an_existing_table_that_does_not_fit_is_refused_naming_both() {
     assert!(stderr.contains("column `farm_id` is `bigint` but the pipeline writes Utf8"), "{stderr}");
     assert!(stderr.contains("column `max_temperature` (Float64) is missing"), "{stderr}");
 }
+
+#[test]
+fn a_postgresql_outage_is_waited_out_shown_in_health_and_ends_exact() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    let port = ingesta_testkit::free_port();
+    let serve = format!("serve:\n  listen: 127.0.0.1:{port}\n");
+    let watched = pipeline(&pg.url(&db)).replace("    settle: 0ms\n", "    settle: 0ms\n    poll: 200ms\n");
+    ws.write_pipeline(&(watched + &serve));
+    let mut valid = generate(&ws, "a", 1, 2_000, 1);
+    let mut child = ingesta_testkit::spawn_watch(&ws);
+    let silver = |pg: &Postgres| {
+        let n = pg.try_psql(&db, "SELECT count(*) FROM silver.iot_silver");
+        n.ok().and_then(|n| n.trim().parse::<u64>().ok()).unwrap_or(0)
+    };
+    let first = valid;
+    assert!(ingesta_testkit::wait_until(Duration::from_secs(60), || silver(&pg) == first), "the first file lands");
+
+    pg.stop_immediate();
+    valid += generate(&ws, "b", 2, 3_000, 1);
+    let health = || -> serde_json::Value {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/health")).unwrap().json().unwrap()
+    };
+    let shown = ingesta_testkit::wait_until(Duration::from_secs(60), || {
+        let h = health();
+        h["tables"].as_array().unwrap().iter().any(|t| t["table"] == "iot_silver" && t["state"] == "retrying")
+    });
+    let during = health();
+    assert!(shown, "health shows the outage: {during}");
+    assert_eq!(during["status"], "degraded", "{during}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().unwrap().is_none(), "the pipeline waits for the warehouse");
+
+    pg.start_again();
+    let caught_up = ingesta_testkit::wait_until(Duration::from_secs(90), || silver(&pg) == valid);
+    let back = ingesta_testkit::wait_until(Duration::from_secs(30), || health()["status"] == "ok");
+    ingesta_testkit::interrupt(&child);
+    assert!(ingesta_testkit::wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()));
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(caught_up, "every row landed once the warehouse was back: {} of {valid}; {stderr}", silver(&pg));
+    assert!(back, "health is ok again: {}", health());
+    assert_eq!(count(&pg, &db, "SELECT sum(readings) FROM public.farm_counts"), valid, "counters exact");
+    let distinct = count(&pg, &db, "SELECT count(DISTINCT (_source, _position)) FROM silver.iot_silver");
+    assert_eq!(distinct, valid, "no row twice");
+    assert!(out.status.success(), "{stderr}");
+}
