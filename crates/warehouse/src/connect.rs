@@ -16,7 +16,7 @@ use tokio_postgres::config::SslMode;
 /// How to reach the warehouse; cheap to clone (one pool of permits).
 #[derive(Clone)]
 pub struct Warehouse {
-    config: tokio_postgres::Config,
+    config: Arc<tokio_postgres::Config>,
     permits: Arc<Semaphore>,
 }
 
@@ -42,7 +42,7 @@ impl Warehouse {
         if config.get_hosts().is_empty() {
             return Err(Error::stop("the warehouse `url` names no host (postgresql://USER@HOST:PORT/DATABASE)"));
         }
-        Ok(Self { config, permits: Arc::new(Semaphore::new(pool.max(1))) })
+        Ok(Self { config: Arc::new(config), permits: Arc::new(Semaphore::new(pool.max(1))) })
     }
 
     /// `user@host:port/database`, without the password: for logs and errors.

@@ -237,7 +237,7 @@ impl TransformTask {
                 (Some(_), Some(t)) => t.refresh().await,
                 (Some(wh), None) => {
                     let found = ingesta_warehouse::WarehouseTable::open_existing(wh, &target::spec(name, cfg)).await?;
-                    *target = found.map(Target::Warehouse);
+                    *target = found.map(|t| Target::Warehouse(Box::new(t)));
                     Ok(())
                 }
                 (None, _) => {

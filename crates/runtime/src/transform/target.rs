@@ -12,7 +12,7 @@ use ingesta_warehouse::{TableSpec, Warehouse, WarehouseTable};
 
 pub enum Target {
     Lake(LakeTable),
-    Warehouse(WarehouseTable),
+    Warehouse(Box<WarehouseTable>),
 }
 
 pub enum Staged {
@@ -68,7 +68,7 @@ pub fn spec(name: &str, cfg: &ingesta_config::Table) -> TableSpec {
 
 /// Opens a warehouse table, creating or adopting it for the columns `out`.
 pub async fn open_warehouse(wh: &Warehouse, spec: &TableSpec, out: &SchemaRef) -> Result<Target> {
-    Ok(Target::Warehouse(WarehouseTable::open(wh, spec, out).await?))
+    Ok(Target::Warehouse(Box::new(WarehouseTable::open(wh, spec, out).await?)))
 }
 
 impl TableStore for Target {
