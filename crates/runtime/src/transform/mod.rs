@@ -504,40 +504,31 @@ impl TransformTask {
     /// Creates the table from the transform's columns, or adds the columns
     /// the transform gained since (schema evolution; old rows read null).
     async fn ensure_target(&mut self, out: &SchemaRef) -> Result<(), Error> {
+        let new: Vec<arrow_schema::Field> = match &self.target {
+            Some(t) => {
+                let stored = t.arrow_schema()?;
+                let fields = out.fields().iter().filter(|f| stored.field_with_name(f.name()).is_err());
+                fields.map(|f| f.as_ref().clone()).collect()
+            }
+            None => Vec::new(),
+        };
+        let names: Vec<&str> = new.iter().map(|f| f.name().as_str()).collect();
         if let Some(wh) = &self.warehouse {
             let spec = target::spec(&self.name, &self.cfg);
-            match &self.target {
-                None => self.target = Some(target::open_warehouse(wh, &spec, out).await?),
-                Some(t) => {
-                    let stored = t.arrow_schema()?;
-                    let new: Vec<&str> = out
-                        .fields()
-                        .iter()
-                        .filter(|f| stored.field_with_name(f.name()).is_err())
-                        .map(|f| f.name().as_str())
-                        .collect();
-                    if !new.is_empty() {
-                        return Err(Error::stop(format!(
-                            "table `{}`: the transform gained columns {new:?} that warehouse table {} lacks; \
-                             add them with ALTER TABLE (warehouse tables do not evolve by themselves yet)",
-                            self.name,
-                            spec.qualified()
-                        )));
-                    }
-                }
+            if self.target.is_none() {
+                self.target = Some(target::open_warehouse(wh, &spec, out).await?);
+            } else if !new.is_empty() {
+                return Err(Error::stop(format!(
+                    "table `{}`: the transform gained columns {names:?} that warehouse table {} lacks; \
+                     add them with ALTER TABLE (warehouse tables do not evolve by themselves yet)",
+                    self.name,
+                    spec.qualified()
+                )));
             }
             return Ok(());
         }
         if let Some(t) = self.target.as_mut().and_then(Target::lake_mut) {
-            let stored = t.arrow_schema()?;
-            let new: Vec<_> = out
-                .fields()
-                .iter()
-                .filter(|f| stored.field_with_name(f.name()).is_err())
-                .map(|f| f.as_ref().clone())
-                .collect();
             if !new.is_empty() {
-                let names: Vec<&str> = new.iter().map(|f| f.name().as_str()).collect();
                 tracing::info!(table = %self.name, columns = ?names, "adding new columns");
                 t.add_columns(&new).await?;
             }
