@@ -7,6 +7,7 @@
 //! after a crash between the two redoes exactly the same range.
 
 mod copy;
+mod own;
 pub mod plan;
 mod query;
 mod rows;
@@ -21,10 +22,11 @@ use ingesta_config::{ReadMode, Table, WriteModeName};
 use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
-use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema, quarantine_batch, quarantine_schema};
+use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema};
 
 use crate::report::{Laps, Progress, TableReport};
 use crate::upkeep::Upkeep;
+use own::reload;
 use query::Query;
 pub use rows::RuleCount;
 use rows::{Split, apply_expectations, conform};
@@ -45,8 +47,8 @@ pub struct TransformTask {
     /// refreshed (only its new commits are read) instead of opened anew.
     input: Option<LakeTable>,
     target: Option<Target>,
-    /// The warehouse, for a table with `store: warehouse`.
-    warehouse: Option<ingesta_warehouse::Warehouse>,
+    /// The warehouse and where in it, for a table with `store: warehouse`.
+    warehouse: Option<Box<(ingesta_warehouse::Warehouse, ingesta_warehouse::TableSpec)>>,
     quarantine: Option<LakeTable>,
     upkeep: Upkeep,
     /// Parquet writers (threads) for this table's large commits.
@@ -75,7 +77,7 @@ type Settled = (LakeTable, Upkeep, Result<(), ingesta_lake::LakeError>);
 impl TransformTask {
     /// Keeps the table in `warehouse` (a table with `store: warehouse`).
     pub fn in_warehouse(mut self, warehouse: ingesta_warehouse::Warehouse) -> Self {
-        self.warehouse = Some(warehouse);
+        self.warehouse = Some(Box::new((warehouse, target::spec(&self.name, &self.cfg))));
         self.copies = false; // column-chunk copies are the lake's
         self
     }
@@ -224,66 +226,6 @@ impl TransformTask {
         progress.done();
         report.elapsed = started.elapsed();
         Ok(report)
-    }
-
-    /// Opens (or reloads) this table and its quarantine, concurrently.
-    async fn open_own(&mut self) -> Result<(), Error> {
-        let qname = self.quarantine_name();
-        let Self { lake, name, target, quarantine, warehouse, cfg, .. } = self;
-        let lake = &*lake;
-        let (url, qurl) = (lake.table_url(name), lake.quarantine_url(name));
-        let own = async {
-            match (warehouse.as_ref(), target.as_mut()) {
-                (Some(_), Some(t)) => t.refresh().await,
-                (Some(wh), None) => {
-                    let found = ingesta_warehouse::WarehouseTable::open_existing(wh, &target::spec(name, cfg)).await?;
-                    *target = found.map(|t| Target::Warehouse(Box::new(t)));
-                    Ok(())
-                }
-                (None, _) => {
-                    let mut slot = target.take().and_then(Target::into_lake);
-                    let loaded = reload(&mut slot, lake, name, &url, false).await;
-                    *target = slot.map(Target::Lake);
-                    loaded
-                }
-            }
-        };
-        tokio::try_join!(own, reload(quarantine, lake, &qname, &qurl, false))?;
-        let t = self.target.take();
-        self.target = t.map(|t| match t {
-            Target::Lake(t) => Target::Lake(self.own(t)),
-            other => other,
-        });
-        Ok(())
-    }
-
-    /// This table's settings for its own writes: file size and writers.
-    fn own(&self, t: LakeTable) -> LakeTable {
-        t.with_target_file_size(self.cfg.target_file_size.0)
-            .with_parallel_writers(self.writers)
-            .with_deferred_state(self.overlap)
-    }
-
-    fn quarantine_name(&self) -> String {
-        format!("{}__quarantine", self.name)
-    }
-
-    /// The last input version committed, or -1. A position recorded for an
-    /// earlier table of the same input name means the input was rebuilt.
-    async fn position(&self, app: &str) -> Result<i64, Error> {
-        let Some(t) = &self.target else { return Ok(-1) };
-        if let Some(v) = t.position(app).await? {
-            return Ok(v);
-        }
-        let prefix = ingesta_core::app_id::table_prefix(&self.cfg.input);
-        if !t.app_ids(&prefix).await?.is_empty() {
-            return Err(Error::stop(format!(
-                "table `{}`: its input `{}` was rebuilt since this table last read it; \
-                 run `ingesta rebuild PIPELINE {}` to recompute it from the new input",
-                self.name, self.cfg.input, self.name
-            )));
-        }
-        Ok(-1)
     }
 
     /// Transforms and commits one range; false when there is nothing after it.
@@ -500,98 +442,6 @@ impl TransformTask {
             },
         }
     }
-
-    /// Creates the table from the transform's columns, or adds the columns
-    /// the transform gained since (schema evolution; old rows read null).
-    async fn ensure_target(&mut self, out: &SchemaRef) -> Result<(), Error> {
-        let new: Vec<arrow_schema::Field> = match &self.target {
-            Some(t) => {
-                let stored = t.arrow_schema()?;
-                let fields = out.fields().iter().filter(|f| stored.field_with_name(f.name()).is_err());
-                fields.map(|f| f.as_ref().clone()).collect()
-            }
-            None => Vec::new(),
-        };
-        let names: Vec<&str> = new.iter().map(|f| f.name().as_str()).collect();
-        if let Some(wh) = &self.warehouse {
-            let spec = target::spec(&self.name, &self.cfg);
-            if self.target.is_none() {
-                self.target = Some(target::open_warehouse(wh, &spec, out).await?);
-            } else if !new.is_empty() {
-                return Err(Error::stop(format!(
-                    "table `{}`: the transform gained columns {names:?} that warehouse table {} lacks; \
-                     add them with ALTER TABLE (warehouse tables do not evolve by themselves yet)",
-                    self.name,
-                    spec.qualified()
-                )));
-            }
-            return Ok(());
-        }
-        if let Some(t) = self.target.as_mut().and_then(Target::lake_mut) {
-            if !new.is_empty() {
-                tracing::info!(table = %self.name, columns = ?names, "adding new columns");
-                t.add_columns(&new).await?;
-            }
-            return Ok(());
-        }
-        let parts: Vec<String> = self.cfg.partition_by.iter().map(|p| p.column.clone()).collect();
-        for p in &parts {
-            if out.field_with_name(p).is_err() {
-                return Err(Error::stop(format!(
-                    "table `{}`: partition column `{p}` is not an output column of the transform",
-                    self.name
-                )));
-            }
-        }
-        let url = self.lake.table_url(&self.name);
-        let desc = format!("{} table fed by `{}`", self.cfg.layer.as_str(), self.cfg.input);
-        let t = LakeTable::open_or_create(&self.lake, &self.name, &url, out, &parts, &desc).await?;
-        self.target = Some(Target::Lake(self.own(t)));
-        Ok(())
-    }
-
-    async fn commit_quarantine(
-        &mut self,
-        records: &[QuarantineRecord],
-        positions: Vec<(String, i64)>,
-    ) -> Result<(), Error> {
-        if self.quarantine.is_none() {
-            let url = self.lake.quarantine_url(&self.name);
-            let desc = format!("rows of `{}` that failed its rules or types", self.name);
-            let t =
-                LakeTable::open_or_create(&self.lake, &self.quarantine_name(), &url, &quarantine_schema(), &[], &desc)
-                    .await?;
-            self.quarantine = Some(t);
-        }
-        let q = self.quarantine.as_mut().expect("opened");
-        let batch = quarantine_batch(records, chrono::Utc::now().timestamp_micros(), &uuid::Uuid::new_v4().to_string());
-        let mut staged = q.begin(&WriteMode::Append)?;
-        q.stage(&mut staged, batch).await?;
-        q.commit(staged, positions, Vec::new()).await?;
-        Ok(())
-    }
-}
-
-/// Brings `slot` to the latest version of the lake's table `name` at `url`:
-/// refreshed when it is open (or, for a reader of its appends, its log
-/// followed: `LakeTable::follow`), else opened (`None` while there is no table).
-async fn reload(
-    slot: &mut Option<LakeTable>,
-    lake: &Lake,
-    name: &str,
-    url: &ingesta_lake::Url,
-    follow: bool,
-) -> Result<(), Error> {
-    if let Some(t) = slot {
-        let caught_up = if follow { t.follow().await } else { t.refresh().await };
-        match caught_up {
-            Ok(()) => return Ok(()),
-            // gone since (a rebuild in progress), or a passing fault: open it anew
-            Err(e) => tracing::debug!(table = name, error = %e, "catching up failed; opening the table anew"),
-        }
-    }
-    *slot = LakeTable::open(lake, name, url).await?;
-    Ok(())
 }
 
 /// The lake's table `name`, or `None` when it has none yet.
