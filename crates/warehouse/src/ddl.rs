@@ -79,6 +79,11 @@ pub async fn existing(
     Ok(Some((columns, versioned)))
 }
 
+/// The columns of [`existing`] the store reads and writes (others are left alone).
+pub fn handled(columns: Vec<(String, Option<PgType>, String)>) -> Vec<(String, PgType)> {
+    columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect()
+}
+
 /// What keeps an existing table's columns from taking `schema`'s rows, one line each.
 pub fn differences(columns: &[(String, Option<PgType>, String)], schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
@@ -123,7 +128,7 @@ pub async fn create_or_adopt(
                 let sql = format!("ALTER TABLE {target} ADD COLUMN {VERSION} bigint NOT NULL DEFAULT 0");
                 c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
             }
-            Ok(columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect())
+            Ok(handled(columns))
         }
         None => {
             let mut defs = Vec::new();

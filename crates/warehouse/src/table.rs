@@ -66,17 +66,23 @@ impl WarehouseTable {
         c.execute("INSERT INTO ingesta.tables (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&id])
             .await
             .map_err(|e| classify(e, &doing))?;
+        let row = c
+            .query_one("SELECT version FROM ingesta.tables WHERE name = $1", &[&id])
+            .await
+            .map_err(|e| classify(e, &doing))?;
         c.batch_execute("COMMIT").await.map_err(|e| classify(e, &doing))?;
-        let mut t = Self {
+        Ok(Self::handle(wh, spec, columns, row.get(0)))
+    }
+
+    fn handle(wh: &Warehouse, spec: &TableSpec, columns: Vec<(String, PgType)>, version: i64) -> Self {
+        Self {
             wh: wh.clone(),
             name: spec.name.clone(),
             target: format!("{}.{}", quote(&spec.schema), quote(&spec.table)),
-            id,
+            id: spec.qualified(),
             columns,
-            version: 0,
-        };
-        t.refresh().await?;
-        Ok(t)
+            version,
+        }
     }
 
     /// Opens `spec`'s table when the store has written it before (`None`
@@ -100,14 +106,7 @@ impl WarehouseTable {
         let (Some(row), Some((columns, true))) = (row, ddl::existing(c, spec).await?) else {
             return Ok(None);
         };
-        Ok(Some(Self {
-            wh: wh.clone(),
-            name: spec.name.clone(),
-            target: format!("{}.{}", quote(&spec.schema), quote(&spec.table)),
-            id,
-            columns: columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect(),
-            version: row.get(0),
-        }))
+        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0))))
     }
 
     /// The table's columns as the warehouse holds them.
@@ -123,13 +122,12 @@ impl WarehouseTable {
     /// The version read, the rows the table holds and its size on disk (with indexes).
     pub async fn stats(&self) -> Result<(i64, u64, u64)> {
         let conn = self.wh.connect().await?;
-        let sql = format!(
-            "SELECT count(*), pg_total_relation_size('{}') FROM {}",
-            self.target.replace('\'', "''"),
-            self.target
-        );
-        let row =
-            conn.client.query_one(&sql, &[]).await.map_err(|e| classify(e, &self.doing("counting the rows of")))?;
+        let sql = format!("SELECT count(*), pg_total_relation_size($1::text::regclass) FROM {}", self.target);
+        let row = conn
+            .client
+            .query_one(&sql, &[&self.target])
+            .await
+            .map_err(|e| classify(e, &self.doing("counting the rows of")))?;
         let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
         Ok((self.version, rows as u64, bytes as u64))
     }

@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test]
 async fn postgresql_honours_the_table_contract() {
     let pg = Postgres::start();
-    let wh = warehouse(&pg);
+    let (_, wh) = warehouse(&pg);
     let schema = ingesta_testkit::contract::schema();
     ingesta_testkit::contract::run(|name: String| {
         let (wh, schema) = (wh.clone(), schema.clone());

@@ -15,7 +15,9 @@ fn spec(name: &str) -> TableSpec {
     TableSpec { name: name.into(), schema: "public".into(), table: name.into(), key: Vec::new() }
 }
 
-fn warehouse(pg: &Postgres) -> Warehouse {
+/// A fresh database of `pg` (its name) and the warehouse connection to it.
+fn warehouse(pg: &Postgres) -> (String, Warehouse) {
     let db = pg.fresh_database();
-    Warehouse::new(&pg.url(&db), 4).expect("a warehouse url")
+    let wh = Warehouse::new(&pg.url(&db), 4).expect("a warehouse url");
+    (db, wh)
 }

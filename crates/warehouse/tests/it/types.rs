@@ -5,9 +5,7 @@ use super::*;
 #[tokio::test]
 async fn an_incompatible_table_is_refused_naming_both_sides() {
     let pg = Postgres::start();
-    let wh = warehouse(&pg);
-    let db = wh.describe();
-    let db = db.rsplit('/').next().expect("a database").to_string();
+    let (db, wh) = warehouse(&pg);
     pg.psql(&db, "CREATE TABLE orders (id bigint, amount text)");
     let schema = Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
@@ -36,8 +34,7 @@ async fn a_wrong_password_is_clear_and_not_printed() {
 #[tokio::test]
 async fn an_existing_compatible_table_is_adopted() {
     let pg = Postgres::start();
-    let wh = warehouse(&pg);
-    let db = wh.describe().rsplit('/').next().expect("a database").to_string();
+    let (db, wh) = warehouse(&pg);
     pg.psql(&db, "CREATE TABLE t (id text PRIMARY KEY, n numeric(12,2), extra jsonb)");
     pg.psql(&db, "INSERT INTO t VALUES ('old', 1.50, '{\"a\": 1}')");
     let schema =
