@@ -69,7 +69,9 @@ class Server:
         env = dict(os.environ, PGPASSWORD=PASSWORD)
         out = subprocess.run([f"{self.bin}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
                               "-p", str(self.port), "-U", "bench", "-d", db, "-c", sql],
-                             env=env, capture_output=True, check=True)
+                             env=env, capture_output=True)
+        if out.returncode != 0:
+            sys.exit(f"psql `{sql}` failed: {out.stderr.decode(errors='replace')}")
         return out.stdout.decode().strip()
 
     def stop(self):
@@ -121,7 +123,7 @@ def main():
             secs, peak = timed_rss([a.ingesta, "run", pipeline, "--once"], run_env)
             got = int(server.psql(db, "SELECT count(*) FROM readings_pg"))
             assert got == rows, f"ingesta loaded {got} rows, expected {rows}"
-            server.psql(db, "CREATE TABLE copy_target (LIKE readings_pg)")
+            server.psql(db, "CREATE TABLE copy_target (LIKE readings_pg INCLUDING DEFAULTS)")
             t = time.perf_counter()
             server.psql(db, f"\\copy copy_target ({COLUMNS}) FROM '{csv}' CSV HEADER")
             psql = time.perf_counter() - t

@@ -14,7 +14,9 @@
 //!
 //! A write stages rows with binary `COPY` into a temporary table inside an
 //! open transaction on its own connection; the commit applies the mode with
-//! set-based statements, records positions and the version, and commits. A
+//! set-based statements, records positions and the version, and commits. An
+//! append copies straight into the table instead (taking the table's lock
+//! when it starts, so it knows its version): its rows are written once. A
 //! write dropped before its commit closes its connection, and PostgreSQL
 //! rolls it back.
 
@@ -50,6 +52,9 @@ pub struct Staged {
     /// The staged columns, typed as the target's.
     columns: Vec<(String, PgType)>,
     rows: u64,
+    /// An append copies straight into the table: it takes the table's lock
+    /// when it starts and stamps its rows with this version.
+    direct: Option<i64>,
 }
 
 impl WarehouseTable {
@@ -169,8 +174,10 @@ impl WarehouseTable {
         format!("{what} warehouse table `{}`", self.name)
     }
 
-    /// Opens the write's transaction and its staging table, typed after `batch`'s columns.
-    async fn open_stage(&self, batch: &RecordBatch) -> Result<(Conn, Vec<(String, PgType)>)> {
+    /// Opens the write's transaction, typed after `batch`'s columns: an
+    /// append locks the table (its version is the commit's), other modes
+    /// make their staging table.
+    async fn open_stage(&self, staged: &mut Staged, batch: &RecordBatch) -> Result<()> {
         let mut columns = Vec::new();
         for field in batch.schema().fields() {
             let name = field.name();
@@ -187,15 +194,23 @@ impl WarehouseTable {
             }
         }
         let conn = self.wh.connect().await?;
-        let defs: Vec<String> = columns.iter().map(|(n, t)| format!("{} {}", quote(n), t.sql())).collect();
-        let sql = format!(
-            "BEGIN; CREATE TEMP TABLE ingesta_stage ({}{}{} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
-            defs.join(", "),
-            if defs.is_empty() { "" } else { ", " },
-            modes::ORD
-        );
-        conn.client.batch_execute(&sql).await.map_err(|e| classify(e, &self.doing("staging rows for")))?;
-        Ok((conn, columns))
+        let doing = self.doing("staging rows for");
+        if staged.mode == WriteMode::Append {
+            conn.client.batch_execute("BEGIN").await.map_err(|e| classify(e, &doing))?;
+            staged.direct = Some(lock(&conn.client, &self.id, &doing).await? + 1);
+        } else {
+            let defs: Vec<String> = columns.iter().map(|(n, t)| format!("{} {}", quote(n), t.sql())).collect();
+            let sql = format!(
+                "BEGIN; CREATE TEMP TABLE ingesta_stage ({}{}{} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
+                defs.join(", "),
+                if defs.is_empty() { "" } else { ", " },
+                modes::ORD
+            );
+            conn.client.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
+        }
+        staged.conn = Some(conn);
+        staged.columns = columns;
+        Ok(())
     }
 }
 
@@ -235,7 +250,7 @@ impl TableStore for WarehouseTable {
     }
 
     fn begin(&self, mode: &WriteMode) -> Result<Staged> {
-        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0 })
+        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0, direct: None })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> Result<()> {
@@ -243,19 +258,26 @@ impl TableStore for WarehouseTable {
             return Ok(());
         }
         if staged.conn.is_none() {
-            let (conn, columns) = self.open_stage(&batch).await?;
-            staged.conn = Some(conn);
-            staged.columns = columns;
+            self.open_stage(staged, &batch).await?;
         }
-        let (names, types): (Vec<String>, Vec<PgType>) = staged.columns.iter().cloned().unzip();
-        let arrays = copy::columns(&batch, &names, &types)?;
+        let (mut names, mut types): (Vec<String>, Vec<PgType>) = staged.columns.iter().cloned().unzip();
+        let mut arrays = copy::columns(&batch, &names, &types)?;
+        let into = match staged.direct {
+            Some(version) => {
+                arrays.push(std::sync::Arc::new(arrow_array::Int64Array::from_value(version, batch.num_rows())));
+                names.push(modes::VERSION.to_string());
+                types.push(PgType::Int8);
+                &self.target
+            }
+            None => STAGE,
+        };
         let bytes = copy::encode(&arrays, &types, batch.num_rows())?;
         let conn = staged.conn.as_ref().ok_or_else(|| Error::stop("a staged write lost its connection"))?;
         let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ");
         let doing = self.doing("copying rows into");
         let sink = conn
             .client
-            .copy_in::<_, bytes::Bytes>(&format!("COPY {STAGE} ({list}) FROM STDIN (FORMAT binary)"))
+            .copy_in::<_, bytes::Bytes>(&format!("COPY {into} ({list}) FROM STDIN (FORMAT binary)"))
             .await
             .map_err(|e| classify(e, &doing))?;
         futures::pin_mut!(sink);
@@ -295,11 +317,11 @@ impl TableStore for WarehouseTable {
         let c = &conn.client;
         let err = |e| classify(e, &doing);
         // the fence: one commit of this table at a time, from here to COMMIT
-        let row = c
-            .query_one("SELECT version FROM ingesta.tables WHERE name = $1 FOR UPDATE", &[&self.id])
-            .await
-            .map_err(err)?;
-        let current: i64 = row.get(0);
+        // (an append holds it since it started copying)
+        let current = match staged.direct {
+            Some(version) => version - 1,
+            None => lock(c, &self.id, &doing).await?,
+        };
         if !expected.is_empty() {
             let ids: Vec<&str> = expected.iter().map(|(a, _)| a.as_str()).collect();
             let stored: HashMap<String, i64> = c
@@ -321,7 +343,9 @@ impl TableStore for WarehouseTable {
             }
         }
         let version = current + 1;
-        let rows = if staged.rows > 0 {
+        let rows = if staged.direct.is_some() {
+            staged.rows
+        } else if staged.rows > 0 {
             modes::apply(c, &self.target, &staged.columns, &staged.mode, version).await?
         } else {
             0
@@ -393,4 +417,13 @@ impl TableStore for WarehouseTable {
         let sql = format!("SELECT {} FROM {}", read::select_list(&self.columns), self.target);
         read::query(&conn.client, &sql, &[], &self.columns, &self.doing("reading")).await
     }
+}
+
+/// Locks table `id`'s row of the catalog until the transaction ends; returns its version.
+async fn lock(c: &tokio_postgres::Client, id: &str, doing: &str) -> Result<i64> {
+    let row = c
+        .query_one("SELECT version FROM ingesta.tables WHERE name = $1 FOR UPDATE", &[&id])
+        .await
+        .map_err(|e| classify(e, doing))?;
+    Ok(row.get(0))
 }
