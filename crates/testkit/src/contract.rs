@@ -157,7 +157,9 @@ async fn compare_and_set_refuses_a_moved_position<S: TableStore, Fut: Future<Out
     assert_eq!(all(&second).await, owned(&[("a", 1, 1), ("b", 2, 1)]), "the loser wrote nothing");
 }
 
-async fn keyed_modes_hold<S: TableStore, Fut: Future<Output = S>>(open: &impl Fn(String) -> Fut) {
+/// Insert-if-absent, upsert, delete and counter merge give the rows their
+/// modes define (also run alone, on tables whose key is declared).
+pub async fn keyed_modes_hold<S: TableStore, Fut: Future<Output = S>>(open: &impl Fn(String) -> Fut) {
     let key = vec!["id".to_string()];
     let mut t = open("insert_if_absent".into()).await;
     let mode = WriteMode::InsertIfAbsent { key: key.clone() };

@@ -79,6 +79,23 @@ pub async fn existing(
     Ok(Some((columns, versioned)))
 }
 
+/// The column sets of the table's unique indexes (no expressions, no
+/// predicates), each sorted: the keys `ON CONFLICT` can use.
+pub async fn unique_keys(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<Vec<Vec<String>>> {
+    let rows = c
+        .query(
+            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i \
+             JOIN pg_class r ON r.oid = i.indrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY(i.indkey) \
+             WHERE n.nspname = $1 AND r.relname = $2 AND i.indisunique AND i.indpred IS NULL \
+             AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            &[&spec.schema, &spec.table],
+        )
+        .await
+        .map_err(|e| classify(e, &format!("reading the unique keys of {}", spec.qualified())))?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
 /// The columns of [`existing`] the store reads and writes (others are left alone).
 pub fn handled(columns: Vec<(String, Option<PgType>, String)>) -> Vec<(String, PgType)> {
     columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect()

@@ -27,13 +27,16 @@ pub fn label(mode: &WriteMode) -> &'static str {
 
 /// Applies the staged rows of `columns` (a subset of the target's, typed)
 /// to `target` in `mode`, stamping changed rows with `version`; returns the
-/// number of rows written or deleted.
+/// number of rows written or deleted. `unique`: the mode's key has a unique
+/// index, so inserts of keys that may exist go through `ON CONFLICT` (one
+/// index probe per row) instead of an anti-join with the whole table.
 pub async fn apply(
     client: &tokio_postgres::Client,
     target: &str,
     columns: &[(String, PgType)],
     mode: &WriteMode,
     version: i64,
+    unique: bool,
 ) -> Result<u64> {
     let names: Vec<String> = columns.iter().map(|(n, _)| quote(n)).collect();
     let list = names.join(", ");
@@ -48,10 +51,11 @@ pub async fn apply(
         WriteMode::Append => vec![insert_from(STAGE, &format!("ORDER BY s.{ORD}"))],
         WriteMode::InsertIfAbsent { key } => {
             let first = format!("(SELECT DISTINCT ON ({k}) * FROM {STAGE} ORDER BY {k}, {ORD})", k = keys(key));
-            vec![insert_from(
-                &first,
-                &format!("WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {})", on(key, "t", "s")),
-            )]
+            let absent = match unique {
+                true => format!("ON CONFLICT ({}) DO NOTHING", keys(key)),
+                false => format!("WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {})", on(key, "t", "s")),
+            };
+            vec![insert_from(&first, &absent)]
         }
         WriteMode::Upsert { key, sequence, deletes } => {
             let seq = quote(sequence);
@@ -68,12 +72,25 @@ pub async fn apply(
                 ("false".to_string(), "true".to_string())
             };
             let set: Vec<String> = names.iter().map(|n| format!("{n} = w.{n}")).collect();
-            vec![
-                winners,
-                format!(
+            let mut statements = vec![winners];
+            if *deletes {
+                statements.push(format!(
                     "DELETE FROM {target} t USING ingesta_winners w WHERE {} AND {deleting} AND {newer}",
                     on(key, "t", "w")
-                ),
+                ));
+            }
+            if unique {
+                let set: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+                statements.push(format!(
+                    "INSERT INTO {target} AS t ({list}, {VERSION}) SELECT {list}, {version} FROM ingesta_winners w \
+                     WHERE {keeping} ON CONFLICT ({}) DO UPDATE SET {}, {VERSION} = EXCLUDED.{VERSION} \
+                     WHERE t.{seq} IS NULL OR t.{seq} < EXCLUDED.{seq}",
+                    keys(key),
+                    set.join(", ")
+                ));
+                return run(client, target, &statements).await;
+            }
+            statements.extend([
                 format!(
                     "UPDATE {target} t SET {}, {VERSION} = {version} FROM ingesta_winners w WHERE {} AND {keeping} AND {newer}",
                     set.join(", "),
@@ -84,7 +101,8 @@ pub async fn apply(
                      WHERE {keeping} AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {})",
                     on(key, "t", "w")
                 ),
-            ]
+            ]);
+            statements
         }
         WriteMode::Delete { key } => vec![format!(
             "DELETE FROM {target} t USING (SELECT DISTINCT {k} FROM {STAGE}) d WHERE {}",
@@ -93,8 +111,13 @@ pub async fn apply(
         )],
         WriteMode::CounterMerge { key, measures } => counter_merge(target, columns, key, measures, version),
     };
+    run(client, target, &statements).await
+}
+
+/// Runs `statements` in order; the rows they wrote or deleted.
+async fn run(client: &tokio_postgres::Client, target: &str, statements: &[String]) -> Result<u64> {
     let mut written = 0;
-    for sql in &statements {
+    for sql in statements {
         let n = client.execute(sql.as_str(), &[]).await.map_err(|e| classify(e, &format!("writing {target}")))?;
         // a `CREATE TEMP TABLE … AS` only prepares (the upsert's winners, the folded counters)
         if !sql.starts_with("CREATE") {

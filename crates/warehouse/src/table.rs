@@ -43,6 +43,8 @@ pub struct WarehouseTable {
     /// The user's columns (without `_ingesta_version`), in table order.
     columns: Vec<(String, PgType)>,
     version: i64,
+    /// The column sets of its unique indexes, each sorted.
+    unique_keys: Vec<Vec<String>>,
 }
 
 /// Rows staged for one commit: an open transaction holding a temporary table.
@@ -67,6 +69,7 @@ impl WarehouseTable {
         c.batch_execute("BEGIN").await.map_err(|e| classify(e, &doing))?;
         ddl::ensure_catalog(c).await?;
         let columns = ddl::create_or_adopt(c, spec, schema).await?;
+        let unique_keys = ddl::unique_keys(c, spec).await?;
         let id = spec.qualified();
         c.execute("INSERT INTO ingesta.tables (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&id])
             .await
@@ -76,10 +79,16 @@ impl WarehouseTable {
             .await
             .map_err(|e| classify(e, &doing))?;
         c.batch_execute("COMMIT").await.map_err(|e| classify(e, &doing))?;
-        Ok(Self::handle(wh, spec, columns, row.get(0)))
+        Ok(Self::handle(wh, spec, columns, row.get(0), unique_keys))
     }
 
-    fn handle(wh: &Warehouse, spec: &TableSpec, columns: Vec<(String, PgType)>, version: i64) -> Self {
+    fn handle(
+        wh: &Warehouse,
+        spec: &TableSpec,
+        columns: Vec<(String, PgType)>,
+        version: i64,
+        unique_keys: Vec<Vec<String>>,
+    ) -> Self {
         Self {
             wh: wh.clone(),
             name: spec.name.clone(),
@@ -87,7 +96,19 @@ impl WarehouseTable {
             id: spec.qualified(),
             columns,
             version,
+            unique_keys,
         }
+    }
+
+    /// Whether `mode`'s key has a unique index.
+    fn unique(&self, mode: &WriteMode) -> bool {
+        let key = match mode {
+            WriteMode::InsertIfAbsent { key } | WriteMode::Upsert { key, .. } => key,
+            _ => return false,
+        };
+        let mut key = key.clone();
+        key.sort();
+        self.unique_keys.contains(&key)
     }
 
     /// Opens `spec`'s table when the store has written it before (`None`
@@ -111,7 +132,8 @@ impl WarehouseTable {
         let (Some(row), Some((columns, true))) = (row, ddl::existing(c, spec).await?) else {
             return Ok(None);
         };
-        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0))))
+        let unique_keys = ddl::unique_keys(c, spec).await?;
+        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0), unique_keys)))
     }
 
     /// The table's columns as the warehouse holds them.
@@ -346,7 +368,7 @@ impl TableStore for WarehouseTable {
         let rows = if staged.direct.is_some() {
             staged.rows
         } else if staged.rows > 0 {
-            modes::apply(c, &self.target, &staged.columns, &staged.mode, version).await?
+            modes::apply(c, &self.target, &staged.columns, &staged.mode, version, self.unique(&staged.mode)).await?
         } else {
             0
         };

@@ -13,3 +13,22 @@ async fn postgresql_honours_the_table_contract() {
     })
     .await;
 }
+
+/// The suite's keyed modes on tables whose key is declared: keyed writes
+/// then go through `ON CONFLICT` on the unique index instead of anti-joins.
+#[tokio::test]
+async fn keyed_modes_hold_on_a_declared_key() {
+    let pg = Postgres::start();
+    let (db, wh) = warehouse(&pg);
+    let schema = ingesta_testkit::contract::schema();
+    ingesta_testkit::contract::keyed_modes_hold(&|name: String| {
+        let (wh, schema) = (wh.clone(), schema.clone());
+        async move {
+            let spec = TableSpec { key: vec!["id".into()], ..spec(&name) };
+            WarehouseTable::open(&wh, &spec, &schema).await.expect("a table")
+        }
+    })
+    .await;
+    let unique = pg.psql(&db, "SELECT count(*) FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid WHERE r.relname = 'upsert' AND i.indisunique");
+    assert_eq!(unique, "1", "the key is a unique index");
+}
