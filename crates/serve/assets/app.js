@@ -3,12 +3,15 @@
 // context that knows whether the page is still the one shown.
 //
 //   #/pipeline (default)   tables, data flow, freshness      pipeline.js
+//   #/reports[/<name>?..]  report list, one report           reports.js
 
 import { h, errorBox, hideTokenForm, onUnauthorized, showTokenForm, takeTokenFromFragment } from './common.js';
 import { pipelinePage } from './pipeline.js';
+import { reportsPage } from './reports.js';
 
 const pages = {
   pipeline: pipelinePage,
+  reports: reportsPage,
 };
 
 export function parseHash() {
