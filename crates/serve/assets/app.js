@@ -4,14 +4,20 @@
 //
 //   #/pipeline (default)   tables, data flow, freshness      pipeline.js
 //   #/reports[/<name>?..]  report list, one report           reports.js
+//   #/quarantine[/<table>] quarantined records by reason     quarantine.js
+//   #/sql[?q=...]          ad-hoc read-only SQL              sql.js
 
 import { h, errorBox, hideTokenForm, onUnauthorized, showTokenForm, takeTokenFromFragment } from './common.js';
 import { pipelinePage } from './pipeline.js';
 import { reportsPage } from './reports.js';
+import { quarantinePage } from './quarantine.js';
+import { sqlPage } from './sql.js';
 
 const pages = {
   pipeline: pipelinePage,
   reports: reportsPage,
+  quarantine: quarantinePage,
+  sql: sqlPage,
 };
 
 export function parseHash() {
