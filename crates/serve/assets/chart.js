@@ -139,7 +139,7 @@ function options(data, bar, width) {
     series: [xSeries, ...ySeries],
     axes: [xAxis, {
       stroke: '#475569', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' }, size: 60,
-      values: (u, splits) => splits.map((v) => fmtCompact(v)),
+      values: (u, splits) => splits.map(axisNumber),
     }],
     legend: { live: true },
     cursor: { drag: { x: !bar, y: false } },
@@ -158,6 +158,13 @@ function timeLabels(splits, incr) {
     lastDay = day;
     return label;
   });
+}
+
+// 120k and 1.5M for big ticks, 12.5 and 0.25 exactly for small ones.
+function axisNumber(v) {
+  if (v === null || v === undefined) return '';
+  if (Math.abs(v) >= 10_000) return fmtCompact(v);
+  return v.toLocaleString('en-US', { maximumFractionDigits: 6 });
 }
 
 function categorySplits(n, pixels) {

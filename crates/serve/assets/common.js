@@ -175,9 +175,10 @@ export function fmtInt(n) {
 export function fmtCompact(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return '—';
   const a = Math.abs(n);
-  if (a >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
-  if (a >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (a >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  const one = (x) => x.toFixed(1).replace(/\.0$/, '');
+  if (a >= 1e9) return `${one(n / 1e9)}G`;
+  if (a >= 1e6) return `${one(n / 1e6)}M`;
+  if (a >= 1e3) return `${one(n / 1e3)}k`;
   return String(a >= 10 ? Math.round(n) : Math.round(n * 10) / 10);
 }
 
