@@ -9,7 +9,9 @@ mod load;
 pub mod model;
 mod spans;
 mod validate;
+mod validate_reports;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use load::{Origin, load_file, load_str};
 pub use model::*;
+pub use validate_reports::placeholders;

@@ -8,7 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Serve, Sink, Source, Table, Warehouse};
+use crate::model::{Lake, Pipeline, Report, Serve, Sink, Source, Table, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -125,6 +125,7 @@ impl Ctx<'_> {
         let sources = self.entries(&mut map, "sources", Self::source);
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
         let sinks = self.entries(&mut map, "sinks", Self::sink);
+        let reports = self.entries(&mut map, "reports", |ctx, at, v| ctx.de::<Report>(at, v));
         let serve = match map.remove("serve") {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.de::<Serve>("serve", v).map(Some),
@@ -135,7 +136,7 @@ impl Ctx<'_> {
         };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, warehouse, sources, tables, sinks, serve";
+            let known = "pipeline, lake, warehouse, sources, tables, sinks, serve, reports";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
@@ -146,6 +147,7 @@ impl Ctx<'_> {
             tables: tables?,
             sinks: sinks?,
             serve: serve?,
+            reports: reports?,
             origin: Origin::default(),
         })
     }

@@ -23,12 +23,18 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             let msg = format!("`{}` is not an address; write ip:port like 127.0.0.1:9464", serve.listen);
             err("serve.listen", msg);
         }
-        if serve.token.as_ref().is_some_and(|t| t.expose().trim().is_empty()) {
-            let msg = "the token is empty; set it from the environment, like `token: ${INGESTA_SERVE_TOKEN}`, \
-                       or leave it out to serve /health only";
-            err("serve.token", msg.into());
+        for (key, t) in [("read_token", &serve.read_token), ("admin_token", &serve.admin_token)] {
+            if t.as_ref().is_some_and(|t| t.expose().trim().len() < 16) {
+                let msg = "a token must have at least 16 characters; set it from the environment, like \
+                           `${INGESTA_READ_TOKEN}`, or leave it out (then the server listens on loopback only)";
+                err(&format!("serve.{key}"), msg.into());
+            }
+        }
+        if serve.max_rows == 0 {
+            err("serve.max_rows", "must be at least 1".into());
         }
     }
+    crate::validate_reports::validate(p, err);
     for (name, source) in &p.sources {
         let at = format!("sources.{name}");
         let l = match source {

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod reports;
+mod serve;
 mod sources;
 
+pub use reports::*;
+pub use serve::*;
 pub use sources::*;
 
 /// A pipeline file (read key by key in `load`, so every mistake is reported).
@@ -22,8 +26,10 @@ pub struct Pipeline {
     pub tables: BTreeMap<String, Table>,
     /// Where tables' new rows are published.
     pub sinks: BTreeMap<String, Sink>,
-    /// The HTTP surface of `run --watch`: health, status and metrics.
+    /// The HTTP surface of `serve` and `run --watch --serve`.
     pub serve: Option<Serve>,
+    /// Named queries served at `/api/reports/<name>` and on the dashboard.
+    pub reports: BTreeMap<String, Report>,
     /// Where each key came from, for checks made after loading (SQL planning).
     pub origin: crate::Origin,
 }
@@ -69,24 +75,6 @@ impl Pipeline {
         }
         out
     }
-}
-
-/// What `run --watch` serves over HTTP: `GET /health` (open, for probes),
-/// `GET /status` and `GET /metrics` (Prometheus), both behind the token.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Serve {
-    /// The address to listen on.
-    #[serde(default = "default_serve_listen")]
-    pub listen: String,
-    /// The bearer token for `/status` and `/metrics` (`Authorization: Bearer
-    /// <token>`). Never printed. Without one, only `/health` is served.
-    #[serde(default)]
-    pub token: Option<Secret>,
-}
-
-fn default_serve_listen() -> String {
-    "127.0.0.1:9464".into()
 }
 
 /// Where lake tables live: a local folder, or an `s3://`, `abfss://`, `gs://` URL.

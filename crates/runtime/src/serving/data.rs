@@ -1,0 +1,201 @@
+//! What the HTTP surface reads, over the lake and the warehouse: one
+//! DataFusion session with every table registered, rebuilt when older than
+//! a second (so an answer is at most a second behind the last commit), and
+//! queries run with the server's row and time limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use futures::future::BoxFuture;
+use ingesta_config::Pipeline;
+use ingesta_lake::datafusion::common::ParamValues;
+use ingesta_lake::datafusion::common::tree_node::TreeNodeRecursion;
+use ingesta_lake::datafusion::logical_expr::LogicalPlan;
+use ingesta_lake::datafusion::prelude::SessionContext;
+use ingesta_serve::{Answer, Data, Failure, Page};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::reports::{bind, read_only, short};
+use crate::health::Board;
+
+/// How long a session serves before it is opened again at the tables' newest versions.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+pub struct PipelineData {
+    pub(super) p: Arc<Pipeline>,
+    pub(super) board: Option<Board>,
+    max_rows: usize,
+    timeout: Duration,
+    session: Mutex<Option<Session>>,
+}
+
+/// A session at the tables' versions when it was opened, with each
+/// table's last commit then.
+#[derive(Clone)]
+struct Session {
+    opened: Instant,
+    ctx: SessionContext,
+    commits: Arc<BTreeMap<String, DateTime<Utc>>>,
+}
+
+impl PipelineData {
+    pub fn new(p: Arc<Pipeline>, board: Option<Board>) -> Self {
+        let serve = p.serve.clone().unwrap_or_default();
+        PipelineData { p, board, max_rows: serve.max_rows, timeout: serve.query_timeout.0, session: Mutex::new(None) }
+    }
+
+    /// The session, opened again when stale (one caller opens; the others wait for it).
+    async fn session(&self) -> Result<Session, Failure> {
+        let mut held = self.session.lock().await;
+        if let Some(s) = held.as_ref()
+            && s.opened.elapsed() < FRESH_FOR
+        {
+            return Ok(s.clone());
+        }
+        let unavailable = |e: ingesta_core::Error| Failure::Unavailable(e.message);
+        let ctx = crate::query::session(&self.p).await.map_err(unavailable)?;
+        let mut commits = BTreeMap::new();
+        for name in self.p.tables.keys() {
+            if let Some((at, _)) = super::tables::history(&self.p, name, 1).await.map_err(unavailable)?.pop() {
+                commits.insert(name.clone(), at);
+            }
+        }
+        let s = Session { opened: Instant::now(), ctx, commits: Arc::new(commits) };
+        *held = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Each table's columns (of the tables that exist), as queries see them.
+    pub(super) async fn columns(&self) -> Result<BTreeMap<String, Vec<Value>>, Failure> {
+        let s = self.session().await?;
+        let mut out = BTreeMap::new();
+        for name in self.p.tables.keys() {
+            if let Ok(t) = s.ctx.table_provider(name.as_str()).await {
+                let schema = t.schema();
+                let cols = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()}));
+                out.insert(name.clone(), cols.collect());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn answer(&self, sql: &str, params: Option<ParamValues>, page: Page) -> Result<Answer, Failure> {
+        let session = self.session().await?;
+        let mut df = session.ctx.sql_with_options(sql, read_only()).await.map_err(|e| refused(&e.to_string()))?;
+        if let Some(params) = params {
+            df = df.with_param_values(params).map_err(|e| Failure::Bad(short(&e.to_string())))?;
+        }
+        let tables = scanned(df.logical_plan());
+        let limit = page.limit.unwrap_or(self.max_rows).min(self.max_rows);
+        let df = df.limit(page.offset, Some(limit + 1)).map_err(|e| Failure::Bad(short(&e.to_string())))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = match tokio::time::timeout(self.timeout, df.collect()).await {
+            Err(_) => {
+                let msg = format!("the query ran longer than {:?} and was stopped", self.timeout);
+                return Err(Failure::Timeout(msg));
+            }
+            Ok(Err(e)) => return Err(Failure::Bad(short(&e.to_string()))),
+            Ok(Ok(b)) => b,
+        };
+        let (batches, truncated) = cut(batches, limit);
+        // the oldest last commit among the tables read
+        let freshness = tables.iter().filter_map(|t| session.commits.get(t)).min().map(|at| at.to_rfc3339());
+        Ok(Answer { schema, batches, truncated, freshness })
+    }
+}
+
+/// A planning error, with a hint when the statement would write.
+fn refused(e: &str) -> Failure {
+    let writes = ["DML", "DDL", "Statement", "not supported"].iter().any(|w| e.contains(w));
+    match writes {
+        true => Failure::Bad(format!(
+            "{}; only queries (SELECT, WITH, VALUES, EXPLAIN) run here — tables change through the pipeline",
+            short(e)
+        )),
+        false => Failure::Bad(short(e)),
+    }
+}
+
+/// The tables a plan reads.
+fn scanned(plan: &LogicalPlan) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            names.insert(scan.table_name.table().to_string());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    names
+}
+
+/// At most `limit` rows, and whether there were more.
+fn cut(batches: Vec<RecordBatch>, limit: usize) -> (Vec<RecordBatch>, bool) {
+    let mut left = limit;
+    let mut out = Vec::new();
+    let mut truncated = false;
+    for b in batches {
+        if b.num_rows() <= left {
+            left -= b.num_rows();
+            out.push(b);
+        } else {
+            truncated = true;
+            if left > 0 {
+                out.push(b.slice(0, left));
+                left = 0;
+            }
+        }
+    }
+    (out, truncated)
+}
+
+impl Data for PipelineData {
+    fn tables(&self) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(super::tables::tables(self))
+    }
+
+    fn quarantine(&self, table: String, limit: usize) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            if !self.p.tables.contains_key(&table) {
+                return Err(Failure::NotFound(format!("no table `{table}` in this pipeline")));
+            }
+            let q = format!("{table}__quarantine");
+            let ctx = self.session().await?.ctx;
+            if !ctx.table_exist(q.as_str()).unwrap_or(false) {
+                return Ok(serde_json::json!({"table": table, "total": 0, "reasons": [], "samples": []}));
+            }
+            let counts = format!("SELECT reason, count(*) AS count FROM \"{q}\" GROUP BY reason ORDER BY count DESC");
+            let samples = format!(
+                "SELECT source, position, reason, error, raw, quarantined_at FROM \"{q}\" \
+                 ORDER BY quarantined_at DESC, source, position LIMIT {limit}"
+            );
+            let page = Page::default();
+            let reasons = super::tables::objects(self.answer(&counts, None, page).await?)?;
+            let samples = super::tables::objects(self.answer(&samples, None, page).await?)?;
+            let total: u64 = reasons.iter().filter_map(|r| r["count"].as_u64()).sum();
+            Ok(serde_json::json!({"table": table, "total": total, "reasons": reasons, "samples": samples}))
+        })
+    }
+
+    fn report(&self, name: String, params: BTreeMap<String, String>, page: Page) -> BoxFuture<'_, Result<Answer, Failure>> {
+        Box::pin(async move {
+            let r = self.p.reports.get(&name).ok_or_else(|| Failure::NotFound(format!("no report `{name}`")))?;
+            let values = bind(r, &params).map_err(Failure::Bad)?;
+            self.answer(&r.sql, Some(values), page).await
+        })
+    }
+
+    fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>> {
+        Box::pin(async move { self.answer(&sql, None, page).await })
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            let s = crate::status(&self.p).await.map_err(|e| Failure::Unavailable(e.message))?;
+            serde_json::to_value(s).map_err(|e| Failure::Unavailable(e.to_string()))
+        })
+    }
+}
