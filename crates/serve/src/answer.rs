@@ -90,7 +90,8 @@ pub fn respond(answer: Answer, format: Format, report: Option<&str>) -> Response
         Format::Json => None,
     };
     let name = report.unwrap_or("query");
-    if let Some(v) = file.and_then(|ext| HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")).ok()) {
+    if let Some(v) = file.and_then(|ext| HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")).ok())
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     resp
@@ -103,11 +104,17 @@ fn json_body(a: &Answer, report: Option<&str>) -> Result<Value, String> {
         a.schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
     let mut rows: Vec<Value> = Vec::new();
     for batch in a.batches.iter().filter(|b| b.num_rows() > 0) {
-        let mut w = arrow_json::WriterBuilder::new().with_explicit_nulls(true).build::<_, arrow_json::writer::JsonArray>(Vec::new());
+        let mut w = arrow_json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow_json::writer::JsonArray>(Vec::new());
         w.write(batch).map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;
         let objects: Vec<Map<String, Value>> = serde_json::from_slice(&w.into_inner()).map_err(|e| e.to_string())?;
-        rows.extend(objects.into_iter().map(|mut o| Value::Array(names.iter().map(|n| o.remove(*n).unwrap_or(Value::Null)).collect())));
+        rows.extend(
+            objects
+                .into_iter()
+                .map(|mut o| Value::Array(names.iter().map(|n| o.remove(*n).unwrap_or(Value::Null)).collect())),
+        );
     }
     Ok(json!({
         "report": report,
@@ -139,7 +146,8 @@ fn arrow_body(a: &Answer) -> Result<Vec<u8>, String> {
 }
 
 fn parquet_body(a: &Answer) -> Result<Vec<u8>, String> {
-    let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), Arc::clone(&a.schema), None).map_err(|e| e.to_string())?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(Vec::new(), Arc::clone(&a.schema), None).map_err(|e| e.to_string())?;
     for b in &a.batches {
         w.write(b).map_err(|e| e.to_string())?;
     }

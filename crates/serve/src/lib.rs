@@ -1,59 +1,121 @@
-//! The HTTP surface of a running pipeline, apart from ingestion (the
-//! collector's `POST /ingest/<source>` lives in `ingesta-collector`):
+//! The HTTP surface of a pipeline, apart from ingestion (the collector's
+//! `POST /ingest/<source>` lives in `ingesta-collector`): the dashboard, the
+//! read API (reports, SQL, tables, quarantine, OpenAPI), metrics and probes.
 //!
-//! * `GET /health`: every table's state, 200 when all are ok, 503 otherwise;
-//!   open, so load balancers and Kubernetes probes can ask.
-//! * `GET /status`: what each table holds (rows, files, version, quarantine,
-//!   expectations), as `ingesta status --json` prints it.
-//! * `GET /metrics`: the process's metrics in the Prometheus text format.
+//! * `GET /health`: liveness, no detail, open. `GET /ready`: 200 when every
+//!   table is ok, 503 otherwise; the detail only to token holders.
+//! * `GET /`, `/assets/*`, `/api/docs`: the dashboard and the API's docs page,
+//!   built into the binary (they hold no data; their calls carry the token).
+//! * Everything else needs a bearer token (`auth`); `/status` is the status
+//!   JSON of `ingesta status --json`.
 //!
-//! `/status` and `/metrics` need `Authorization: Bearer <token>`; without a
-//! configured token they are not served (404 says how to turn them on).
+//! What the routes answer comes from a [`Data`], which the runtime implements.
 
+mod answer;
+mod api;
+mod assets;
+mod auth;
 mod metrics;
+mod openapi;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::future::BoxFuture;
+use ingesta_config::Report;
 use serde_json::json;
 
+pub use answer::{Answer, Format};
+pub use auth::{Scope, Tokens};
 pub use metrics::Metrics;
 
-/// What `GET /health` reports: (healthy, the JSON body).
+/// What `GET /ready` reports: (ready, the detail).
 pub type Probe = Arc<dyn Fn() -> (bool, serde_json::Value) + Send + Sync>;
 
-/// What `GET /status` reports, computed when asked.
-pub type StatusSource = Arc<dyn Fn() -> BoxFuture<'static, Result<serde_json::Value, String>> + Send + Sync>;
+/// Why a request for data failed, as the caller should hear it.
+#[derive(Debug)]
+pub enum Failure {
+    /// The caller's mistake: a bad parameter, a query that writes.
+    Bad(String),
+    NotFound(String),
+    /// The query ran past its time.
+    Timeout(String),
+    /// The store could not answer now (try again).
+    Unavailable(String),
+}
+
+/// What the routes read; the runtime implements it over the lake and the
+/// warehouse.
+pub trait Data: Send + Sync + 'static {
+    /// `GET /api/tables`: the pipeline, its sources and its tables.
+    fn tables(&self) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
+    /// `GET /api/tables/{name}/quarantine`: counts by reason and samples.
+    fn quarantine(&self, table: String, limit: usize) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
+    /// A declared report with the caller's parameters (text, parsed by type).
+    fn report(
+        &self,
+        name: String,
+        params: BTreeMap<String, String>,
+        page: Page,
+    ) -> BoxFuture<'_, Result<Answer, Failure>>;
+    /// Read-only SQL.
+    fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>>;
+    /// `GET /status`: what `ingesta status --json` prints.
+    fn status(&self) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
+}
+
+/// Which rows of an answer: `offset` skipped, at most `limit` (capped by
+/// the server's row limit).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
 
 /// Everything one server answers.
 #[derive(Clone)]
 pub struct Surface {
-    pub health: Probe,
-    pub status: Option<StatusSource>,
+    pub pipeline: String,
+    pub ready: Probe,
+    pub data: Option<Arc<dyn Data>>,
+    pub reports: BTreeMap<String, Report>,
     pub metrics: Option<Metrics>,
-    /// The bearer token `/status` and `/metrics` ask for; none: not served.
-    pub token: Option<String>,
+    pub tokens: Tokens,
+    /// A request still unanswered after this long gets 408 (slow clients) or
+    /// 504 (slow queries).
+    pub request_timeout: Duration,
 }
 
-/// Binds `addr` and serves `surface` until `shutdown` resolves.
+/// The largest request body (`POST /api/sql`).
+const MAX_BODY: usize = 1 << 20;
+
+/// Binds `addr` and serves `surface` until `shutdown` resolves. Without
+/// tokens, a non-loopback address is refused.
 pub async fn serve(
     addr: &str,
     surface: Surface,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let guarded = if surface.token.is_some() { "; /status and /metrics with the token" } else { "" };
-    tracing::info!(%addr, "serving GET /health{guarded}");
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .with_state(Arc::new(surface));
+    let at: std::net::SocketAddr = addr.parse().map_err(|_| format!("`{addr}` is not an address (ip:port)"))?;
+    if surface.tokens.open() && !at.ip().is_loopback() {
+        return Err(format!(
+            "refusing to serve on {addr} without a token: set INGESTA_READ_TOKEN (and INGESTA_ADMIN_TOKEN), \
+             or listen on 127.0.0.1"
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(at).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    if surface.tokens.open() {
+        tracing::warn!(%addr, "no INGESTA_READ_TOKEN or INGESTA_ADMIN_TOKEN: serving without tokens, on loopback only");
+    } else {
+        tracing::info!(%addr, "serving the dashboard and the API (bearer tokens required)");
+    }
+    let app = router(surface);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "the pipeline's HTTP server stopped");
@@ -61,27 +123,56 @@ pub async fn serve(
     }))
 }
 
+/// Every route, with the body limit and the request timeout.
+pub fn router(surface: Surface) -> Router {
+    let timeout = surface.request_timeout;
+    Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/api/tables", get(api::tables))
+        .route("/api/tables/{name}", get(api::table))
+        .route("/api/tables/{name}/quarantine", get(api::quarantine))
+        .route("/api/reports", get(api::reports))
+        .route("/api/reports/{name}", get(api::report))
+        .route("/api/sql", post(api::sql))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/", get(assets::index))
+        .route("/api/docs", get(assets::docs))
+        .route("/assets/{*path}", get(assets::asset))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout + Duration::from_secs(5),
+        ))
+        .with_state(Arc::new(surface))
+}
+
 type Shared = State<Arc<Surface>>;
 
-async fn health(State(s): Shared) -> Response {
-    let (ok, body) = (s.health)();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(body)).into_response()
+async fn ready(State(s): Shared, headers: HeaderMap) -> Response {
+    let (ok, detail) = (s.ready)();
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    match s.tokens.refuse(&headers, Scope::Read) {
+        None => (code, axum::Json(detail)).into_response(),
+        Some(_) => (code, axum::Json(json!({"ready": ok}))).into_response(),
+    }
 }
 
 async fn status(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Some(refused) = refused(&s, &headers) {
+    if let Some(refused) = s.tokens.refuse(&headers, Scope::Read) {
         return refused;
     }
-    let Some(source) = &s.status else { return fail(StatusCode::NOT_FOUND, "no status here".into()) };
-    match source().await {
+    let Some(data) = &s.data else { return fail(StatusCode::NOT_FOUND, "no status here".into()) };
+    match data.status().await {
         Ok(v) => axum::Json(v).into_response(),
-        Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => failure(e),
     }
 }
 
 async fn metrics(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Some(refused) = refused(&s, &headers) {
+    if let Some(refused) = s.tokens.refuse(&headers, Scope::Read) {
         return refused;
     }
     let Some(m) = &s.metrics else { return fail(StatusCode::NOT_FOUND, "no metrics here".into()) };
@@ -90,28 +181,15 @@ async fn metrics(State(s): Shared, headers: HeaderMap) -> Response {
     resp
 }
 
-/// The answer to a request without the token (none: let it through).
-fn refused(s: &Surface, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &s.token else {
-        let why = "not served: set `serve: {token: ...}` in the pipeline to serve /status and /metrics";
-        return Some(fail(StatusCode::NOT_FOUND, why.into()));
-    };
-    let given =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| same(g.trim().as_bytes(), token.as_bytes())) {
-        return None;
+pub(crate) fn failure(f: Failure) -> Response {
+    match f {
+        Failure::Bad(m) => fail(StatusCode::BAD_REQUEST, m),
+        Failure::NotFound(m) => fail(StatusCode::NOT_FOUND, m),
+        Failure::Timeout(m) => fail(StatusCode::GATEWAY_TIMEOUT, m),
+        Failure::Unavailable(m) => fail(StatusCode::SERVICE_UNAVAILABLE, m),
     }
-    let mut resp =
-        fail(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer <token>)".into());
-    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingesta\""));
-    Some(resp)
 }
 
-/// Compares without stopping at the first difference (no timing hint).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn fail(status: StatusCode, error: String) -> Response {
+pub(crate) fn fail(status: StatusCode, error: String) -> Response {
     (status, axum::Json(json!({ "error": error }))).into_response()
 }
