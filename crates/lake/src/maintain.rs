@@ -158,13 +158,21 @@ impl LakeTable {
         Ok(paths.len())
     }
 
-    /// The custom `info` of the latest `limit` commits (newest first).
+    /// The custom `info` of the latest `limit` commits (newest first), with
+    /// the commit's `timestamp` (milliseconds since the epoch).
     pub async fn commit_infos(
         &self,
         limit: usize,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, LakeError> {
         let infos: Vec<_> =
             self.table.history(Some(limit)).try_collect().await.map_err(|e| LakeError::delta(&self.name, e))?;
-        Ok(infos.into_iter().map(|i| i.info.into_iter().collect()).collect())
+        let with_time = |i: deltalake::kernel::CommitInfo| {
+            let mut m: serde_json::Map<String, serde_json::Value> = i.info.into_iter().collect();
+            if let Some(ms) = i.timestamp {
+                m.insert("timestamp".into(), ms.into());
+            }
+            m
+        };
+        Ok(infos.into_iter().map(with_time).collect())
     }
 }

@@ -33,6 +33,7 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
         };
         schemas.insert(name, schema);
     }
+    out.extend(crate::serving::reports::check(p, &schemas).await);
     out
 }
 

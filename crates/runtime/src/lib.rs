@@ -11,7 +11,7 @@ mod maintain;
 pub mod query;
 mod rebuild;
 mod report;
-mod serving;
+pub mod serving;
 pub mod sink;
 mod status;
 pub mod transform;
@@ -185,7 +185,7 @@ pub async fn run_watch(
         }
     }
     let (shutdown, mut servers) = serve(&mut collectors).await?;
-    if let Some((addr, surface)) = serving::surface(p, &board, health_addr)? {
+    if let Some((addr, surface)) = serving::surface(p, Some(&board), health_addr)? {
         let mut rx = shutdown.subscribe();
         let until = async move {
             let _ = rx.wait_for(|stop| *stop).await;

@@ -165,7 +165,9 @@ impl WarehouseTable {
         let rows = conn
             .client
             .query(
-                "SELECT info::text FROM ingesta.commits WHERE table_name = $1 ORDER BY version DESC LIMIT $2",
+                "SELECT (coalesce(info, '{}'::jsonb) || jsonb_build_object('timestamp', \
+                 (extract(epoch FROM committed_at) * 1000)::bigint, 'ingesta.rows', rows::text))::text \
+                 FROM ingesta.commits WHERE table_name = $1 ORDER BY version DESC LIMIT $2",
                 &[&self.id, &limit],
             )
             .await

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use ingesta_config::Pipeline;
 use ingesta_lake::datafusion::common::ParamValues;
@@ -15,7 +16,6 @@ use ingesta_lake::datafusion::common::tree_node::TreeNodeRecursion;
 use ingesta_lake::datafusion::logical_expr::LogicalPlan;
 use ingesta_lake::datafusion::prelude::SessionContext;
 use ingesta_serve::{Answer, Data, Failure, Page};
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -180,7 +180,12 @@ impl Data for PipelineData {
         })
     }
 
-    fn report(&self, name: String, params: BTreeMap<String, String>, page: Page) -> BoxFuture<'_, Result<Answer, Failure>> {
+    fn report(
+        &self,
+        name: String,
+        params: BTreeMap<String, String>,
+        page: Page,
+    ) -> BoxFuture<'_, Result<Answer, Failure>> {
         Box::pin(async move {
             let r = self.p.reports.get(&name).ok_or_else(|| Failure::NotFound(format!("no report `{name}`")))?;
             let values = bind(r, &params).map_err(Failure::Bad)?;

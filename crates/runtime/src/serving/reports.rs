@@ -105,11 +105,15 @@ pub async fn check(p: &Pipeline, schemas: &BTreeMap<String, Option<SchemaRef>>) 
         let has = |c: &String| schema.field_with_name(c).is_ok();
         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         for c in r.columns.iter().filter(|c| !has(c)) {
-            out.push((format!("{at}.columns"), format!("the query gives no column `{c}`; it gives: {}", columns.join(", "))));
+            out.push((
+                format!("{at}.columns"),
+                format!("the query gives no column `{c}`; it gives: {}", columns.join(", ")),
+            ));
         }
         if let Some(chart) = &r.chart {
             for c in std::iter::once(&chart.x).chain(&chart.y).filter(|c| !has(c)) {
-                let msg = format!("the chart draws `{c}`, which the query does not give; it gives: {}", columns.join(", "));
+                let msg =
+                    format!("the chart draws `{c}`, which the query does not give; it gives: {}", columns.join(", "));
                 out.push((format!("{at}.chart"), msg));
             }
         }

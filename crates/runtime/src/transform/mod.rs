@@ -328,6 +328,7 @@ impl TransformTask {
         let mut info = vec![
             ("ingesta.input".to_string(), format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to)),
             ("ingesta.quarantined".to_string(), quarantine.len().to_string()),
+            ("ingesta.rows_in".to_string(), seen.to_string()),
         ];
         if copied_files > 0 {
             info.push((COPIED_INFO.to_string(), copied_files.to_string()));
