@@ -25,6 +25,12 @@ pub struct Args {
     files: u32,
     #[arg(long, default_value_t = 20261101)]
     seed: u64,
+    /// End after the summary instead of serving the dashboard.
+    #[arg(long)]
+    no_serve: bool,
+    /// Where the dashboard is served.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -119,7 +125,32 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!(
         "  query:   {env} {exe} query examples/farm-iot/ingesta.yaml \"SELECT * FROM temperature_hourly LIMIT 10\""
     );
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    if !ok {
+        return Ok(ExitCode::from(2));
+    }
+    if !a.no_serve {
+        dashboard(&pipeline, &a.addr).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the dashboard over the demo's lake until Ctrl-C, with a token made
+/// for this run (the environment's INGESTA_READ_TOKEN when set).
+async fn dashboard(pipeline: &ingesta_config::Pipeline, addr: &str) -> anyhow::Result<()> {
+    let token = match std::env::var("INGESTA_READ_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    println!("\n5. the dashboard: http://{addr}/#token={token}");
+    println!(
+        "   reports: curl -H 'Authorization: Bearer {token}' http://{addr}/api/reports/farm_temperature?farm=farm-001"
+    );
+    println!("   (Ctrl-C stops; `ingesta demo --no-serve` ends after the summary)");
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    ingesta_runtime::serving::serve(pipeline, addr, Some(token), stop).await?;
+    Ok(())
 }
 
 fn reconcile(p: &ingesta_config::Pipeline, report: &ingesta_runtime::RunReport, manifest: &Manifest) -> bool {

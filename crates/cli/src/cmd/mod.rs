@@ -6,6 +6,7 @@ mod maintain;
 mod query;
 mod run;
 mod send;
+mod serve;
 mod status;
 mod validate;
 
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Read-only SQL over the pipeline's tables (DataFusion).
     Query(query::Args),
+    /// Serve the dashboard, reports, SQL and metrics over the pipeline's tables.
+    Serve(serve::Args),
     /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
     Compact(maintain::CompactArgs),
     /// Delete one table and compute it again from its input.
@@ -51,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args).await,
         Command::Status { pipeline, json } => status::run(&pipeline, json).await,
         Command::Query(args) => query::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
         // blocking work (files, the producer, the registry client): off the runtime

@@ -14,10 +14,10 @@ pub struct Args {
     /// Keep polling the sources until interrupted (Ctrl-C).
     #[arg(long)]
     watch: bool,
-    /// With --watch: serve `GET /health` here (e.g. 127.0.0.1:9464): each
-    /// table's state, 200 when all are ok, 503 otherwise.
-    #[arg(long, value_name = "ADDR", requires = "watch")]
-    health: Option<String>,
+    /// With --watch: serve the dashboard, the API, `/metrics` and the
+    /// probes (`/health`, `/ready`) here, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR", requires = "watch", alias = "health")]
+    serve: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -30,7 +30,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        ingesta_runtime::run_watch(&pipeline, &progress, args.health.as_deref(), stop).await?
+        ingesta_runtime::run_watch(&pipeline, &progress, args.serve.as_deref(), stop).await?
     } else {
         ingesta_runtime::run_once(&pipeline, &progress).await?
     };

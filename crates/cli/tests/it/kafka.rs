@@ -259,11 +259,11 @@ fn produce_raw(broker: &Broker, topic: &str, bytes: &[u8]) {
     p.flush(Duration::from_secs(30)).unwrap();
 }
 
-/// `run --watch --health ADDR` on the workspace's pipeline (killed when dropped).
+/// `run --watch --serve ADDR` on the workspace's pipeline (killed when dropped).
 fn watch_with_health(ws: &Workspace) -> (Member, String) {
     let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
     let member = ws
-        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--health", &addr])
+        .command(&["run", ws.pipeline().to_str().unwrap(), "--watch", "--serve", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -272,9 +272,9 @@ fn watch_with_health(ws: &Workspace) -> (Member, String) {
     (member, addr)
 }
 
-/// The health endpoint's status code and its first table, once it answers.
+/// The readiness endpoint's status code and its first table, once it answers.
 fn first_table_health(addr: &str) -> Option<(u16, serde_json::Value)> {
-    let r = reqwest::blocking::get(format!("http://{addr}/health")).ok()?;
+    let r = reqwest::blocking::get(format!("http://{addr}/ready")).ok()?;
     let status = r.status().as_u16();
     let v: serde_json::Value = r.json().ok()?;
     Some((status, v["tables"][0].clone()))

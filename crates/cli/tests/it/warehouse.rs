@@ -157,7 +157,7 @@ fn a_postgresql_outage_is_waited_out_shown_in_health_and_ends_exact() {
     pg.stop_immediate();
     valid += generate(&ws, "b", 2, 3_000, 1);
     let health = || -> serde_json::Value {
-        reqwest::blocking::get(format!("http://127.0.0.1:{port}/health")).unwrap().json().unwrap()
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/ready")).unwrap().json().unwrap()
     };
     let shown = ingesta_testkit::wait_until(Duration::from_secs(60), || {
         let h = health();

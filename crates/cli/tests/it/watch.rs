@@ -90,7 +90,7 @@ fn a_transform_retries_a_passing_read_error_and_goes_on() {
 fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
     let ws = workspace();
     let port = ingesta_testkit::free_port();
-    let serve = format!("serve:\n  listen: 127.0.0.1:{port}\n  token: s3cret\n");
+    let serve = format!("serve:\n  listen: 127.0.0.1:{port}\n  read_token: s3cret-read-token-0123\n");
     ws.write_pipeline(&(iot_pipeline("    poll: 200ms", 1000) + &serve));
     let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
     ws.drop_file("a.ndjson", lines(0..10));
@@ -100,22 +100,26 @@ fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
     let health = http.get(url("/health")).send().unwrap();
     assert_eq!(health.status(), 200, "health is open to probes");
+    assert_eq!(health.json::<serde_json::Value>().unwrap(), serde_json::json!({"status": "ok"}), "and tells nothing");
+    let ready: serde_json::Value = http.get(url("/ready")).send().unwrap().json().unwrap();
+    assert!(ready.get("tables").is_none(), "no detail without a token: {ready}");
     for path in ["/metrics", "/status"] {
         let r = http.get(url(path)).send().unwrap();
         assert_eq!(r.status(), 401, "{path} without the token");
         let r = http.get(url(path)).bearer_auth("wrong").send().unwrap();
         assert_eq!(r.status(), 401, "{path} with a wrong token");
     }
-    let metrics = http.get(url("/metrics")).bearer_auth("s3cret").send().unwrap();
+    let metrics = http.get(url("/metrics")).bearer_auth("s3cret-read-token-0123").send().unwrap();
     assert_eq!(metrics.status(), 200);
     let body = metrics.text().unwrap();
     assert!(body.contains("ingesta_rows_committed_total{table=\"iot_bronze\"} 10"), "{body}");
     assert!(body.contains("ingesta_commit_seconds"), "{body}");
-    let status: serde_json::Value = http.get(url("/status")).bearer_auth("s3cret").send().unwrap().json().unwrap();
+    let status: serde_json::Value =
+        http.get(url("/status")).bearer_auth("s3cret-read-token-0123").send().unwrap().json().unwrap();
     assert_eq!(status["tables"][0]["rows"], 10, "{status}");
     interrupt(&child);
     assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(!ingesta_testkit::text(&out.stderr).contains("s3cret"), "the token is never printed");
+    assert!(!ingesta_testkit::text(&out.stderr).contains("s3cret-read-token"), "the token is never printed");
 }
