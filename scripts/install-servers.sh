@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The servers the warehouse tests start: PostgreSQL 15 (initdb / pg_ctl, and
-# the `postgres` user the tests run it as when they run as root) and
-# redis-server, both from Debian's packages. Installs only what is missing.
+# What the tests start beside the binary: PostgreSQL 15 (initdb / pg_ctl, and
+# the `postgres` user the tests run it as when they run as root),
+# redis-server and Chromium (the dashboard's browser test), from Debian's
+# packages. Installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   need+=(postgresql-15)
 fi
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "scripts/install-servers.sh: installing ${need[*]}" >&2

@@ -10,15 +10,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${INGESTA_VENV:-$PWD/.venv}"
-if ! "$venv/bin/python" -c "import deltalake, pyarrow, duckdb" 2>/dev/null; then
-  echo "scripts/test.sh: creating the test virtualenv in $venv (deltalake, pyarrow, duckdb)" >&2
+if ! "$venv/bin/python" -c "import deltalake, pyarrow, duckdb, yaml, prometheus_client" 2>/dev/null; then
+  echo "scripts/test.sh: creating the test virtualenv in $venv (deltalake, pyarrow, duckdb, PyYAML, prometheus_client)" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 export INGESTA_TEST_PYTHON="$venv/bin/python"
 # the Kafka-protocol broker the Kafka tests start (built once, ~20 minutes)
 scripts/install-tansu.sh
-# PostgreSQL and redis-server, which the warehouse tests start (Debian packages)
+# PostgreSQL, redis-server and Chromium, which the tests start (Debian packages)
 scripts/install-servers.sh
+
+# the dashboard's browser test drives Chromium with playwright-core (pinned by its lockfile)
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --silent --no-audit --no-fund)
+fi
 
 cargo test --workspace "$@"

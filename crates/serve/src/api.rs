@@ -62,6 +62,18 @@ pub async fn quarantine(
     }
 }
 
+/// Admin: compacts one table (its rows do not change).
+pub async fn compact(State(s): Shared, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if let Some(refused) = s.tokens.refuse(&headers, Scope::Admin) {
+        return refused;
+    }
+    let Some(data) = s.data.clone() else { return fail(StatusCode::NOT_FOUND, "no data is served here".into()) };
+    match data.compact(name).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
 pub async fn reports(State(s): Shared, headers: HeaderMap) -> Response {
     let _ = guard!(s, headers);
     let list: Vec<Value> = s

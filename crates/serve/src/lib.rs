@@ -66,6 +66,8 @@ pub trait Data: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Answer, Failure>>;
     /// Read-only SQL.
     fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>>;
+    /// `POST /api/tables/{name}/compact` (admin): rewrites small files into large ones.
+    fn compact(&self, table: String) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
     /// `GET /status`: what `ingesta status --json` prints.
     fn status(&self) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
 }
@@ -134,6 +136,7 @@ pub fn router(surface: Surface) -> Router {
         .route("/api/tables", get(api::tables))
         .route("/api/tables/{name}", get(api::table))
         .route("/api/tables/{name}/quarantine", get(api::quarantine))
+        .route("/api/tables/{name}/compact", post(api::compact))
         .route("/api/reports", get(api::reports))
         .route("/api/reports/{name}", get(api::report))
         .route("/api/sql", post(api::sql))

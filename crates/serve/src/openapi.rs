@@ -58,6 +58,14 @@ pub fn document(pipeline: &str, reports: &BTreeMap<String, Report>) -> Value {
             "responses": {"200": {"description": "Counts and samples"}},
             "security": [{"bearer": []}]}}),
     );
+    paths.insert(
+        "/api/tables/{name}/compact".into(),
+        json!({"post": {"operationId": "compact", "tags": ["admin"],
+            "summary": "Rewrite a table's small files into large ones (admin token)",
+            "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Files before and after"}, "403": {"description": "Not an admin token"}},
+            "security": [{"bearer": []}]}}),
+    );
     paths.insert("/api/reports".into(), simple("reports", "The declared reports and their parameters"));
     json!({
         "openapi": "3.1.0",

@@ -9,7 +9,7 @@ use crate::workspace;
 fn demo_lake_opens_in_python_deltalake_with_the_manifest_counts() {
     let ws = workspace();
     let dir = ws.path().join("demo");
-    let out = ws.ingesta(&["demo", "--dir", dir.to_str().unwrap(), "--rows", "20000", "--files", "4"]);
+    let out = ws.ingesta(&["demo", "--dir", dir.to_str().unwrap(), "--rows", "20000", "--files", "4", "--no-serve"]);
     assert!(out.status.success(), "demo failed: {}\n{}", text(&out.stderr), text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("The lake is at"), "{stdout}");

@@ -9,6 +9,7 @@ mod exactly_once;
 mod kafka;
 mod layers;
 mod maintain;
+mod serving;
 mod sink;
 mod validate;
 mod warehouse;

@@ -117,9 +117,35 @@ fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
     let status: serde_json::Value =
         http.get(url("/status")).bearer_auth("s3cret-read-token-0123").send().unwrap().json().unwrap();
     assert_eq!(status["tables"][0]["rows"], 10, "{status}");
+    // Prometheus's own parser reads the page, and its counters agree with status
+    let samples = prometheus_samples(&body);
+    assert_eq!(samples.get(r#"ingesta_rows_committed_total{"table": "iot_bronze"}"#), Some(&10.0), "{samples:?}");
+    let version = status["tables"][0]["version"].as_f64().unwrap();
+    assert_eq!(samples.get(r#"ingesta_commits_total{"table": "iot_bronze"}"#), Some(&version), "{samples:?}");
     interrupt(&child);
     assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!ingesta_testkit::text(&out.stderr).contains("s3cret-read-token"), "the token is never printed");
+}
+
+/// Every sample of a Prometheus text page, parsed by `prometheus_client`
+/// (Python): `name{labels as JSON}` -> value.
+fn prometheus_samples(page: &str) -> std::collections::BTreeMap<String, f64> {
+    use std::io::Write;
+    let script = "import sys, json\n\
+                  from prometheus_client.parser import text_string_to_metric_families as parse\n\
+                  print(json.dumps({s.name + json.dumps(s.labels, sort_keys=True): s.value \
+                  for f in parse(sys.stdin.read()) for s in f.samples}))";
+    let mut child = std::process::Command::new(ingesta_testkit::python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the page does not parse as Prometheus text: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

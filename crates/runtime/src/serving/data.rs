@@ -197,6 +197,23 @@ impl Data for PipelineData {
         Box::pin(async move { self.answer(&sql, None, page).await })
     }
 
+    fn compact(&self, table: String) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            if !self.p.tables.contains_key(&table) {
+                return Err(Failure::NotFound(format!("no table `{table}` in this pipeline")));
+            }
+            let done = crate::compact(&self.p, std::slice::from_ref(&table), None)
+                .await
+                .map_err(|e| Failure::Unavailable(e.message))?;
+            let files: Vec<Value> = done
+                .iter()
+                .map(|m| json!({"table": m.table, "files_before": m.files_before, "files_after": m.files_after}))
+                .collect();
+            tracing::info!(table, "compacted on request");
+            Ok(json!({"compacted": files}))
+        })
+    }
+
     fn status(&self) -> BoxFuture<'_, Result<Value, Failure>> {
         Box::pin(async move {
             let s = crate::status(&self.p).await.map_err(|e| Failure::Unavailable(e.message))?;
