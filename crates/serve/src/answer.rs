@@ -64,37 +64,59 @@ impl Format {
     }
 }
 
-/// The answer as an HTTP response; `name` names a download.
-pub fn respond(answer: Answer, format: Format, report: Option<&str>) -> Response {
+/// An answer encoded once, served as often as asked (see `cache`).
+pub struct Encoded {
+    body: axum::body::Bytes,
+    format: Format,
+    freshness: Option<String>,
+    truncated: bool,
+    /// The download's name: the report's, or `query`.
+    name: String,
+}
+
+impl Encoded {
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn response(&self) -> Response {
+        let mut resp = self.body.clone().into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.format.content_type()));
+        if let Some(at) = self.freshness.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+            h.insert("x-ingesta-freshness", at);
+        }
+        h.insert("x-ingesta-truncated", HeaderValue::from_static(if self.truncated { "true" } else { "false" }));
+        let ext = match self.format {
+            Format::Csv => Some("csv"),
+            Format::Parquet => Some("parquet"),
+            Format::Arrow => Some("arrows"),
+            Format::Json => None,
+        };
+        let disposition = |ext| HeaderValue::from_str(&format!("attachment; filename=\"{}.{ext}\"", self.name)).ok();
+        if let Some(v) = ext.and_then(disposition) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        resp
+    }
+}
+
+/// Encodes `answer` in `format`; `report` names it.
+pub fn encode(answer: Answer, format: Format, report: Option<&str>) -> Result<Encoded, Response> {
     let body = match format {
         Format::Json => json_body(&answer, report).map(|v| v.to_string().into_bytes()),
         Format::Csv => csv_body(&answer),
         Format::Arrow => arrow_body(&answer),
         Format::Parquet => parquet_body(&answer),
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return fail(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the answer: {e}")),
-    };
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    if let Some(at) = answer.freshness.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
-        h.insert("x-ingesta-freshness", at);
-    }
-    h.insert("x-ingesta-truncated", HeaderValue::from_static(if answer.truncated { "true" } else { "false" }));
-    let file = match format {
-        Format::Csv => Some("csv"),
-        Format::Parquet => Some("parquet"),
-        Format::Arrow => Some("arrows"),
-        Format::Json => None,
-    };
-    let name = report.unwrap_or("query");
-    if let Some(v) = file.and_then(|ext| HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")).ok())
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
+    let body = body.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the answer: {e}")))?;
+    Ok(Encoded {
+        body: body.into(),
+        format,
+        freshness: answer.freshness,
+        truncated: answer.truncated,
+        name: report.unwrap_or("query").to_string(),
+    })
 }
 
 /// `{"report", "columns": [{name, type}], "rows": [[...]], "row_count", "truncated"}`.

@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::answer::{Format, respond};
+use std::sync::Arc;
+
+use crate::answer::{Format, encode};
 use crate::{Page, Scope, Shared, fail, failure};
 
 /// The read scope and the data, or the refusal.
@@ -114,9 +116,21 @@ pub async fn report(
         let msg = format!("report `{name}` has no parameter `{unknown}`; it takes: {}", known.join(", "));
         return fail(StatusCode::BAD_REQUEST, msg);
     }
-    match data.report(name.clone(), q, page).await {
-        Ok(a) => respond(a, format, Some(&name)),
-        Err(e) => failure(e),
+    let generation = match data.generation().await {
+        Ok(g) => g,
+        Err(e) => return failure(e),
+    };
+    let key = format!("report\u{0}{name}\u{0}{q:?}\u{0}{page:?}\u{0}{format:?}");
+    if let Some(hit) = s.cache.get(generation, &key) {
+        return hit.response();
+    }
+    match data.report(name.clone(), q, page).await.map_err(failure).and_then(|a| encode(a, format, Some(&name))) {
+        Ok(e) => {
+            let e = Arc::new(e);
+            s.cache.put(generation, key, e.clone());
+            e.response()
+        }
+        Err(resp) => resp,
     }
 }
 
@@ -141,9 +155,9 @@ pub async fn sql(
         Ok(o) => o,
         Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
-    match data.sql(body.sql, page).await {
-        Ok(a) => respond(a, format, None),
-        Err(e) => failure(e),
+    match data.sql(body.sql, page).await.map_err(failure).and_then(|a| encode(a, format, None)) {
+        Ok(e) => e.response(),
+        Err(resp) => resp,
     }
 }
 

@@ -15,6 +15,7 @@ mod answer;
 mod api;
 mod assets;
 mod auth;
+mod cache;
 mod metrics;
 mod openapi;
 
@@ -68,6 +69,9 @@ pub trait Data: Send + Sync + 'static {
     fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>>;
     /// `POST /api/tables/{name}/compact` (admin): rewrites small files into large ones.
     fn compact(&self, table: String) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
+    /// A number that changes whenever any table commits (seen within a
+    /// second or so): answers are kept until it moves.
+    fn generation(&self) -> BoxFuture<'_, Result<u64, Failure>>;
     /// `GET /status`: what `ingesta status --json` prints.
     fn status(&self) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
 }
@@ -92,6 +96,8 @@ pub struct Surface {
     /// A request still unanswered after this long gets 408 (slow clients) or
     /// 504 (slow queries).
     pub request_timeout: Duration,
+    /// Bytes of encoded answers kept until the data changes (0: none).
+    pub cache_bytes: usize,
 }
 
 /// The largest request body (`POST /api/sql`).
@@ -149,10 +155,23 @@ pub fn router(surface: Surface) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout + Duration::from_secs(5),
         ))
-        .with_state(Arc::new(surface))
+        .with_state(Arc::new(Served { cache: cache::Cache::new(surface.cache_bytes), surface }))
 }
 
-type Shared = State<Arc<Surface>>;
+/// A surface and what the server keeps for it.
+pub(crate) struct Served {
+    surface: Surface,
+    cache: cache::Cache,
+}
+
+impl std::ops::Deref for Served {
+    type Target = Surface;
+    fn deref(&self) -> &Surface {
+        &self.surface
+    }
+}
+
+type Shared = State<Arc<Served>>;
 
 async fn ready(State(s): Shared, headers: HeaderMap) -> Response {
     let (ok, detail) = (s.ready)();

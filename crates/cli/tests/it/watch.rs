@@ -90,7 +90,10 @@ fn a_transform_retries_a_passing_read_error_and_goes_on() {
 fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
     let ws = workspace();
     let port = ingesta_testkit::free_port();
-    let serve = format!("serve:\n  listen: 127.0.0.1:{port}\n  read_token: s3cret-read-token-0123\n");
+    let serve = format!(
+        "serve:\n  listen: 127.0.0.1:{port}\n  read_token: s3cret-read-token-0123\n\
+         reports:\n  readings:\n    sql: SELECT count(*) AS n FROM iot_bronze\n"
+    );
     ws.write_pipeline(&(iot_pipeline("    poll: 200ms", 1000) + &serve));
     let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
     ws.drop_file("a.ndjson", lines(0..10));
@@ -122,6 +125,14 @@ fn a_watched_pipeline_serves_health_and_with_its_token_status_and_metrics() {
     assert_eq!(samples.get(r#"ingesta_rows_committed_total{"table": "iot_bronze"}"#), Some(&10.0), "{samples:?}");
     let version = status["tables"][0]["version"].as_f64().unwrap();
     assert_eq!(samples.get(r#"ingesta_commits_total{"table": "iot_bronze"}"#), Some(&version), "{samples:?}");
+    // a report's answer is kept only until a table commits
+    let count = || -> serde_json::Value {
+        let r = http.get(url("/api/reports/readings")).bearer_auth("s3cret-read-token-0123").send().unwrap();
+        r.json::<serde_json::Value>().unwrap()["rows"][0][0].clone()
+    };
+    assert_eq!(count(), 10);
+    ws.drop_file("b.ndjson", lines(10..25));
+    assert!(wait_until(Duration::from_secs(30), || count() == 25), "the report sees new rows: {}", count());
     interrupt(&child);
     assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
     let out = child.wait_with_output().unwrap();

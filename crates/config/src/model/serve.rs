@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Dur, Secret};
+use super::{ByteSize, Dur, Secret};
 
 /// The HTTP surface (`ingesta serve`, `run --watch --serve`): the dashboard,
 /// reports, SQL, tables, metrics. `GET /health` is open; everything else
@@ -30,6 +30,9 @@ pub struct Serve {
     /// A query still running after this long is cancelled (504).
     #[serde(default = "default_query_timeout")]
     pub query_timeout: Dur,
+    /// Report answers kept in memory until a table commits (0 turns it off).
+    #[serde(default = "default_cache")]
+    pub cache: ByteSize,
 }
 
 impl Default for Serve {
@@ -40,6 +43,7 @@ impl Default for Serve {
             admin_token: None,
             max_rows: default_answer_rows(),
             query_timeout: default_query_timeout(),
+            cache: default_cache(),
         }
     }
 }
@@ -54,4 +58,8 @@ fn default_query_timeout() -> Dur {
 
 fn default_serve_listen() -> String {
     "127.0.0.1:9464".into()
+}
+
+fn default_cache() -> ByteSize {
+    ByteSize(64 << 20)
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -30,7 +31,11 @@ pub struct PipelineData {
     pub(super) board: Option<Board>,
     max_rows: usize,
     timeout: Duration,
-    session: Mutex<Option<Session>>,
+    current: std::sync::RwLock<Option<Session>>,
+    /// Held while the first session opens.
+    first: Mutex<()>,
+    reopening: AtomicBool,
+    generation: AtomicU64,
 }
 
 /// A session at the tables' versions when it was opened, with each
@@ -45,17 +50,42 @@ struct Session {
 impl PipelineData {
     pub fn new(p: Arc<Pipeline>, board: Option<Board>) -> Self {
         let serve = p.serve.clone().unwrap_or_default();
-        PipelineData { p, board, max_rows: serve.max_rows, timeout: serve.query_timeout.0, session: Mutex::new(None) }
+        PipelineData {
+            p,
+            board,
+            max_rows: serve.max_rows,
+            timeout: serve.query_timeout.0,
+            current: Default::default(),
+            first: Mutex::new(()),
+            reopening: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+        }
     }
 
-    /// The session, opened again when stale (one caller opens; the others wait for it).
+    /// The session. A stale one is reopened by the caller that finds it
+    /// stale first, while the others keep answering from it; only the very
+    /// first callers wait.
     async fn session(&self) -> Result<Session, Failure> {
-        let mut held = self.session.lock().await;
-        if let Some(s) = held.as_ref()
-            && s.opened.elapsed() < FRESH_FOR
-        {
-            return Ok(s.clone());
+        let current = self.current.read().expect("session").clone();
+        match current {
+            Some(s) if s.opened.elapsed() < FRESH_FOR => return Ok(s),
+            Some(s) if self.reopening.swap(true, Ordering::AcqRel) => return Ok(s),
+            Some(_) => {
+                let reopened = self.open().await;
+                self.reopening.store(false, Ordering::Release);
+                return reopened;
+            }
+            None => {}
         }
+        let _first = self.first.lock().await;
+        if let Some(s) = self.current.read().expect("session").clone() {
+            return Ok(s);
+        }
+        self.open().await
+    }
+
+    /// Opens every table at its newest version; a new generation when any committed.
+    async fn open(&self) -> Result<Session, Failure> {
         let unavailable = |e: ingesta_core::Error| Failure::Unavailable(e.message);
         let ctx = crate::query::session(&self.p).await.map_err(unavailable)?;
         let mut commits = BTreeMap::new();
@@ -65,7 +95,11 @@ impl PipelineData {
             }
         }
         let s = Session { opened: Instant::now(), ctx, commits: Arc::new(commits) };
-        *held = Some(s.clone());
+        let mut current = self.current.write().expect("session");
+        if current.as_ref().is_none_or(|old| old.commits != s.commits) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        *current = Some(s.clone());
         Ok(s)
     }
 
@@ -211,6 +245,13 @@ impl Data for PipelineData {
                 .collect();
             tracing::info!(table, "compacted on request");
             Ok(json!({"compacted": files}))
+        })
+    }
+
+    fn generation(&self) -> BoxFuture<'_, Result<u64, Failure>> {
+        Box::pin(async move {
+            self.session().await?; // reopens a stale one, which moves the generation when a table committed
+            Ok(self.generation.load(Ordering::Acquire))
         })
     }
 

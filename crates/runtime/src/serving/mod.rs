@@ -50,6 +50,7 @@ pub fn surface(p: &Pipeline, board: Option<&Board>, addr: Option<&str>) -> Resul
             metrics: Some(Metrics::install().map_err(Error::stop)?),
             tokens,
             request_timeout: serve.query_timeout.0 + Duration::from_secs(5),
+            cache_bytes: serve.cache.0 as usize,
         },
     )))
 }
