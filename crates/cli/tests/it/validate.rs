@@ -45,3 +45,38 @@ fn a_wrong_type_names_the_value_and_what_is_accepted() {
     let err = text(&out.stderr);
     assert!(err.contains("tables.iot_bronze.batch.max_rows: invalid type: string \"lots\", expected usize"), "{err}");
 }
+
+#[test]
+fn report_mistakes_are_reported_at_their_line() {
+    let ws = workspace();
+    let reports = "reports:
+  by_farm:
+    sql: SELECT farm_id, count(*) AS n FROM iot_bronze WHERE farm_id = $farm AND ts > $since GROUP BY farm_id
+    params:
+      - {name: farm, type: string, default: farm-001}
+      - {name: limit, type: int, default: ten}
+    chart: {type: bar, x: farm_id, y: [n]}
+  unknown_column:
+    sql: SELECT colour FROM iot_bronze WHERE farm_id = $farm
+    params:
+      - {name: farm, type: enum, values: [a, b]}
+    chart: {type: line, x: ts, y: [colour]}
+";
+    ws.write_pipeline(&(iot_pipeline("", 1000) + reports));
+    let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let file = ws.pipeline().display().to_string();
+    let line = |key: &str| {
+        let text = std::fs::read_to_string(ws.pipeline()).unwrap();
+        1 + text.lines().position(|l| l.trim_start().starts_with(key)).unwrap()
+    };
+    let at = |key: &str, what: &str| {
+        let expected = format!("{file}:{}:", line(key));
+        assert!(err.lines().any(|l| l.starts_with(&expected) && l.contains(what)), "{what} at {expected}\n{err}");
+    };
+    at("- {name: limit", "`ten` is not an integer");
+    at("- {name: limit", "`limit` is not used in the query");
+    at("sql: SELECT farm_id", "`$since`, which is not a declared parameter");
+    at("sql: SELECT colour", "colour");
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Serving benchmark: 50 concurrent clients for 60 s on a report over a
+10M-row silver table (bench/serving.yaml), with `wrk` (Debian's package),
+against the same query's time in the server with one client and no cache
+(the floor), in the same run.
+
+  python3 bench/serving.py --ingesta target/release/ingesta [--data DIR] [--seconds 60]
+
+Steps: `ingesta generate iot` writes 10M readings (once, into --data);
+`ingesta run --once` loads bronze and silver; `ingesta serve` serves the
+report. Each client asks for a random farm and day of the 1,400 pairs (200
+farms x 7 days), so answers repeat as a dashboard's do.
+
+Runs, each against a freshly started server:
+  * floor: one client, `serve.cache: 0`, 300 requests in turn; the median is
+    the query's time in the server (planning, reading, encoding).
+  * default: the settings a user gets (the answer cache on): a 15 s warm-up,
+    then 50 connections for --seconds; requests/s, p50, p99 (wrk --latency).
+  * no cache: `serve.cache: 0`, 50 connections for --seconds: every request
+    runs the query.
+The server's peak RSS (VmHWM) is read from /proc at the end of each run.
+wrk runs on the same 2 cores as the server; its own CPU is not subtracted.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOKEN = "bench-read-token-0123456789"
+LUA = """
+math.randomseed(20261207)
+request = function()
+  local farm = string.format("farm-%03d", math.random(0, 199))
+  local day = string.format("2026-11-%02d", math.random(1, 7))
+  return wrk.format("GET", "/api/reports/farm_day?farm=" .. farm .. "&day=" .. day,
+                    {["Authorization"] = "Bearer TOKEN"})
+end
+""".replace("TOKEN", TOKEN)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(ingesta, data):
+    landing, lake = f"{data}/landing", f"{data}/lake"
+    if not os.path.exists(f"{landing}/_manifest.json"):
+        shutil.rmtree(landing, ignore_errors=True)
+        subprocess.run([ingesta, "generate", "iot", "--rows", "10000000", "--files", "20", "--out", landing],
+                       check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ, BENCH_OUT=lake, BENCH_LANDING=landing)
+    if not os.path.exists(f"{lake}/readings"):
+        t = time.monotonic()
+        subprocess.run([ingesta, "run", f"{HERE}/serving.yaml", "--once"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        print(f"loaded bronze and silver in {time.monotonic() - t:.1f}s", file=sys.stderr)
+    return env
+
+
+def serve(ingesta, env, cache_off):
+    pipeline = open(f"{HERE}/serving.yaml").read()
+    if cache_off:
+        pipeline += "serve:\n  cache: 0\n"
+    path = tempfile.mktemp(suffix=".yaml")
+    with open(path, "w") as f:
+        f.write(pipeline)
+    port = free_port()
+    proc = subprocess.Popen([ingesta, "serve", path, "--addr", f"127.0.0.1:{port}"],
+                            env=dict(env, INGESTA_READ_TOKEN=TOKEN), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, url
+
+
+def peak_rss_mib(proc):
+    with open(f"/proc/{proc.pid}/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def ask(url, farm, day):
+    req = urllib.request.Request(f"{url}/api/reports/farm_day?farm={farm}&day={day}",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def floor(ingesta, env):
+    proc, url = serve(ingesta, env, cache_off=True)
+    try:
+        assert ask(url, "farm-001", "2026-11-02")["row_count"] > 0, "the report has rows"
+        times = []
+        for i in range(300):
+            t = time.perf_counter()
+            ask(url, f"farm-{i % 200:03d}", f"2026-11-{1 + i % 7:02d}")
+            times.append(time.perf_counter() - t)
+        return {"median_ms": statistics.median(times) * 1e3, "peak_rss_mib": peak_rss_mib(proc)}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def parse_ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def load(ingesta, env, seconds, cache_off, warmup):
+    proc, url = serve(ingesta, env, cache_off)
+    script = tempfile.mktemp(suffix=".lua")
+    with open(script, "w") as f:
+        f.write(LUA)
+    try:
+        if warmup:
+            subprocess.run(["wrk", "-t2", "-c50", f"-d{warmup}s", "-s", script, url], check=True,
+                           capture_output=True)
+        out = subprocess.run(["wrk", "-t2", "-c50", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", script,
+                              url], check=True, capture_output=True, text=True).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p50 = parse_ms(re.search(r"50%\s+(\S+)", out).group(1))
+        p99 = parse_ms(re.search(r"99%\s+(\S+)", out).group(1))
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0,
+                "peak_rss_mib": peak_rss_mib(proc)}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingesta", required=True)
+    ap.add_argument("--data", default="/tmp/bench-serving")
+    ap.add_argument("--seconds", type=int, default=60)
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    env = prepare(os.path.abspath(a.ingesta), a.data)
+    results = {
+        "floor_one_client_no_cache": floor(a.ingesta, env),
+        "default_50_clients": load(a.ingesta, env, a.seconds, cache_off=False, warmup=15),
+        "no_cache_50_clients": load(a.ingesta, env, a.seconds, cache_off=True, warmup=0),
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
