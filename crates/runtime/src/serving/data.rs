@@ -36,6 +36,18 @@ pub struct PipelineData {
     first: Mutex<()>,
     reopening: AtomicBool,
     generation: AtomicU64,
+    /// Where queries and reopens run: threads of their own, so a heavy query
+    /// never holds up the HTTP server's threads (answers from the cache,
+    /// probes, other requests).
+    queries: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PipelineData {
+    fn drop(&mut self) {
+        if let Some(rt) = self.queries.take() {
+            rt.shutdown_background(); // dropped from async code: do not wait for it
+        }
+    }
 }
 
 /// A session at the tables' versions when it was opened, with each
@@ -48,9 +60,16 @@ struct Session {
 }
 
 impl PipelineData {
-    pub fn new(p: Arc<Pipeline>, board: Option<Board>) -> Self {
+    pub fn new(p: Arc<Pipeline>, board: Option<Board>) -> Result<Self, ingesta_core::Error> {
         let serve = p.serve.clone().unwrap_or_default();
-        PipelineData {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let queries = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("ingesta-query")
+            .enable_all()
+            .build()
+            .map_err(|e| ingesta_core::Error::stop(format!("cannot start the query threads: {e}")))?;
+        Ok(PipelineData {
             p,
             board,
             max_rows: serve.max_rows,
@@ -59,6 +78,25 @@ impl PipelineData {
             first: Mutex::new(()),
             reopening: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            queries: Some(queries),
+        })
+    }
+
+    /// Runs `work` on the query threads; past `limit` it is stopped there.
+    async fn on_query_threads<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+        limit: Duration,
+    ) -> Result<T, Failure> {
+        let rt = self.queries.as_ref().expect("until dropped");
+        let task = rt.spawn(work);
+        let abort = task.abort_handle();
+        match tokio::time::timeout(limit, task).await {
+            Ok(done) => done.map_err(|e| Failure::Unavailable(format!("the query failed: {e}"))),
+            Err(_) => {
+                abort.abort();
+                Err(Failure::Timeout(format!("the query ran longer than {limit:?} and was stopped")))
+            }
         }
     }
 
@@ -86,14 +124,21 @@ impl PipelineData {
 
     /// Opens every table at its newest version; a new generation when any committed.
     async fn open(&self) -> Result<Session, Failure> {
-        let unavailable = |e: ingesta_core::Error| Failure::Unavailable(e.message);
-        let ctx = crate::query::session(&self.p).await.map_err(unavailable)?;
-        let mut commits = BTreeMap::new();
-        for name in self.p.tables.keys() {
-            if let Some((at, _)) = super::tables::history(&self.p, name, 1).await.map_err(unavailable)?.pop() {
-                commits.insert(name.clone(), at);
-            }
-        }
+        let p = self.p.clone();
+        let opened = self.on_query_threads(
+            async move {
+                let ctx = crate::query::session(&p).await?;
+                let mut commits = BTreeMap::new();
+                for name in p.tables.keys() {
+                    if let Some((at, _)) = super::tables::history(&p, name, 1).await?.pop() {
+                        commits.insert(name.clone(), at);
+                    }
+                }
+                Ok::<_, ingesta_core::Error>((ctx, commits))
+            },
+            self.timeout,
+        );
+        let (ctx, commits) = opened.await?.map_err(|e| Failure::Unavailable(e.message))?;
         let s = Session { opened: Instant::now(), ctx, commits: Arc::new(commits) };
         let mut current = self.current.write().expect("session");
         if current.as_ref().is_none_or(|old| old.commits != s.commits) {
@@ -127,13 +172,9 @@ impl PipelineData {
         let limit = page.limit.unwrap_or(self.max_rows).min(self.max_rows);
         let df = df.limit(page.offset, Some(limit + 1)).map_err(|e| Failure::Bad(short(&e.to_string())))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = match tokio::time::timeout(self.timeout, df.collect()).await {
-            Err(_) => {
-                let msg = format!("the query ran longer than {:?} and was stopped", self.timeout);
-                return Err(Failure::Timeout(msg));
-            }
-            Ok(Err(e)) => return Err(Failure::Bad(short(&e.to_string()))),
-            Ok(Ok(b)) => b,
+        let batches = match self.on_query_threads(df.collect(), self.timeout).await? {
+            Err(e) => return Err(Failure::Bad(short(&e.to_string()))),
+            Ok(b) => b,
         };
         let (batches, truncated) = cut(batches, limit);
         // the oldest last commit among the tables read

@@ -39,7 +39,7 @@ pub fn surface(p: &Pipeline, board: Option<&Board>, addr: Option<&str>) -> Resul
         None => Arc::new(|| (true, json!({"status": "ok", "tables": []}))),
     };
     let pipeline = Arc::new(p.clone());
-    let data = data::PipelineData::new(pipeline, board.cloned());
+    let data = data::PipelineData::new(pipeline, board.cloned())?;
     Ok(Some((
         addr,
         Surface {
