@@ -76,7 +76,17 @@ async fn health(State(routes): State<Routes>) -> Response {
     axum::Json(json!({"status": "ok", "sources": sources})).into_response()
 }
 
+/// `POST /ingest/<source>`, counted by answer (`ingesta_collector_requests_total`).
 async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    // a label only for the sources this server has (the path is the caller's)
+    let label = if routes.contains_key(&source) { source.clone() } else { "unknown".to_string() };
+    let resp = answer(State(routes), Path(source), headers, body).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("ingesta_collector_requests_total", "source" => label, "status" => status).increment(1);
+    resp
+}
+
+async fn answer(State(routes): State<Routes>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let received_at_us = chrono::Utc::now().timestamp_micros();
     // the token first: without one of this server's tokens, nothing is said about its sources
     let Some(r) = routes.get(&source).filter(|r| authorized(&headers, &r.token)) else {
@@ -143,6 +153,7 @@ async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, header
             retry(StatusCode::SERVICE_UNAVAILABLE, 5, "the collector cannot write its log; nothing was kept".into())
         }
     };
+    metrics::gauge!("ingesta_collector_pending_bytes", "source" => source).set(r.log.pending_bytes() as f64);
     with_cors(answer, Some(r), &headers)
 }
 

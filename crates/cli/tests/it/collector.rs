@@ -264,7 +264,9 @@ fn a_request_resent_with_its_idempotency_key_after_a_sigkill_lands_once() {
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let url = format!("http://127.0.0.1:{port}/ingest/clicks");
     let body: String = (0..3).map(|n| format!("{{\"client\":7,\"n\":{n}}}\n")).collect();
-    let post = |key: &str, body: &str| http.post(&url).bearer_auth(TOKEN).header("Idempotency-Key", key).body(body.to_string()).send();
+    let post = |key: &str, body: &str| {
+        http.post(&url).bearer_auth(TOKEN).header("Idempotency-Key", key).body(body.to_string()).send()
+    };
 
     // the server dies after its fsync and before its answer: the client hears nothing
     let mut dying = server_with(&ws, port, "INGESTA_FAILPOINT", "collector-after-fsync");

@@ -67,7 +67,14 @@ impl Frame {
         if lines != h.count as usize {
             return Err(format!("the header says {} events, the frame holds {lines}", h.count));
         }
-        Ok(Frame { first: h.first, count: h.count, received_at_us: h.received_at, request: h.request, key: h.key, events })
+        Ok(Frame {
+            first: h.first,
+            count: h.count,
+            received_at_us: h.received_at,
+            request: h.request,
+            key: h.key,
+            events,
+        })
     }
 }
 

@@ -62,7 +62,6 @@ impl Keys {
         }
     }
 
-
     /// The keys of `dir`: its `KEYS` file, then its segments' frames (the
     /// file is rewritten without expired keys).
     pub fn load(dir: &Path, window: Duration, now_us: i64) -> Result<Keys, String> {
@@ -103,7 +102,14 @@ pub fn in_segment(path: &Path) -> Result<Vec<Remembered>, String> {
     while let Next::Frame(f, _) = read_frame(&mut r).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
         if let Some(key) = f.key.clone() {
             let last = f.last();
-            out.push(Remembered { key, first: f.first, last, count: f.count, request: f.request, at: f.received_at_us });
+            out.push(Remembered {
+                key,
+                first: f.first,
+                last,
+                count: f.count,
+                request: f.request,
+                at: f.received_at_us,
+            });
         }
     }
     Ok(out)

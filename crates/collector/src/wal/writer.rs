@@ -187,9 +187,10 @@ impl Writer {
             let mut next = self.next;
             let now = chrono_now_us();
             for (batch, reply) in group {
-                let seen = batch.key.as_deref().and_then(|k| {
-                    self.keys.get(k, now).or_else(|| fresh.iter().find(|r| r.key == k)).cloned()
-                });
+                let seen = batch
+                    .key
+                    .as_deref()
+                    .and_then(|k| self.keys.get(k, now).or_else(|| fresh.iter().find(|r| r.key == k)).cloned());
                 if let Some(r) = seen {
                     let acc =
                         Accepted { first: r.first, last: r.last, count: r.count, request: r.request, replayed: true };
