@@ -38,3 +38,18 @@ pub(crate) fn stopped(table: &str, error: &str) {
     metrics::gauge!("ingesta_table_stopped", "table" => table.to_string()).set(1.0);
     metrics::counter!("ingesta_errors_total", "table" => table.to_string(), "kind" => "stop").increment(1);
 }
+
+/// How far a stream's table is behind its topic after a commit: messages per
+/// partition (from the client's watermarks), and seconds since the newest
+/// committed message was produced.
+pub(crate) fn kafka_lag(table: &str, lag: &[(ingesta_kafka::TopicPartition, i64)], newest_ms: Option<i64>) {
+    for (tp, n) in lag {
+        let (t, topic, partition) = (table.to_string(), tp.topic.clone(), tp.partition.to_string());
+        metrics::gauge!("ingesta_kafka_lag_messages", "table" => t, "topic" => topic, "partition" => partition)
+            .set(*n as f64);
+    }
+    if let Some(ms) = newest_ms {
+        let behind = (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0;
+        metrics::gauge!("ingesta_kafka_lag_seconds", "table" => table.to_string()).set(behind);
+    }
+}

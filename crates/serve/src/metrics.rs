@@ -45,6 +45,8 @@ mod tests {
             "ingesta_table_stopped",
             "ingesta_collector_requests_total",
             "ingesta_collector_pending_bytes",
+            "ingesta_kafka_lag_messages",
+            "ingesta_kafka_lag_seconds",
         ];
         for panel in dash["panels"].as_array().expect("panels") {
             let expr = panel["targets"][0]["expr"].as_str().expect("an expression");
