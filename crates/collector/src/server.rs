@@ -2,11 +2,17 @@
 //! `GET /health`. Sources listening on the same address share one server.
 //!
 //! Answers: 200 once the events are in the log (fsynced); 400 with the reason
-//! for a body that is not JSON objects; 401 without the source's bearer
-//! token; 404 for an unknown source; 413 past a size limit; 415 for an
+//! for a body that is not JSON objects; 401 without a bearer token of this
+//! server's sources (before anything else, so source names cannot be
+//! probed); 404 for an unknown source; 413 past a size limit; 415 for an
 //! encoding other than gzip; 429 with `Retry-After` when the table is behind
 //! by more than `max_pending_bytes` or the writer's queue is full; 503 with
 //! `Retry-After` while shutting down or when the log cannot be written.
+//!
+//! A request with an `Idempotency-Key` header that was seen within the
+//! window (`wal::KEY_WINDOW`) gets the first request's answer again, with
+//! `Idempotent-Replayed: true`, and nothing is written twice. A source with
+//! `cors:` origins answers browsers' preflight `OPTIONS` requests.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,7 +23,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde_json::json;
 
 use crate::body::{BodyError, parse};
@@ -33,6 +39,8 @@ pub struct Route {
     pub max_body_bytes: usize,
     pub max_record_bytes: usize,
     pub max_pending_bytes: u64,
+    /// Origins allowed to post from a browser (`*`: any).
+    pub cors: Vec<String>,
     pub log: Appender,
 }
 
@@ -49,7 +57,10 @@ pub async fn serve(
     let routes: Routes = Arc::new(routes.into_iter().map(|r| (r.source.clone(), r)).collect());
     let names: Vec<&String> = routes.keys().collect();
     tracing::info!(%addr, sources = ?names, "collecting events at POST /ingest/<source>");
-    let app = Router::new().route("/ingest/{source}", post(ingest)).route("/health", get(health)).with_state(routes);
+    let app = Router::new()
+        .route("/ingest/{source}", post(ingest).options(preflight))
+        .route("/health", axum::routing::get(health))
+        .with_state(routes);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "the collector's server stopped");
@@ -65,21 +76,32 @@ async fn health(State(routes): State<Routes>) -> Response {
     axum::Json(json!({"status": "ok", "sources": sources})).into_response()
 }
 
+/// `POST /ingest/<source>`, counted by answer (`ingesta_collector_requests_total`).
 async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    // a label only for the sources this server has (the path is the caller's)
+    let label = if routes.contains_key(&source) { source.clone() } else { "unknown".to_string() };
+    let resp = answer(State(routes), Path(source), headers, body).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("ingesta_collector_requests_total", "source" => label, "status" => status).increment(1);
+    resp
+}
+
+async fn answer(State(routes): State<Routes>, Path(source): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let received_at_us = chrono::Utc::now().timestamp_micros();
-    let Some(r) = routes.get(&source) else {
-        let known: Vec<&str> = routes.keys().map(String::as_str).collect();
-        return fail(
-            StatusCode::NOT_FOUND,
-            format!("no source `{source}` here; this server collects: {}", known.join(", ")),
-        );
-    };
-    if !authorized(&headers, &r.token) {
+    // the token first: without one of this server's tokens, nothing is said about its sources
+    let Some(r) = routes.get(&source).filter(|r| authorized(&headers, &r.token)) else {
+        if routes.values().any(|r| authorized(&headers, &r.token)) {
+            return fail(StatusCode::NOT_FOUND, format!("no source `{source}` here"));
+        }
         let mut resp =
             fail(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer <token>)".into());
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingesta\""));
-        return resp;
-    }
+        return with_cors(resp, routes.get(&source), &headers);
+    };
+    let key = match idempotency_key(&headers) {
+        Ok(k) => k,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e),
+    };
     if r.log.pending_bytes() > r.max_pending_bytes {
         return retry(StatusCode::TOO_MANY_REQUESTS, 1, "the table is behind the collector; try again shortly".into());
     }
@@ -112,10 +134,16 @@ async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, header
     };
     let request = uuid::Uuid::new_v4().to_string();
     let count = parsed.count;
-    let batch = Batch { events: parsed.events, count, request: request.clone(), received_at_us };
-    match r.log.append(batch).await {
-        Ok(acc) => axum::Json(json!({"accepted": count, "first": acc.first, "last": acc.last, "request_id": request}))
-            .into_response(),
+    let batch = Batch { events: parsed.events, count, request, received_at_us, key };
+    let answer = match r.log.append(batch).await {
+        Ok(acc) => {
+            let body = json!({"accepted": acc.count, "first": acc.first, "last": acc.last, "request_id": acc.request});
+            let mut resp = axum::Json(body).into_response();
+            if acc.replayed {
+                resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            resp
+        }
         Err(AppendError::Busy) => {
             retry(StatusCode::TOO_MANY_REQUESTS, 1, "too many requests waiting; try again shortly".into())
         }
@@ -124,7 +152,45 @@ async fn ingest(State(routes): State<Routes>, Path(source): Path<String>, header
             tracing::error!(%source, error = %e, "refused a request: the log cannot be written");
             retry(StatusCode::SERVICE_UNAVAILABLE, 5, "the collector cannot write its log; nothing was kept".into())
         }
+    };
+    metrics::gauge!("ingesta_collector_pending_bytes", "source" => source).set(r.log.pending_bytes() as f64);
+    with_cors(answer, Some(r), &headers)
+}
+
+/// The `Idempotency-Key` header: printable ASCII, at most 255 bytes.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    match v.to_str() {
+        Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Ok(Some(k.trim().to_string())),
+        _ => Err("`Idempotency-Key` must be 1 to 255 printable ASCII characters".into()),
     }
+}
+
+/// A browser's preflight: allowed when the source lists the page's origin.
+async fn preflight(State(routes): State<Routes>, Path(source): Path<String>, headers: HeaderMap) -> Response {
+    let resp = StatusCode::NO_CONTENT.into_response();
+    let mut resp = with_cors(resp, routes.get(&source), &headers);
+    let h = resp.headers_mut();
+    if h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, content-encoding, idempotency-key"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    resp
+}
+
+/// Adds `Access-Control-Allow-Origin` when the request's origin may post to `route`.
+fn with_cors(mut resp: Response, route: Option<&Route>, headers: &HeaderMap) -> Response {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return resp };
+    let allowed = route.is_some_and(|r| r.cors.iter().any(|c| c == "*" || c == origin));
+    if let (true, Ok(v)) = (allowed, HeaderValue::from_str(origin)) {
+        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    resp
 }
 
 /// The body after `Content-Encoding` (gzip or none), within `limit`.

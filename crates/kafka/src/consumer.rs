@@ -222,6 +222,18 @@ impl Consumer {
         }
     }
 
+    /// Messages each partition holds past `covered` (the last offset in the
+    /// table), from the high watermarks the client last fetched (no request).
+    pub fn lag(&self, covered: &BTreeMap<TopicPartition, i64>) -> Vec<(TopicPartition, i64)> {
+        covered
+            .iter()
+            .filter_map(|(tp, o)| {
+                let (_, high) = self.inner.get_watermark_offsets(&tp.topic, tp.partition).ok()?;
+                Some((tp.clone(), (high - o - 1).max(0)))
+            })
+            .collect()
+    }
+
     /// Moves a partition back to the offset after `covered` (after a commit
     /// lost a race and the rows gathered for it were dropped).
     pub fn seek_after(&self, tp: &TopicPartition, covered: Option<i64>, start: &Start) -> Result<(), Error> {

@@ -221,6 +221,9 @@ pub async fn run_watch(
             }
             match task.run_once(progress).await {
                 Ok(r) => {
+                    if r.commits > 0 {
+                        events::passed(task.name(), r.elapsed);
+                    }
                     board.ok(task.name(), r.rows, (r.commits > 0).then_some(r.elapsed.as_secs_f64()));
                     total.merge(RunReport { tables: vec![r] });
                 }

@@ -54,10 +54,16 @@ impl Drop for Server {
 }
 
 pub(crate) fn server(ws: &Workspace, port: u16) -> Server {
+    server_with(ws, port, "INGESTA_TEST_NOTHING", "")
+}
+
+/// [`server`] with one more environment variable (a fail point).
+fn server_with(ws: &Workspace, port: u16, var: &str, value: &str) -> Server {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(ws.path().join("server.log")).unwrap();
     let child = ws
         .command(&["run", ws.pipeline().to_str().unwrap(), "--watch"])
         .env("INGESTA_LOG", "warn,ingesta_collector=info,ingesta_runtime=info")
+        .env(var, value)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -198,8 +204,13 @@ fn clients_are_told_what_is_wrong() {
     assert!(body.contains("line 2"), "{body}");
     let (status, body) = post("[1, 2]", TOKEN);
     assert_eq!((status, body.contains("event 1: expected a JSON object")), (400, true), "{body}");
-    let r = http.post(format!("http://127.0.0.1:{port}/ingest/nope")).bearer_auth(TOKEN).body("{}").send().unwrap();
+    // without a token nothing is said about the sources; with one, an unknown source is 404, unnamed
+    let nope = format!("http://127.0.0.1:{port}/ingest/nope");
+    assert_eq!(http.post(&nope).body("{}").send().unwrap().status(), 401);
+    assert_eq!(http.post(&nope).bearer_auth("wrong").body("{}").send().unwrap().status(), 401);
+    let r = http.post(&nope).bearer_auth(TOKEN).body("{}").send().unwrap();
     assert_eq!(r.status(), 404);
+    assert!(!r.text().unwrap().contains("clicks"), "other sources are not listed");
     let (status, body) = post("{\"client\":1,\"n\":1}\n{\"client\":\"x\",\"n\":2}", TOKEN);
     assert_eq!(status, 200, "{body}");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -242,4 +253,47 @@ fn a_table_behind_the_collector_gets_429_with_retry_after() {
     interrupt(&srv.0);
     assert!(wait_until(Duration::from_secs(30), || srv.0.try_wait().is_ok_and(|s| s.is_some())));
     assert_eq!(bronze_rows(&ws).len(), 100, "the first post, not the refused one");
+}
+
+#[test]
+fn a_request_resent_with_its_idempotency_key_after_a_sigkill_lands_once() {
+    let port = free_port();
+    let ws = workspace();
+    let cors = "    cors: [\"https://shop.example\"]";
+    ws.write_pipeline(&pipeline_with(port, cors, "{max_rows: 100000, max_wait: 200ms}"));
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/ingest/clicks");
+    let body: String = (0..3).map(|n| format!("{{\"client\":7,\"n\":{n}}}\n")).collect();
+    let post = |key: &str, body: &str| {
+        http.post(&url).bearer_auth(TOKEN).header("Idempotency-Key", key).body(body.to_string()).send()
+    };
+
+    // the server dies after its fsync and before its answer: the client hears nothing
+    let mut dying = server_with(&ws, port, "INGESTA_FAILPOINT", "collector-after-fsync");
+    assert!(post("order-1", &body).is_err(), "the answer was lost");
+    assert!(wait_until(Duration::from_secs(20), || dying.0.try_wait().unwrap().is_some()), "the server died");
+    drop(dying);
+
+    // so it sends again, with the same key: the first answer, nothing twice
+    let _server = server(&ws, port);
+    let again = post("order-1", &body).unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let answer: serde_json::Value = again.json().unwrap();
+    assert_eq!((answer["first"].as_i64(), answer["last"].as_i64()), (Some(0), Some(2)), "{answer}");
+    let other = post("order-2", "{\"client\":7,\"n\":3}").unwrap();
+    assert!(other.status().is_success() && !other.headers().contains_key("idempotent-replayed"));
+    let landed = wait_until(Duration::from_secs(30), || bronze_rows(&ws).len() >= 4);
+    let rows = bronze_rows(&ws);
+    assert!(landed, "{rows:?}\n{}", server_log(&ws));
+    let distinct: BTreeSet<(u32, u64)> = rows.iter().map(|(c, n, _)| (*c, *n)).collect();
+    assert_eq!((rows.len(), distinct.len()), (4, 4), "every event once: {rows:?}");
+
+    // a browser page of a listed origin may post; another may not
+    let preflight = |origin: &str| {
+        let r = http.request(reqwest::Method::OPTIONS, &url).header("Origin", origin).send().unwrap();
+        (r.status().as_u16(), r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string()))
+    };
+    assert_eq!(preflight("https://shop.example"), (204, Some("https://shop.example".into())));
+    assert_eq!(preflight("https://elsewhere.example"), (204, None));
 }

@@ -17,6 +17,8 @@ pub struct Frame {
     pub count: u32,
     pub received_at_us: i64,
     pub request: String,
+    /// The client's `Idempotency-Key`, when it sent one.
+    pub key: Option<String>,
     /// `count` events, one JSON object per line, no trailing newline.
     pub events: Vec<u8>,
 }
@@ -27,6 +29,8 @@ struct Header {
     count: u32,
     received_at: i64,
     request: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
 impl Frame {
@@ -45,6 +49,7 @@ impl Frame {
             count: self.count,
             received_at: self.received_at_us,
             request: self.request.clone(),
+            key: self.key.clone(),
         };
         let mut payload = serde_json::to_vec(&header).expect("a header serialises");
         payload.push(b'\n');
@@ -62,7 +67,14 @@ impl Frame {
         if lines != h.count as usize {
             return Err(format!("the header says {} events, the frame holds {lines}", h.count));
         }
-        Ok(Frame { first: h.first, count: h.count, received_at_us: h.received_at, request: h.request, events })
+        Ok(Frame {
+            first: h.first,
+            count: h.count,
+            received_at_us: h.received_at,
+            request: h.request,
+            key: h.key,
+            events,
+        })
     }
 }
 
@@ -129,6 +141,7 @@ mod tests {
             count: events.len() as u32,
             received_at_us: 7,
             request: "r".into(),
+            key: None,
             events: events.join("\n").into_bytes(),
         }
     }

@@ -11,6 +11,7 @@
 //! writing it, before it was acknowledged); opening the log cuts it off.
 
 mod frame;
+mod keys;
 mod reader;
 mod writer;
 
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub use frame::Frame;
+pub use keys::Remembered;
 pub use reader::{Limit, Reader};
 pub use writer::{AppendError, Appender, Batch};
 
@@ -27,6 +29,9 @@ use frame::{Next, read_frame};
 
 /// A segment is closed and a new one started past this size.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// How long an `Idempotency-Key` is remembered (see `keys`).
+pub const KEY_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// An opened log: recovered, locked, not yet written to.
 pub struct Wal {
@@ -37,6 +42,7 @@ pub struct Wal {
     /// Bytes of frames the table does not hold yet.
     backlog: u64,
     segment_bytes: u64,
+    keys: keys::Keys,
 }
 
 impl Wal {
@@ -65,6 +71,7 @@ impl Wal {
             ));
         }
         release(dir, committed, archive)?;
+        let keys = keys::Keys::load(dir, KEY_WINDOW, now_us())?;
         let segments = segments(dir)?;
         let (mut next, mut backlog) = (committed + 1, 0u64);
         for (i, (_, path)) in segments.iter().enumerate() {
@@ -109,7 +116,7 @@ impl Wal {
                 let _ = fs::remove_file(path);
             }
         }
-        Ok(Wal { dir: dir.to_path_buf(), lock, next: next.max(0), backlog, segment_bytes: SEGMENT_BYTES })
+        Ok(Wal { dir: dir.to_path_buf(), lock, next: next.max(0), backlog, segment_bytes: SEGMENT_BYTES, keys })
     }
 
     /// The last event number in the log (-1 when it never held one).
@@ -129,7 +136,7 @@ impl Wal {
 
     /// Starts the writer thread; the log is written through the returned handle.
     pub fn start(self) -> Result<Appender, String> {
-        writer::start(self.dir, self.lock, self.next, self.backlog, self.segment_bytes)
+        writer::start(self.dir, self.lock, self.next, self.backlog, self.segment_bytes, self.keys)
     }
 }
 
@@ -163,9 +170,14 @@ pub fn release(dir: &Path, committed: i64, archive: Option<Duration>) -> Result<
         if *next_first > committed + 1 || archived(path, archive) {
             break; // later segments are newer: held later, and kept longer
         }
+        keys::keep_before_delete(dir, path, KEY_WINDOW, now_us())?;
         fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+fn now_us() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Whether the archive retention still keeps the segment at `path`.

@@ -6,7 +6,13 @@ use super::*;
 const ALL: Limit = Limit { events: u64::MAX, bytes: u64::MAX };
 
 fn batch(events: &[&str]) -> Batch {
-    Batch { events: events.join("\n").into_bytes(), count: events.len() as u32, request: "r".into(), received_at_us: 1 }
+    Batch {
+        events: events.join("\n").into_bytes(),
+        count: events.len() as u32,
+        request: "r".into(),
+        received_at_us: 1,
+        key: None,
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -123,4 +129,60 @@ fn damage_before_the_last_segment_is_an_error() {
     OpenOptions::new().append(true).open(&first).unwrap().write_all(&[1, 2, 3]).unwrap();
     let e = Wal::open(dir.path(), -1).err().expect("damaged");
     assert!(e.contains("damaged"), "{e}");
+}
+
+fn keyed(events: &[&str], key: &str) -> Batch {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    Batch { key: Some(key.into()), received_at_us: now, ..batch(events) }
+}
+
+/// Opens the log again once the previous writer let go of it.
+fn reopen(dir: &std::path::Path, committed: i64) -> Wal {
+    for _ in 0..100 {
+        if let Ok(w) = Wal::open(dir, committed) {
+            return w;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the log stays locked");
+}
+
+#[test]
+fn a_resent_key_gets_the_first_answer_and_nothing_is_written_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = Wal::open(dir.path(), -1).unwrap().start().unwrap();
+    let a = rt.block_on(log.append(keyed(&["{\"a\":1}", "{\"a\":2}"], "k1"))).unwrap();
+    let again = rt.block_on(log.append(keyed(&["{\"a\":1}", "{\"a\":2}"], "k1"))).unwrap();
+    assert!(!a.replayed && again.replayed);
+    assert_eq!((again.first, again.last, again.count, &again.request), (a.first, a.last, a.count, &a.request));
+    let other = rt.block_on(log.append(keyed(&["{\"a\":3}"], "k2"))).unwrap();
+    assert_eq!(other.first, 2, "another key is written");
+    assert_eq!(numbers(&Reader::new(dir.path()).read(-1, log.durable(), ALL).unwrap()), vec![0, 1, 2]);
+    drop(log);
+
+    // after a restart, from the segment
+    let log = reopen(dir.path(), -1).start().unwrap();
+    assert!(rt.block_on(log.append(keyed(&["{\"a\":1}"], "k1"))).unwrap().replayed);
+    drop(log);
+}
+
+#[test]
+fn keys_outlive_the_segments_the_table_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = Wal::open(dir.path(), -1).unwrap().with_segment_bytes(1).start().unwrap();
+    rt.block_on(log.append(keyed(&["{\"a\":1}"], "k1"))).unwrap();
+    rt.block_on(log.append(keyed(&["{\"a\":2}"], "k2"))).unwrap();
+    rt.block_on(log.append(batch(&["{\"a\":3}"]))).unwrap();
+    // the table holds events 0 and 1: their segments go, their keys stay
+    release(dir.path(), 1, None).unwrap();
+    assert_eq!(first_event(dir.path()).unwrap(), Some(2));
+    assert!(dir.path().join("KEYS").exists());
+    drop(log);
+    let log = reopen(dir.path(), 2).start().unwrap();
+    let k1 = rt.block_on(log.append(keyed(&["{\"a\":1}"], "k1"))).unwrap();
+    assert!(k1.replayed && k1.first == 0, "{k1:?}");
+    assert!(rt.block_on(log.append(keyed(&["{\"a\":2}"], "k2"))).unwrap().replayed);
+    assert!(!rt.block_on(log.append(keyed(&["{\"a\":9}"], "k3"))).unwrap().replayed);
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::keys::{Keys, Remembered};
 use super::{Frame, segment_path};
 
 /// Requests waiting for the writer beyond this are answered 429.
@@ -25,13 +26,21 @@ pub struct Batch {
     pub count: u32,
     pub request: String,
     pub received_at_us: i64,
+    /// The client's `Idempotency-Key`: a key seen within the window is
+    /// answered with its first answer, nothing written.
+    pub key: Option<String>,
 }
 
 /// The event numbers a logged request got.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Accepted {
     pub first: i64,
     pub last: i64,
+    pub count: u32,
+    /// The id of the request that wrote the events (an earlier one when replayed).
+    pub request: String,
+    /// The key was seen before: these are the first request's events.
+    pub replayed: bool,
 }
 
 #[derive(Debug)]
@@ -96,7 +105,14 @@ impl Appender {
     }
 }
 
-pub(super) fn start(dir: PathBuf, lock: File, next: i64, backlog: u64, segment_bytes: u64) -> Result<Appender, String> {
+pub(super) fn start(
+    dir: PathBuf,
+    lock: File,
+    next: i64,
+    backlog: u64,
+    segment_bytes: u64,
+    keys: Keys,
+) -> Result<Appender, String> {
     let shared = Arc::new(Shared {
         durable: AtomicI64::new(next - 1),
         written: AtomicU64::new(backlog),
@@ -104,7 +120,7 @@ pub(super) fn start(dir: PathBuf, lock: File, next: i64, backlog: u64, segment_b
     });
     let (tx, rx) = mpsc::channel(QUEUE);
     let seg = Segment::create(&dir, next)?;
-    let w = Writer { dir: dir.clone(), seg, next, segment_bytes, shared: shared.clone(), _lock: lock };
+    let w = Writer { dir: dir.clone(), seg, next, segment_bytes, shared: shared.clone(), keys, _lock: lock };
     std::thread::Builder::new()
         .name("ingesta-wal".into())
         .spawn(move || w.run(rx))
@@ -139,6 +155,8 @@ struct Writer {
     next: i64,
     segment_bytes: u64,
     shared: Arc<Shared>,
+    /// The idempotency keys of the window.
+    keys: Keys,
     /// Held for as long as the log is written.
     _lock: File,
 }
@@ -165,24 +183,45 @@ impl Writer {
             }
             buf.clear();
             let mut replies = Vec::with_capacity(group.len());
+            let mut fresh: Vec<Remembered> = Vec::new();
             let mut next = self.next;
+            let now = chrono_now_us();
             for (batch, reply) in group {
+                let seen = batch
+                    .key
+                    .as_deref()
+                    .and_then(|k| self.keys.get(k, now).or_else(|| fresh.iter().find(|r| r.key == k)).cloned());
+                if let Some(r) = seen {
+                    let acc =
+                        Accepted { first: r.first, last: r.last, count: r.count, request: r.request, replayed: true };
+                    replies.push((reply, acc));
+                    continue;
+                }
                 let frame = Frame {
                     first: next,
                     count: batch.count,
                     received_at_us: batch.received_at_us,
                     request: batch.request,
+                    key: batch.key,
                     events: batch.events,
                 };
                 frame.encode(&mut buf);
-                replies.push((reply, Accepted { first: next, last: frame.last() }));
-                next = frame.last() + 1;
+                let (first, last) = (next, frame.last());
+                let acc = Accepted { first, last, count: frame.count, request: frame.request.clone(), replayed: false };
+                if let Some(key) = frame.key {
+                    let at = frame.received_at_us;
+                    fresh.push(Remembered { key, first, last, count: frame.count, request: frame.request, at });
+                }
+                replies.push((reply, acc));
+                next = last + 1;
             }
             match self.write(&buf) {
                 Ok(()) => {
                     self.next = next;
                     self.shared.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
                     self.shared.durable.store(next - 1, Ordering::Release);
+                    fresh.into_iter().for_each(|r| self.keys.insert(r, now));
+                    crate::failpoint("collector-after-fsync");
                     replies.into_iter().for_each(|(reply, acc)| drop(reply.send(Ok(acc))));
                 }
                 Err(e) => {
@@ -215,4 +254,8 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+fn chrono_now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }

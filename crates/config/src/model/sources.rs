@@ -116,6 +116,10 @@ pub struct Http {
     /// deleting them at once, so `ingesta rebuild` can read them again.
     #[serde(default)]
     pub archive: Option<Dur>,
+    /// Web pages allowed to post from a browser (CORS), e.g.
+    /// `["https://shop.example.com"]`, or `["*"]` for any origin.
+    #[serde(default)]
+    pub cors: Vec<String>,
 }
 
 fn default_listen() -> String {

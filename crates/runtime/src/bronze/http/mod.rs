@@ -86,6 +86,7 @@ impl CollectTask {
             max_body_bytes: self.http.max_body_bytes.0 as usize,
             max_record_bytes: self.http.max_record_bytes.0 as usize,
             max_pending_bytes: self.http.max_pending_bytes.0,
+            cors: self.http.cors.clone(),
             log,
         })
     }

@@ -35,6 +35,8 @@ impl Worker {
                 let covered: BTreeMap<TopicPartition, i64> =
                     batch.iter().map(|(tp, msgs)| (tp.clone(), msgs.last().expect("non-empty").offset)).collect();
                 consumer.commit_group_offsets(&covered);
+                let newest = batch.iter().filter_map(|(_, m)| m.last()?.timestamp_ms).max();
+                crate::events::kafka_lag(&self.name, &consumer.lag(&covered), newest);
                 if let Some(t) = &mut self.tables {
                     self.rt.block_on(self.upkeep.run(&mut t.bronze));
                 }
