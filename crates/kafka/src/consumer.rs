@@ -47,7 +47,12 @@ pub enum Polled {
 
 pub struct Consumer {
     inner: BaseConsumer<Ctx>,
+    /// When the lag was last measured (it costs a request per partition).
+    lag_measured: Mutex<Option<std::time::Instant>>,
 }
+
+/// The lag is measured at most this often.
+const LAG_EVERY: Duration = Duration::from_secs(10);
 
 struct Ctx {
     lookup: Arc<Lookup>,
@@ -177,7 +182,7 @@ impl Consumer {
             None => cfg.topics.iter().map(String::as_str).collect(),
         };
         inner.subscribe(&topics).map_err(|e| Error::config(&e))?;
-        Ok(Self { inner })
+        Ok(Self { inner, lag_measured: Mutex::new(None) })
     }
 
     /// Waits up to `timeout` for a message; rebalances happen in here.
@@ -223,12 +228,19 @@ impl Consumer {
     }
 
     /// Messages each partition holds past `covered` (the last offset in the
-    /// table), from the high watermarks the client last fetched (no request).
+    /// table), asked of the broker at most every 10 s (none in between).
     pub fn lag(&self, covered: &BTreeMap<TopicPartition, i64>) -> Vec<(TopicPartition, i64)> {
+        {
+            let mut last = self.lag_measured.lock().expect("lag");
+            if last.is_some_and(|at| at.elapsed() < LAG_EVERY) {
+                return Vec::new();
+            }
+            *last = Some(std::time::Instant::now());
+        }
         covered
             .iter()
             .filter_map(|(tp, o)| {
-                let (_, high) = self.inner.get_watermark_offsets(&tp.topic, tp.partition).ok()?;
+                let (_, high) = self.inner.fetch_watermarks(&tp.topic, tp.partition, Duration::from_secs(2)).ok()?;
                 Some((tp.clone(), (high - o - 1).max(0)))
             })
             .collect()
