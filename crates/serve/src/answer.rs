@@ -5,11 +5,9 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-
-use crate::fail;
 
 /// What a report or a SQL query gave.
 pub struct Answer {
@@ -102,14 +100,14 @@ impl Encoded {
 }
 
 /// Encodes `answer` in `format`; `report` names it.
-pub fn encode(answer: Answer, format: Format, report: Option<&str>) -> Result<Encoded, Response> {
+pub fn encode(answer: Answer, format: Format, report: Option<&str>) -> Result<Encoded, String> {
     let body = match format {
         Format::Json => json_body(&answer, report).map(|v| v.to_string().into_bytes()),
         Format::Csv => csv_body(&answer),
         Format::Arrow => arrow_body(&answer),
         Format::Parquet => parquet_body(&answer),
     };
-    let body = body.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the answer: {e}")))?;
+    let body = body.map_err(|e| format!("cannot encode the answer: {e}"))?;
     Ok(Encoded {
         body: body.into(),
         format,

@@ -124,13 +124,17 @@ pub async fn report(
     if let Some(hit) = s.cache.get(generation, &key) {
         return hit.response();
     }
-    match data.report(name.clone(), q, page).await.map_err(failure).and_then(|a| encode(a, format, Some(&name))) {
+    let answer = match data.report(name.clone(), q, page).await {
+        Ok(a) => a,
+        Err(e) => return failure(e),
+    };
+    match encode(answer, format, Some(&name)) {
         Ok(e) => {
             let e = Arc::new(e);
             s.cache.put(generation, key, e.clone());
             e.response()
         }
-        Err(resp) => resp,
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -155,9 +159,13 @@ pub async fn sql(
         Ok(o) => o,
         Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
-    match data.sql(body.sql, page).await.map_err(failure).and_then(|a| encode(a, format, None)) {
+    let answer = match data.sql(body.sql, page).await {
+        Ok(a) => a,
+        Err(e) => return failure(e),
+    };
+    match encode(answer, format, None) {
         Ok(e) => e.response(),
-        Err(resp) => resp,
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

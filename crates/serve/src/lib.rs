@@ -124,6 +124,12 @@ pub async fn serve(
         tracing::info!(%addr, "serving the dashboard and the API (bearer tokens required)");
     }
     let app = router(surface);
+    // answers go out at once, not held back by Nagle's algorithm waiting for an ACK
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "the pipeline's HTTP server stopped");
