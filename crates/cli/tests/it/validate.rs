@@ -56,27 +56,36 @@ fn report_mistakes_are_reported_at_their_line() {
       - {name: farm, type: string, default: farm-001}
       - {name: limit, type: int, default: ten}
     chart: {type: bar, x: farm_id, y: [n]}
+";
+    ws.write_pipeline(&(iot_pipeline("", 1000) + reports));
+    let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let at = |key: &str, what: &str| said_at(&ws, &err, key, what);
+    at("- {name: limit", "`ten` is not an integer");
+    at("- {name: limit", "`limit` is not used in the query");
+    at("sql: SELECT farm_id", "`$since`, which is not a declared parameter");
+
+    // a well-formed report is planned against the tables' columns
+    let planned = "reports:
   unknown_column:
     sql: SELECT colour FROM iot_bronze WHERE farm_id = $farm
     params:
       - {name: farm, type: enum, values: [a, b]}
     chart: {type: line, x: ts, y: [colour]}
 ";
-    ws.write_pipeline(&(iot_pipeline("", 1000) + reports));
+    ws.write_pipeline(&(iot_pipeline("", 1000) + planned));
     let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
+    said_at(&ws, &err, "sql: SELECT colour", "colour");
+}
+
+/// `err` has a line at the pipeline line starting with `key` that says `what`.
+fn said_at(ws: &ingesta_testkit::Workspace, err: &str, key: &str, what: &str) {
     let file = ws.pipeline().display().to_string();
-    let line = |key: &str| {
-        let text = std::fs::read_to_string(ws.pipeline()).unwrap();
-        1 + text.lines().position(|l| l.trim_start().starts_with(key)).unwrap()
-    };
-    let at = |key: &str, what: &str| {
-        let expected = format!("{file}:{}:", line(key));
-        assert!(err.lines().any(|l| l.starts_with(&expected) && l.contains(what)), "{what} at {expected}\n{err}");
-    };
-    at("- {name: limit", "`ten` is not an integer");
-    at("- {name: limit", "`limit` is not used in the query");
-    at("sql: SELECT farm_id", "`$since`, which is not a declared parameter");
-    at("sql: SELECT colour", "colour");
+    let text = std::fs::read_to_string(ws.pipeline()).unwrap();
+    let line = 1 + text.lines().position(|l| l.trim_start().starts_with(key)).unwrap();
+    let expected = format!("{file}:{line}:");
+    assert!(err.lines().any(|l| l.starts_with(&expected) && l.contains(what)), "{what} at {expected}\n{err}");
 }

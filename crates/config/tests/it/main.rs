@@ -31,6 +31,7 @@ fn env(k: &str) -> Option<String> {
     match k {
         "LAKE" => Some("/data/lake".into()),
         "SECRET" => Some("hunter2".into()),
+        "TOKEN" => Some("a-read-token-of-24-chars".into()),
         "PORT" => Some("not-a-number".into()),
         _ => None,
     }
@@ -252,17 +253,20 @@ fn sinks_load_and_their_mistakes_are_named() {
 #[test]
 fn a_serve_block_loads_and_its_mistakes_are_named() {
     let base = "pipeline: p\nlake: {root: ./lake}\n";
-    let good = format!("{base}serve:\n  listen: 127.0.0.1:9464\n  token: ${{SECRET}}\n");
+    let good = format!("{base}serve:\n  listen: 127.0.0.1:9464\n  read_token: ${{TOKEN}}\n  max_rows: 500\n");
     let p = load_str("p.yaml", &good, env).unwrap();
     let serve = p.serve.expect("a serve block");
-    assert_eq!(serve.listen, "127.0.0.1:9464");
-    assert!(!format!("{serve:?}").contains(&env("SECRET").unwrap()), "the token is never shown");
+    assert_eq!((serve.listen.as_str(), serve.max_rows), ("127.0.0.1:9464", 500));
+    assert_eq!(serve.cache.0, 64 << 20, "the answer cache's default");
+    assert!(!format!("{serve:?}").contains(&env("TOKEN").unwrap()), "the token is never shown");
     assert!(load_str("p.yaml", base, env).unwrap().serve.is_none(), "optional");
-    let bad = format!("{base}serve:\n  listen: nowhere\n  token: \"\"\n  tokn: x\n");
+    let bad = format!("{base}serve:\n  listen: nowhere\n  read_token: x\n  tokn: x\n");
     let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
     assert!(text.contains("serve") && text.contains("tokn"), "unknown keys are named: {text}");
-    let bad = format!("{base}serve:\n  listen: nowhere\n  token: \"\"\n");
+    let bad = format!("{base}serve:\n  listen: nowhere\n  admin_token: ${{SECRET}}\n  max_rows: 0\n");
     let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
     assert!(text.contains("serve.listen: `nowhere` is not an address"), "{text}");
-    assert!(text.contains("serve.token: the token is empty"), "{text}");
+    assert!(text.contains("serve.admin_token: a token must have at least 16 characters"), "{text}");
+    assert!(!text.contains(&env("SECRET").unwrap()), "{text}");
+    assert!(text.contains("serve.max_rows: must be at least 1"), "{text}");
 }
