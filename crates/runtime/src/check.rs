@@ -34,6 +34,33 @@ pub async fn check(p: &Pipeline, lake: Option<&Lake>) -> Vec<Finding> {
         schemas.insert(name, schema);
     }
     out.extend(crate::serving::reports::check(p, &schemas).await);
+    out.extend(warehouse_fits(p, &schemas).await);
+    out
+}
+
+/// Tables kept in the warehouse that exist there already: whether their
+/// columns take the planned rows. Skipped when the warehouse does not answer
+/// within a few seconds (a run then waits for it and says so).
+async fn warehouse_fits(p: &Pipeline, schemas: &BTreeMap<String, Option<SchemaRef>>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Ok(Some(wh)) = crate::warehouse_of(p) else { return out };
+    for (name, t) in p.tables.iter().filter(|(_, t)| t.store == ingesta_config::Store::Warehouse) {
+        let Some(Some(schema)) = schemas.get(name) else { continue };
+        let spec = crate::transform::warehouse_spec(name, t);
+        let asked = ingesta_warehouse::WarehouseTable::misfits(&wh, &spec, schema);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), asked).await {
+            Ok(Ok(diffs)) if !diffs.is_empty() => out.push((
+                format!("tables.{name}.store"),
+                format!("the existing warehouse table {} does not fit: {}", spec.qualified(), diffs.join("; ")),
+            )),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the warehouse's tables are not checked before the run");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
     out
 }
 

@@ -62,6 +62,16 @@ pub struct Staged {
 impl WarehouseTable {
     /// Opens `spec`'s table, creating it with `schema`'s columns when absent,
     /// adopting it when its columns accept `schema`'s, refusing it otherwise.
+    /// What keeps the existing table from taking rows of `schema`, one line
+    /// each; empty when it fits or does not exist yet. Nothing is changed.
+    pub async fn misfits(wh: &Warehouse, spec: &TableSpec, schema: &arrow_schema::Schema) -> Result<Vec<String>> {
+        let conn = wh.connect().await?;
+        Ok(match ddl::existing(&conn.client, spec).await? {
+            Some((columns, _)) => ddl::differences(&columns, schema),
+            None => Vec::new(),
+        })
+    }
+
     pub async fn open(wh: &Warehouse, spec: &TableSpec, schema: &arrow_schema::Schema) -> Result<Self> {
         let conn = wh.connect().await?;
         let c = &conn.client;

@@ -128,12 +128,22 @@ fn an_existing_table_that_does_not_fit_is_refused_naming_both() {
     let ws = workspace();
     ws.write_pipeline(&pipeline(&pg.url(&db)));
     generate(&ws, "a", 1, 200, 1);
+    // validate asks the warehouse and points at the table's `store:` line
+    let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let yaml = std::fs::read_to_string(ws.pipeline()).unwrap();
+    let table = yaml.lines().position(|l| l.trim() == "farm_counts:").unwrap();
+    let line = table + yaml.lines().skip(table).position(|l| l.contains("store: warehouse")).unwrap() + 1;
+    assert!(stderr.contains(&format!("{}:{line}:", ws.pipeline().display())), "{stderr}");
+    // and run refuses before reading anything
     let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("public.farm_counts"), "{stderr}");
     assert!(stderr.contains("column `farm_id` is `bigint` but the pipeline writes Utf8"), "{stderr}");
     assert!(stderr.contains("column `max_temperature` (Float64) is missing"), "{stderr}");
+    assert!(!ws.lake().exists(), "nothing was read");
 }
 
 #[test]
