@@ -96,6 +96,22 @@ pub async fn unique_keys(c: &tokio_postgres::Client, spec: &TableSpec) -> Result
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// The table's `NOT NULL` columns (besides `_ingesta_version`): a row with a
+/// null there is quarantined before it is written.
+pub async fn not_null(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<Vec<String>> {
+    let rows = c
+        .query(
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = r.relnamespace \
+             WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull \
+             AND a.attname <> $3",
+            &[&spec.schema, &spec.table, &VERSION],
+        )
+        .await
+        .map_err(|e| classify(e, &format!("reading the NOT NULL columns of {}", spec.qualified())))?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}
+
 /// The columns of [`existing`] the store reads and writes (others are left alone).
 pub fn handled(columns: Vec<(String, Option<PgType>, String)>) -> Vec<(String, PgType)> {
     columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect()

@@ -45,6 +45,8 @@ pub struct WarehouseTable {
     version: i64,
     /// The column sets of its unique indexes, each sorted.
     unique_keys: Vec<Vec<String>>,
+    /// Its `NOT NULL` columns.
+    required: Vec<String>,
 }
 
 /// Rows staged for one commit: an open transaction holding a temporary table.
@@ -80,6 +82,7 @@ impl WarehouseTable {
         ddl::ensure_catalog(c).await?;
         let columns = ddl::create_or_adopt(c, spec, schema).await?;
         let unique_keys = ddl::unique_keys(c, spec).await?;
+        let required = ddl::not_null(c, spec).await?;
         let id = spec.qualified();
         c.execute("INSERT INTO ingesta.tables (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&id])
             .await
@@ -89,7 +92,7 @@ impl WarehouseTable {
             .await
             .map_err(|e| classify(e, &doing))?;
         c.batch_execute("COMMIT").await.map_err(|e| classify(e, &doing))?;
-        Ok(Self::handle(wh, spec, columns, row.get(0), unique_keys))
+        Ok(Self::handle(wh, spec, columns, row.get(0), (unique_keys, required)))
     }
 
     fn handle(
@@ -97,7 +100,7 @@ impl WarehouseTable {
         spec: &TableSpec,
         columns: Vec<(String, PgType)>,
         version: i64,
-        unique_keys: Vec<Vec<String>>,
+        (unique_keys, required): (Vec<Vec<String>>, Vec<String>),
     ) -> Self {
         Self {
             wh: wh.clone(),
@@ -107,6 +110,7 @@ impl WarehouseTable {
             columns,
             version,
             unique_keys,
+            required,
         }
     }
 
@@ -143,7 +147,8 @@ impl WarehouseTable {
             return Ok(None);
         };
         let unique_keys = ddl::unique_keys(c, spec).await?;
-        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0), unique_keys)))
+        let required = ddl::not_null(c, spec).await?;
+        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0), (unique_keys, required))))
     }
 
     /// The table's columns as the warehouse holds them.
@@ -154,6 +159,17 @@ impl WarehouseTable {
     /// The table's columns as Arrow reads them.
     pub fn arrow_schema(&self) -> arrow_schema::SchemaRef {
         read::schema(&self.columns)
+    }
+
+    /// The columns as rows written to the table must be: [`Self::arrow_schema`]
+    /// with the `NOT NULL` columns not nullable.
+    pub fn write_schema(&self) -> arrow_schema::Schema {
+        let schema = self.arrow_schema();
+        let fields = schema.fields().iter().map(|f| {
+            let required = self.required.contains(f.name());
+            f.as_ref().clone().with_nullable(!required)
+        });
+        arrow_schema::Schema::new(fields.collect::<Vec<_>>())
     }
 
     /// The version read, the rows the table holds and its size on disk (with indexes).

@@ -193,3 +193,61 @@ fn a_postgresql_outage_is_waited_out_shown_in_health_and_ends_exact() {
     assert_eq!(distinct, valid, "no row twice");
     assert!(out.status.success(), "{stderr}");
 }
+
+#[test]
+fn values_the_table_does_not_take_are_quarantined_and_the_rest_lands() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    pg.psql(
+        &db,
+        "CREATE SCHEMA silver; CREATE TABLE silver.iot_silver (device_id text, temperature numeric(3,1), \
+         battery smallint NOT NULL, _source text, _position bigint, UNIQUE (_source, _position))",
+    );
+    let ws = workspace();
+    let yaml = format!(
+        r#"{bronze}
+  iot_silver:
+    layer: silver
+    input: iot_bronze
+    store: warehouse
+    schema: silver
+    transform:
+      sql: |
+        SELECT device_id, CAST(temperature AS DECIMAL(10, 2)) AS temperature,
+               CASE WHEN battery < 20 THEN NULL ELSE battery END AS battery, _source, _position
+        FROM input
+    write: {{mode: insert_if_absent, key: [_source, _position]}}
+warehouse:
+  url: "{url}"
+"#,
+        bronze = iot_pipeline("", 1500),
+        url = pg.url(&db)
+    );
+    ws.write_pipeline(&yaml);
+    let valid = generate(&ws, "a", 3, 2_000, 2);
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let landed = count(&pg, &db, "SELECT count(*) FROM silver.iot_silver");
+    let status = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let silver = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "iot_silver").unwrap();
+    let quarantined = silver["quarantined_rows"].as_u64().unwrap();
+    assert_eq!(landed + quarantined, valid, "every bronze row landed or is quarantined: {silver}");
+    let reasons = |r: &str| {
+        let q = ws.ingesta(&[
+            "query",
+            ws.pipeline().to_str().unwrap(),
+            &format!("SELECT count(*) AS n FROM iot_silver__quarantine WHERE reason = '{r}'"),
+            "--format",
+            "csv",
+        ]);
+        text(&q.stdout).lines().nth(1).unwrap_or("0").trim().parse::<u64>().unwrap()
+    };
+    let (too_large, null) = (reasons("type_error"), reasons("missing_required"));
+    assert!(
+        too_large > 0 && null > 0,
+        "999.9 does not fit numeric(3,1); a null battery is refused: {too_large} {null}"
+    );
+    assert_eq!(too_large + null, quarantined);
+    assert_eq!(count(&pg, &db, "SELECT count(*) FROM silver.iot_silver WHERE battery IS NULL"), 0);
+}

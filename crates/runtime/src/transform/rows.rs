@@ -101,11 +101,12 @@ fn data_columns(batch: &RecordBatch) -> Result<RecordBatch, Error> {
 }
 
 /// Casts `batch` to the stored columns: absent columns become null; a value
-/// the stored type cannot hold sends its row to quarantine (type_error).
-/// `positions` are the rows' places among the new rows.
+/// the stored type cannot hold sends its row to quarantine (type_error), and
+/// so does a null in a column the table does not take nulls in
+/// (missing_required). `positions` are the rows' places among the new rows.
 pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, positions: Vec<i64>) -> Result<Split, Error> {
     let n = batch.num_rows();
-    let mut bad: Vec<Option<String>> = vec![None; n];
+    let mut bad: Vec<Option<(Reason, String)>> = vec![None; n];
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(stored.fields().len());
     for field in stored.fields() {
         let Some(col) = batch.column_by_name(field.name()) else {
@@ -127,29 +128,39 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, positions: 
         })?;
         for r in (0..n).filter(|&r| col.is_valid(r) && cast.is_null(r)) {
             bad[r].get_or_insert_with(|| {
-                format!("column `{}`: value does not fit the table's type {}", field.name(), field.data_type())
+                let why =
+                    format!("column `{}`: value does not fit the table's type {}", field.name(), field.data_type());
+                (Reason::Type, why)
             });
         }
         cols.push(cast);
     }
-    let fitted = RecordBatch::try_new(stored.clone(), cols).map_err(stop)?;
+    for (field, col) in stored.fields().iter().zip(&cols).filter(|(f, _)| !f.is_nullable()) {
+        for r in (0..n).filter(|&r| col.is_null(r)) {
+            bad[r].get_or_insert_with(|| {
+                (Reason::Missing, format!("column `{}` is null, and the table does not take nulls there", field.name()))
+            });
+        }
+    }
     if bad.iter().all(Option::is_none) {
-        return Ok(Split { keep: fitted, positions, quarantine: Vec::new() });
+        let keep = RecordBatch::try_new(stored.clone(), cols).map_err(stop)?;
+        return Ok(Split { keep, positions, quarantine: Vec::new() });
     }
     let keep: BooleanArray = bad.iter().map(|b| Some(b.is_none())).collect();
     let quarantine = (0..n)
         .filter_map(|r| {
-            bad[r].take().map(|error| QuarantineRecord {
+            bad[r].take().map(|(reason, error)| QuarantineRecord {
                 source: source.to_string(),
                 position: positions[r],
-                reason: Reason::Type,
+                reason,
                 error,
                 raw: row_json(&batch, r).into_bytes(),
             })
         })
         .collect();
     let kept = (0..n).filter(|&r| keep.value(r)).map(|r| positions[r]).collect();
-    let keep = arrow_select::filter::filter_record_batch(&fitted, &keep).map_err(stop)?;
+    let cols = cols.iter().map(|c| arrow_select::filter::filter(c, &keep)).collect::<Result<Vec<_>, _>>();
+    let keep = RecordBatch::try_new(stored.clone(), cols.map_err(stop)?).map_err(stop)?;
     Ok(Split { keep, positions: kept, quarantine })
 }
 

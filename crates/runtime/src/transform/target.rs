@@ -36,11 +36,12 @@ impl Target {
         }
     }
 
-    /// The table's columns.
+    /// The table's columns, as rows written to it must be (a warehouse
+    /// table's `NOT NULL` columns are not nullable).
     pub fn arrow_schema(&self) -> Result<Schema> {
         match self {
             Self::Lake(t) => Ok(t.arrow_schema()?),
-            Self::Warehouse(t) => Ok(t.arrow_schema().as_ref().clone()),
+            Self::Warehouse(t) => Ok(t.write_schema()),
         }
     }
 
