@@ -283,7 +283,8 @@ fn a_request_resent_with_its_idempotency_key_after_a_sigkill_lands_once() {
     assert_eq!((answer["first"].as_i64(), answer["last"].as_i64()), (Some(0), Some(2)), "{answer}");
     let other = post("order-2", "{\"client\":7,\"n\":3}").unwrap();
     assert!(other.status().is_success() && !other.headers().contains_key("idempotent-replayed"));
-    let landed = wait_until(Duration::from_secs(30), || bronze_rows(&ws).len() >= 4);
+    let table = ws.lake().join("clicks_raw/_delta_log");
+    let landed = wait_until(Duration::from_secs(30), || table.exists() && bronze_rows(&ws).len() >= 4);
     let rows = bronze_rows(&ws);
     assert!(landed, "{rows:?}\n{}", server_log(&ws));
     let distinct: BTreeSet<(u32, u64)> = rows.iter().map(|(c, n, _)| (*c, *n)).collect();

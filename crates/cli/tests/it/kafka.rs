@@ -352,3 +352,53 @@ fn refused_credentials_are_reported_and_retried_until_stopped() {
     assert!(watching.0.try_wait().unwrap().is_none(), "the process keeps running");
     interrupt_and_wait(&mut watching, 10);
 }
+
+#[test]
+fn a_topic_into_a_postgresql_table_is_exact_after_sigkill_at_random_moments() {
+    let broker = Broker::start();
+    broker.create_topic("orders_pg", 2);
+    let pg = ingesta_testkit::Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    let silver = format!(
+        r#"  orders_pg:
+    layer: silver
+    input: orders_raw
+    store: warehouse
+    transform:
+      select: [object_id, object_type, _partition, _offset]
+    write: {{mode: insert_if_absent, key: [_partition, _offset]}}
+warehouse:
+  url: "{}"
+"#,
+        pg.url(&db)
+    );
+    ws.write_pipeline(&(orders_pipeline(&broker.address(), "orders_pg") + &silver));
+    let gen_dir = ws.path().join("gen");
+    let to = format!("kafka://{}/orders_pg", broker.address());
+    let sent = ws
+        .command(&["generate", "orders", "--rows", "20000", "--malformed-rate", "0.005", "--to", &to])
+        .args(["--out", gen_dir.to_str().unwrap(), "--property", "batch.num.messages=1"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "generator: {}", text(&sent.stderr));
+    let valid = ingesta_testkit::manifest(&gen_dir)["valid_rows"].as_u64().unwrap();
+    let seed = Rng::clock_seed();
+    let mut rng = Rng(seed);
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 20 {
+        trials += 1;
+        assert!(trials <= 60, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let mut child = ws.spawn_run();
+        let after = Duration::from_millis(200 + rng.below(2500));
+        let was_killed = ingesta_testkit::kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+    }
+    let last = ws.run_once();
+    let count = |sql: &str| pg.psql(&db, sql).trim().parse::<u64>().unwrap();
+    let rows = count("SELECT count(*) FROM public.orders_pg");
+    let distinct = count("SELECT count(DISTINCT (_partition, _offset)) FROM public.orders_pg");
+    assert_eq!(distinct, rows, "a message was written twice (seed {seed})");
+    assert_eq!(rows, valid, "every valid message once (seed {seed}); last run: {last}");
+}
