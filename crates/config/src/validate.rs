@@ -34,6 +34,14 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             err("serve.max_rows", "must be at least 1".into());
         }
     }
+    for (name, t) in p.tables.iter().filter(|(_, t)| t.store != crate::model::Store::Warehouse) {
+        for (i, _) in t.partition_by.iter().enumerate().filter(|(_, part)| part.retention.is_some()) {
+            let msg = format!(
+                "`retention` drops old partitions of warehouse tables; table `{name}` is in the lake (see `ingesta compact --vacuum`)"
+            );
+            err(&format!("tables.{name}.partition_by[{i}].retention"), msg);
+        }
+    }
     crate::validate_reports::validate(p, err);
     for (name, source) in &p.sources {
         let at = format!("sources.{name}");
@@ -165,12 +173,7 @@ fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         if t.layer == crate::model::Layer::Bronze {
             err(&format!("{at}.store"), "bronze tables live in the lake; keep silver and gold in the warehouse".into());
         }
-        if !t.partition_by.is_empty() {
-            err(
-                &format!("{at}.partition_by"),
-                "warehouse tables are not partitioned yet; remove `partition_by`".into(),
-            );
-        }
+        warehouse_partitions(t, &at, err);
         if name.len() > 63 || t.schema.as_ref().is_some_and(|s| s.is_empty() || s.len() > 63) {
             err(&at, "PostgreSQL names (the table's and its schema's) are 1 to 63 characters".into());
         }
@@ -405,7 +408,8 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
         err(&format!("{at}.transform.dedupe.key"), "name at least one key column".into());
     }
     for (i, part) in t.partition_by.iter().enumerate() {
-        if part.from.is_some() || part.transform != PartitionTransform::Identity {
+        let in_lake = t.store != crate::model::Store::Warehouse; // a warehouse table may cut by `month`
+        if part.from.is_some() || (part.transform != PartitionTransform::Identity && in_lake) {
             err(
                 &format!("{at}.partition_by[{i}]"),
                 "silver and gold partitions are output columns: give only `column` (compute it in the transform)"
@@ -491,4 +495,26 @@ fn cycles(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
 
 fn list(items: &[&str]) -> String {
     if items.is_empty() { "(none)".into() } else { items.join(", ") }
+}
+
+/// A warehouse table is range-partitioned by one time column, by day or
+/// month; PostgreSQL's unique indexes on it must hold that column.
+fn warehouse_partitions(t: &Table, at: &str, err: &mut dyn FnMut(&str, String)) {
+    use crate::model::PartitionTransform as T;
+    if t.partition_by.len() > 1 {
+        err(&format!("{at}.partition_by"), "a warehouse table is partitioned by one time column".into());
+    }
+    let Some(p) = t.partition_by.first() else { return };
+    let pat = format!("{at}.partition_by[0]");
+    if !matches!(p.transform, T::Identity | T::Day | T::Month) {
+        err(&format!("{pat}.transform"), "a warehouse table is partitioned by `day` (the default) or `month`".into());
+    }
+    if !t.write.key.is_empty() && !t.write.key.contains(&p.column) {
+        let msg = format!(
+            "the key must hold the partition column `{}` (PostgreSQL's unique indexes on a partitioned table do): \
+             add it to `write.key`",
+            p.column
+        );
+        err(&format!("{at}.write.key"), msg);
+    }
 }

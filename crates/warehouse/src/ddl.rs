@@ -19,6 +19,8 @@ pub struct TableSpec {
     pub table: String,
     /// The key, when the table has one: a unique constraint on creation.
     pub key: Vec<String>,
+    /// Range partitions by time (a hypertable where TimescaleDB is installed).
+    pub partition: Option<crate::partitions::TimePartition>,
 }
 
 impl TableSpec {
@@ -178,13 +180,37 @@ pub async fn create_or_adopt(
                 let key: Vec<String> = spec.key.iter().map(|k| quote(k)).collect();
                 defs.push(format!("UNIQUE ({})", key.join(", ")));
             }
+            let timescale = match &spec.partition {
+                Some(_) => crate::partitions::timescale(c).await?,
+                None => false,
+            };
+            let partitioned = match &spec.partition {
+                Some(p) if !timescale => crate::partitions::clause(p),
+                _ => String::new(),
+            };
             let sql = format!(
-                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {target} ({}); CREATE INDEX ON {target} ({VERSION})",
+                "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {target} ({}){partitioned}; CREATE INDEX ON {target} ({VERSION})",
                 quote(&spec.schema),
                 defs.join(", ")
             );
             c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
+            if let (Some(p), true) = (&spec.partition, timescale) {
+                crate::partitions::hypertable(c, &spec.schema, &spec.table, p).await?;
+            }
             Ok(columns)
         }
     }
+}
+
+/// Whether the table is natively partitioned (`PARTITION BY`).
+pub async fn partitioned(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<bool> {
+    let row = c
+        .query_opt(
+            "SELECT 1 FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace \
+             WHERE n.nspname = $1 AND r.relname = $2 AND r.relkind = 'p'",
+            &[&spec.schema, &spec.table],
+        )
+        .await
+        .map_err(|e| classify(e, &format!("reading how {} is partitioned", spec.qualified())))?;
+    Ok(row.is_some())
 }

@@ -16,11 +16,13 @@ mod connect;
 mod copy;
 mod ddl;
 mod modes;
+mod partitions;
 mod read;
 mod table;
 mod types;
 
 pub use connect::{Warehouse, classify};
 pub use ddl::{TableSpec, differences, existing};
+pub use partitions::{Grain, TimePartition};
 pub use table::{Staged, WarehouseTable};
 pub use types::PgType;

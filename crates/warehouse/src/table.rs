@@ -47,6 +47,10 @@ pub struct WarehouseTable {
     unique_keys: Vec<Vec<String>>,
     /// Its `NOT NULL` columns.
     required: Vec<String>,
+    /// (schema, table), unquoted.
+    place: (String, String),
+    /// Its time partitions, when it is natively partitioned by the store.
+    partition: Option<crate::partitions::TimePartition>,
 }
 
 /// Rows staged for one commit: an open transaction holding a temporary table.
@@ -83,6 +87,7 @@ impl WarehouseTable {
         let columns = ddl::create_or_adopt(c, spec, schema).await?;
         let unique_keys = ddl::unique_keys(c, spec).await?;
         let required = ddl::not_null(c, spec).await?;
+        let partitioned = ddl::partitioned(c, spec).await?;
         let id = spec.qualified();
         c.execute("INSERT INTO ingesta.tables (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&id])
             .await
@@ -92,7 +97,9 @@ impl WarehouseTable {
             .await
             .map_err(|e| classify(e, &doing))?;
         c.batch_execute("COMMIT").await.map_err(|e| classify(e, &doing))?;
-        Ok(Self::handle(wh, spec, columns, row.get(0), (unique_keys, required)))
+        let mut t = Self::handle(wh, spec, columns, row.get(0), (unique_keys, required));
+        t.partition = spec.partition.clone().filter(|_| partitioned);
+        Ok(t)
     }
 
     fn handle(
@@ -111,6 +118,8 @@ impl WarehouseTable {
             version,
             unique_keys,
             required,
+            place: (spec.schema.clone(), spec.table.clone()),
+            partition: None,
         }
     }
 
@@ -148,7 +157,10 @@ impl WarehouseTable {
         };
         let unique_keys = ddl::unique_keys(c, spec).await?;
         let required = ddl::not_null(c, spec).await?;
-        Ok(Some(Self::handle(wh, spec, ddl::handled(columns), row.get(0), (unique_keys, required))))
+        let partitioned = ddl::partitioned(c, spec).await?;
+        let mut t = Self::handle(wh, spec, ddl::handled(columns), row.get(0), (unique_keys, required));
+        t.partition = spec.partition.clone().filter(|_| partitioned);
+        Ok(Some(t))
     }
 
     /// The table's columns as the warehouse holds them.
@@ -310,6 +322,9 @@ impl TableStore for WarehouseTable {
         if staged.conn.is_none() {
             self.open_stage(staged, &batch).await?;
         }
+        if let (Some(p), Some(conn)) = (&self.partition, staged.conn.as_ref()) {
+            crate::partitions::ensure(&conn.client, (&self.place.0, &self.place.1), p, &batch).await?;
+        }
         let (mut names, mut types): (Vec<String>, Vec<PgType>) = staged.columns.iter().cloned().unzip();
         let mut arrays = copy::columns(&batch, &names, &types)?;
         let into = match staged.direct {
@@ -425,6 +440,14 @@ impl TableStore for WarehouseTable {
         .map_err(err)?;
         c.batch_execute("COMMIT").await.map_err(err)?;
         self.version = version;
+        if let Some(p) = self.partition.as_ref().filter(|p| p.retention.is_some()) {
+            // after the commit: a failure here loses nothing, the next commit tries again
+            match crate::partitions::drop_expired(c, (&self.place.0, &self.place.1), p).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(table = %self.name, dropped = n, "dropped partitions past the retention"),
+                Err(e) => tracing::warn!(table = %self.name, error = %e, "cannot drop old partitions; tried again"),
+            }
+        }
         Ok(Ok(CommitReceipt { version, rows }))
     }
 

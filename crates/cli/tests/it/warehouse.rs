@@ -251,3 +251,57 @@ warehouse:
     assert_eq!(too_large + null, quarantined);
     assert_eq!(count(&pg, &db, "SELECT count(*) FROM silver.iot_silver WHERE battery IS NULL"), 0);
 }
+
+#[test]
+fn a_time_partitioned_table_gets_a_partition_per_day_and_drops_those_past_retention() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    // keep the partitions from 2026-11-04 on, whatever today is
+    let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let keep_days = today - 20_761; // 2026-11-04, in days since 1970-01-01
+    let yaml = format!(
+        r#"{bronze}
+  readings_by_day:
+    layer: silver
+    input: iot_bronze
+    store: warehouse
+    transform:
+      select: [device_id, ts, temperature, _source, _position]
+    write: {{mode: insert_if_absent, key: [_source, _position, ts]}}
+    partition_by:
+      - {{column: ts, transform: day, retention: {keep_days}d}}
+warehouse:
+  url: "{url}"
+"#,
+        bronze = iot_pipeline("", 1500),
+        url = pg.url(&db)
+    );
+    ws.write_pipeline(&yaml);
+    generate(&ws, "a", 5, 3_000, 2);
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let parts = pg.psql(
+        &db,
+        "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'public.readings_by_day'::regclass",
+    );
+    let parts: Vec<&str> = parts.trim().split(',').collect();
+    assert!(parts.contains(&"readings_by_day_p20261104") && parts.contains(&"readings_by_day_p20261107"), "{parts:?}");
+    assert!(!parts.iter().any(|p| *p < "readings_by_day_p20261104"), "older days are dropped: {parts:?}");
+    let kept = count(&pg, &db, "SELECT count(*) FROM readings_by_day");
+    let lake_since = ws.ingesta(&[
+        "query",
+        ws.pipeline().to_str().unwrap(),
+        "SELECT count(*) AS n FROM iot_bronze WHERE ts >= TIMESTAMP '2026-11-04T00:00:00Z'",
+        "--format",
+        "csv",
+    ]);
+    let expected: u64 = text(&lake_since.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(kept, expected, "the rows of the kept days, all in partitions");
+    assert_eq!(count(&pg, &db, "SELECT count(*) FROM ONLY readings_by_day"), 0);
+    // a key without the partition column is refused at its line
+    ws.write_pipeline(&yaml.replace("key: [_source, _position, ts]", "key: [_source, _position]"));
+    let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("the key must hold the partition column `ts`"), "{}", text(&out.stderr));
+}

@@ -412,6 +412,9 @@ pub struct Partition {
     pub from: Option<String>,
     #[serde(default)]
     pub transform: PartitionTransform,
+    /// Warehouse tables: partitions whose range ended longer ago than this are dropped.
+    #[serde(default)]
+    pub retention: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

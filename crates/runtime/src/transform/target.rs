@@ -59,11 +59,20 @@ impl Target {
 
 /// Where a warehouse table of the pipeline lives.
 pub fn spec(name: &str, cfg: &ingesta_config::Table) -> TableSpec {
+    let partition = cfg.partition_by.first().map(|p| ingesta_warehouse::TimePartition {
+        column: p.column.clone(),
+        grain: match p.transform {
+            ingesta_config::PartitionTransform::Month => ingesta_warehouse::Grain::Month,
+            _ => ingesta_warehouse::Grain::Day,
+        },
+        retention: p.retention.map(|d| d.0),
+    });
     TableSpec {
         name: name.to_string(),
         schema: cfg.schema.clone().unwrap_or_else(|| "public".into()),
         table: name.to_string(),
         key: cfg.write.key.clone(),
+        partition,
     }
 }
 

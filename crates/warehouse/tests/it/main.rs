@@ -12,7 +12,7 @@ mod contract;
 mod types;
 
 fn spec(name: &str) -> TableSpec {
-    TableSpec { name: name.into(), schema: "public".into(), table: name.into(), key: Vec::new() }
+    TableSpec { name: name.into(), schema: "public".into(), table: name.into(), key: Vec::new(), partition: None }
 }
 
 /// A fresh database of `pg` (its name) and the warehouse connection to it.
