@@ -122,20 +122,10 @@ fn json_body(a: &Answer, report: Option<&str>) -> Result<Value, String> {
     let names: Vec<&str> = a.schema.fields().iter().map(|f| f.name().as_str()).collect();
     let columns: Vec<Value> =
         a.schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
-    let mut rows: Vec<Value> = Vec::new();
-    for batch in a.batches.iter().filter(|b| b.num_rows() > 0) {
-        let mut w = arrow_json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, arrow_json::writer::JsonArray>(Vec::new());
-        w.write(batch).map_err(|e| e.to_string())?;
-        w.finish().map_err(|e| e.to_string())?;
-        let objects: Vec<Map<String, Value>> = serde_json::from_slice(&w.into_inner()).map_err(|e| e.to_string())?;
-        rows.extend(
-            objects
-                .into_iter()
-                .map(|mut o| Value::Array(names.iter().map(|n| o.remove(*n).unwrap_or(Value::Null)).collect())),
-        );
-    }
+    let rows: Vec<Value> = json_objects(&a.batches)?
+        .into_iter()
+        .map(|mut o| Value::Array(names.iter().map(|n| o.remove(*n).unwrap_or(Value::Null)).collect()))
+        .collect();
     Ok(json!({
         "report": report,
         "columns": columns,
@@ -172,4 +162,18 @@ fn parquet_body(a: &Answer) -> Result<Vec<u8>, String> {
         w.write(b).map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
+}
+
+/// Every row of `batches` as a JSON object (nulls kept), in Arrow's JSON forms.
+pub fn json_objects(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, String> {
+    let mut out = Vec::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let mut w = arrow_json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow_json::writer::JsonArray>(Vec::new());
+        w.write(batch).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+        out.extend(serde_json::from_slice::<Vec<Map<String, Value>>>(&w.into_inner()).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
 }

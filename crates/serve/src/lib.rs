@@ -32,7 +32,7 @@ use futures::future::BoxFuture;
 use ingesta_config::Report;
 use serde_json::json;
 
-pub use answer::{Answer, Format};
+pub use answer::{Answer, Format, json_objects};
 pub use auth::{Scope, Tokens};
 pub use metrics::Metrics;
 

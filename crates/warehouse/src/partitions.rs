@@ -124,12 +124,14 @@ fn span(batch: &RecordBatch, column: &str) -> Result<Option<(NaiveDate, NaiveDat
 }
 
 /// Creates the partitions `batch`'s rows fall in, and the next one, in the
-/// caller's transaction.
+/// caller's transaction; `done` holds the periods this write ensured already
+/// (a write's batches mostly fall in the same days).
 pub async fn ensure(
     c: &tokio_postgres::Client,
     (schema, table): (&str, &str),
     p: &TimePartition,
     batch: &RecordBatch,
+    done: &mut std::collections::BTreeSet<NaiveDate>,
 ) -> Result<()> {
     let Some((lo, hi)) = span(batch, &p.column)? else { return Ok(()) };
     let stop = next(next(start(hi, p.grain), p.grain), p.grain);
@@ -137,6 +139,10 @@ pub async fn ensure(
     let mut sql = String::new();
     while from < stop {
         let to = next(from, p.grain);
+        if !done.insert(from) {
+            from = to;
+            continue;
+        }
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {}.{} FOR VALUES FROM ('{from}') TO ('{to}');",
             quote(schema),
@@ -145,6 +151,9 @@ pub async fn ensure(
             quote(table)
         ));
         from = to;
+    }
+    if sql.is_empty() {
+        return Ok(());
     }
     c.batch_execute(&sql).await.map_err(|e| classify(e, &format!("creating the partitions of {schema}.{table}")))
 }

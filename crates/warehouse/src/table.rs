@@ -63,6 +63,8 @@ pub struct Staged {
     /// An append copies straight into the table: it takes the table's lock
     /// when it starts and stamps its rows with this version.
     direct: Option<i64>,
+    /// The time partitions this write has made sure of.
+    partitions: std::collections::BTreeSet<chrono::NaiveDate>,
 }
 
 impl WarehouseTable {
@@ -312,7 +314,8 @@ impl TableStore for WarehouseTable {
     }
 
     fn begin(&self, mode: &WriteMode) -> Result<Staged> {
-        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0, direct: None })
+        let partitions = Default::default();
+        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0, direct: None, partitions })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> Result<()> {
@@ -323,7 +326,8 @@ impl TableStore for WarehouseTable {
             self.open_stage(staged, &batch).await?;
         }
         if let (Some(p), Some(conn)) = (&self.partition, staged.conn.as_ref()) {
-            crate::partitions::ensure(&conn.client, (&self.place.0, &self.place.1), p, &batch).await?;
+            let place = (self.place.0.as_str(), self.place.1.as_str());
+            crate::partitions::ensure(&conn.client, place, p, &batch, &mut staged.partitions).await?;
         }
         let (mut names, mut types): (Vec<String>, Vec<PgType>) = staged.columns.iter().cloned().unzip();
         let mut arrays = copy::columns(&batch, &names, &types)?;

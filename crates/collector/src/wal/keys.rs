@@ -80,6 +80,12 @@ impl Keys {
             }
         }
         for (_, segment) in super::segments(dir)? {
+            // a segment last written before the window holds no key of it (archives can be long)
+            let written = fs::metadata(&segment).and_then(|m| m.modified()).ok();
+            let age_us = written.and_then(|w| w.elapsed().ok()).map_or(0, |d| d.as_micros() as i64);
+            if age_us >= keys.window_us {
+                continue;
+            }
             for r in in_segment(&segment)? {
                 if now_us - r.at < keys.window_us {
                     keys.map.insert(r.key.clone(), r);

@@ -125,19 +125,7 @@ impl PipelineData {
     /// Opens every table at its newest version; a new generation when any committed.
     async fn open(&self) -> Result<Session, Failure> {
         let p = self.p.clone();
-        let opened = self.on_query_threads(
-            async move {
-                let ctx = crate::query::session(&p).await?;
-                let mut commits = BTreeMap::new();
-                for name in p.tables.keys() {
-                    if let Some((at, _)) = super::tables::history(&p, name, 1).await?.pop() {
-                        commits.insert(name.clone(), at);
-                    }
-                }
-                Ok::<_, ingesta_core::Error>((ctx, commits))
-            },
-            self.timeout,
-        );
+        let opened = self.on_query_threads(async move { crate::query::session_with_commits(&p).await }, self.timeout);
         let (ctx, commits) = opened.await?.map_err(|e| Failure::Unavailable(e.message))?;
         let s = Session { opened: Instant::now(), ctx, commits: Arc::new(commits) };
         let mut current = self.current.write().expect("session");

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use ingesta_config::{Pipeline, Source, Store};
 use ingesta_lake::LakeTable;
 use ingesta_serve::{Answer, Failure};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::data::PipelineData;
 
@@ -95,16 +95,6 @@ pub async fn history(p: &Pipeline, name: &str, n: usize) -> Result<Vec<(DateTime
 
 /// An answer's rows as JSON objects.
 pub fn objects(a: Answer) -> Result<Vec<Value>, Failure> {
-    let mut out = Vec::new();
-    for b in a.batches.iter().filter(|b| b.num_rows() > 0) {
-        let mut w = arrow_json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, arrow_json::writer::JsonArray>(Vec::new());
-        w.write(b).map_err(|e| Failure::Unavailable(e.to_string()))?;
-        w.finish().map_err(|e| Failure::Unavailable(e.to_string()))?;
-        let rows: Vec<Map<String, Value>> =
-            serde_json::from_slice(&w.into_inner()).map_err(|e| Failure::Unavailable(e.to_string()))?;
-        out.extend(rows.into_iter().map(Value::Object));
-    }
-    Ok(out)
+    let rows = ingesta_serve::json_objects(&a.batches).map_err(Failure::Unavailable)?;
+    Ok(rows.into_iter().map(Value::Object).collect())
 }

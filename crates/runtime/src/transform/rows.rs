@@ -135,7 +135,7 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, positions: 
         }
         cols.push(cast);
     }
-    for (field, col) in stored.fields().iter().zip(&cols).filter(|(f, _)| !f.is_nullable()) {
+    for (field, col) in stored.fields().iter().zip(&cols).filter(|(f, c)| !f.is_nullable() && c.null_count() > 0) {
         for r in (0..n).filter(|&r| col.is_null(r)) {
             bad[r].get_or_insert_with(|| {
                 (Reason::Missing, format!("column `{}` is null, and the table does not take nulls there", field.name()))
