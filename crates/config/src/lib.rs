@@ -9,6 +9,7 @@ mod load;
 pub mod model;
 mod spans;
 mod validate;
+mod validate_enrich;
 mod validate_reports;
 
 pub use diagnostics::{Diagnostic, Diagnostics};

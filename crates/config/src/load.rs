@@ -8,7 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Report, Serve, Sink, Source, Table, Warehouse};
+use crate::model::{Lake, Pipeline, Redis, Report, Serve, Sink, Source, Table, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -134,15 +134,20 @@ impl Ctx<'_> {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.de::<Warehouse>("warehouse", v).map(Some),
         };
+        let redis = match map.remove("redis") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => self.de::<Redis>("redis", v).map(Some),
+        };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, warehouse, sources, tables, sinks, serve, reports";
+            let known = "pipeline, lake, warehouse, redis, sources, tables, sinks, serve, reports";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
             pipeline: name?,
             lake: lake?,
             warehouse: warehouse?,
+            redis: redis?,
             sources: sources?,
             tables: tables?,
             sinks: sinks?,

@@ -43,6 +43,7 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         }
     }
     crate::validate_reports::validate(p, err);
+    crate::validate_enrich::validate(p, err);
     for (name, source) in &p.sources {
         let at = format!("sources.{name}");
         let l = match source {
@@ -140,8 +141,8 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
 }
 
 /// The warehouse connection, and what tables kept in it can do so far: be
-/// written by a silver or gold transform (not yet be read by another table,
-/// nor be partitioned there).
+/// written by a silver or gold transform and read whole as another's lookup
+/// (not yet be read incrementally as an input).
 fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     use crate::model::Store;
     if let Some(w) = &p.warehouse {
@@ -178,10 +179,13 @@ fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             err(&at, "PostgreSQL names (the table's and its schema's) are 1 to 63 characters".into());
         }
         for (reader, r) in &p.tables {
-            if r.upstream().contains(name) {
+            if &r.input == name {
                 err(
-                    &format!("tables.{reader}"),
-                    format!("table `{name}` is kept in the warehouse, which other tables cannot read yet"),
+                    &format!("tables.{reader}.input"),
+                    format!(
+                        "table `{name}` is kept in the warehouse, which other tables cannot read incrementally yet; \
+                         read it whole with `transform.lookups: [{name}]` and `sql`"
+                    ),
                 );
             }
         }

@@ -20,6 +20,8 @@ pub enum Reason {
     Expectation,
     /// A message names a schema the registry does not have.
     Schema,
+    /// A lookup (`enrich`) found no value for the row's key.
+    Lookup,
 }
 
 impl Reason {
@@ -32,6 +34,7 @@ impl Reason {
             Reason::File => "file_error",
             Reason::Expectation => "expectation",
             Reason::Schema => "unknown_schema",
+            Reason::Lookup => "lookup_missing",
         }
     }
 }

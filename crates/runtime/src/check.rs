@@ -122,6 +122,22 @@ async fn plan_table(
     {
         out.push((format!("{at}.write.delete_when"), format!("does not plan: {}", first_line(&e.to_string()))));
     }
+    for (i, e) in t.transform.enrich.iter().enumerate() {
+        let columns =
+            e.key_columns().unwrap_or_default().into_iter().map(|c| (format!("{at}.transform.enrich[{i}].key"), c));
+        let matched = e.matching.iter().map(|(f, c)| (format!("{at}.transform.enrich[{i}].match.{f}"), c.clone()));
+        for (key, c) in columns.chain(matched) {
+            if planned.field_with_name(&c).is_err() {
+                let names: Vec<&str> = planned.fields().iter().map(|f| f.name().as_str()).collect();
+                out.push((key, format!("unknown column `{c}`; the transform gives: {}", names.join(", "))));
+            }
+        }
+        for c in e.columns.keys().filter(|c| planned.field_with_name(c).is_ok()) {
+            let msg = format!("the transform already gives a column `{c}`; name the looked-up one otherwise");
+            out.push((format!("{at}.transform.enrich[{i}].columns.{c}"), msg));
+        }
+    }
+    let planned = crate::transform::enriched_schema(&t.transform.enrich, &planned);
     let has = |c: &str| planned.field_with_name(c).is_ok();
     let names = || planned.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
     for (i, k) in t.write.key.iter().enumerate() {

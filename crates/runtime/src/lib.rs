@@ -119,7 +119,17 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
         .map(|name| {
             let t = &p.tables[&name];
             if t.layer != Layer::Bronze {
-                let task = TransformTask::new(lake.clone(), &name, t);
+                let mut task = TransformTask::new(lake.clone(), &name, t);
+                if let Some(wh) = &warehouse {
+                    for l in &t.transform.lookups {
+                        if let Some(cfg) = p.tables.get(l).filter(|c| c.store == ingesta_config::Store::Warehouse) {
+                            task = task.warehouse_lookup(l, wh.clone(), cfg);
+                        }
+                    }
+                }
+                if let (Some(r), false) = (&p.redis, t.transform.enrich.is_empty()) {
+                    task = task.enriched(r.url.expose())?;
+                }
                 return Ok(Task::Transform(match (&warehouse, t.store) {
                     (Some(wh), ingesta_config::Store::Warehouse) => task.in_warehouse(wh.clone()),
                     _ => task,

@@ -53,6 +53,17 @@ impl Redis {
         }
     }
 
+    /// Sets each key to its value (strings), as an application loading Redis would.
+    pub fn set(&self, pairs: &[(String, String)]) {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client.get_connection().expect("a connection to the test's redis-server");
+        let mut pipe = redis::pipe();
+        for (k, v) in pairs {
+            pipe.cmd("SET").arg(k).arg(v).ignore();
+        }
+        pipe.query::<()>(&mut conn).expect("SET");
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

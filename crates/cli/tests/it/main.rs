@@ -5,6 +5,7 @@ mod bad_input;
 mod changes;
 mod collector;
 mod demo;
+mod enrich;
 mod exactly_once;
 mod kafka;
 mod layers;

@@ -305,3 +305,33 @@ warehouse:
     let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
     assert!(text(&out.stderr).contains("the key must hold the partition column `ts`"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_lake_table_reads_a_warehouse_table_whole_as_its_lookup() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    let lookup = r#"  farm_seen:
+    layer: gold
+    input: iot_bronze
+    transform:
+      sql: |
+        SELECT i.farm_id, count(*) AS readings, max(c.readings) AS counted
+        FROM input i JOIN farm_counts c ON i.farm_id = c.farm_id GROUP BY i.farm_id
+      lookups: [farm_counts]
+warehouse:
+"#;
+    ws.write_pipeline(&pipeline(&pg.url(&db)).replace("warehouse:\n", lookup));
+    let check = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    let valid = generate(&ws, "a", 3, 5_000, 2);
+    let report = ws.run_once();
+    let query = |sql: &str| {
+        let out = ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "csv"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).lines().nth(1).unwrap_or_default().to_string()
+    };
+    // the warehouse counters ran first (the lookup is upstream), so they hold every row
+    assert_eq!(query("SELECT sum(readings) FROM farm_seen"), valid.to_string(), "{report}");
+    assert_eq!(query("SELECT count(*) FROM farm_seen WHERE counted <> readings"), "0", "{report}");
+}

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod enrich;
 mod reports;
 mod serve;
 mod sources;
 
+pub use enrich::*;
 pub use reports::*;
 pub use serve::*;
 pub use sources::*;
@@ -22,6 +24,8 @@ pub struct Pipeline {
     pub lake: Lake,
     /// The PostgreSQL warehouse, for tables with `store: warehouse`.
     pub warehouse: Option<Warehouse>,
+    /// The Redis server of tables' `enrich` lookups.
+    pub redis: Option<Redis>,
     pub sources: BTreeMap<String, Source>,
     pub tables: BTreeMap<String, Table>,
     /// Where tables' new rows are published.
@@ -265,6 +269,9 @@ pub struct Transform {
     /// Tables read whole by `sql` (joins, lookups); they run before this one.
     #[serde(default)]
     pub lookups: Vec<String>,
+    /// Columns added from Redis to each row the transform gives (`Enrich`).
+    #[serde(default)]
+    pub enrich: Vec<Enrich>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -47,6 +47,7 @@ pub(super) fn copies(t: &Table) -> bool {
         && tr.filter.is_none()
         && tr.dedupe.is_none()
         && tr.lookups.is_empty()
+        && tr.enrich.is_empty()
         && tr.select.as_ref().is_none_or(|items| items.iter().all(plain))
 }
 

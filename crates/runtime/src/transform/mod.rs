@@ -7,6 +7,7 @@
 //! after a crash between the two redoes exactly the same range.
 
 mod copy;
+mod enrich;
 mod own;
 pub mod plan;
 mod query;
@@ -26,6 +27,7 @@ use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema};
 
 use crate::report::{Laps, Progress, TableReport};
 use crate::upkeep::Upkeep;
+pub use enrich::schema as enriched_schema;
 use own::reload;
 use query::Query;
 pub use rows::RuleCount;
@@ -49,6 +51,8 @@ pub struct TransformTask {
     target: Option<Target>,
     /// The warehouse and where in it, for a table with `store: warehouse`.
     warehouse: Option<Box<(ingesta_warehouse::Warehouse, ingesta_warehouse::TableSpec)>>,
+    /// What the transform reads beside its input, other than lake tables.
+    side: Box<SideReads>,
     quarantine: Option<LakeTable>,
     upkeep: Upkeep,
     /// Parquet writers (threads) for this table's large commits.
@@ -71,6 +75,15 @@ pub struct TransformTask {
     unprepared: Option<SchemaRef>,
 }
 
+/// Reads of a transform beside its input and lake lookups.
+#[derive(Default)]
+struct SideReads {
+    /// The Redis lookups of `transform.enrich`.
+    enricher: Option<enrich::Enricher>,
+    /// Lookup tables kept in the warehouse: name, warehouse, where in it.
+    warehouse: Vec<(String, ingesta_warehouse::Warehouse, ingesta_warehouse::TableSpec)>,
+}
+
 /// The table and its upkeep after their background work, and how it went.
 type Settled = (LakeTable, Upkeep, Result<(), ingesta_lake::LakeError>);
 
@@ -79,6 +92,18 @@ impl TransformTask {
     pub fn in_warehouse(mut self, warehouse: ingesta_warehouse::Warehouse) -> Self {
         self.warehouse = Some(Box::new((warehouse, target::spec(&self.name, &self.cfg))));
         self.copies = false; // column-chunk copies are the lake's
+        self
+    }
+
+    /// Reads `transform.enrich`'s lookups from the Redis at `url`.
+    pub fn enriched(mut self, url: &str) -> Result<Self, Error> {
+        self.side.enricher = Some(enrich::Enricher::new(&self.name, url, &self.cfg.transform.enrich)?);
+        Ok(self)
+    }
+
+    /// Reads the lookup table `name` from the warehouse (whole, at each pass).
+    pub fn warehouse_lookup(mut self, name: &str, wh: ingesta_warehouse::Warehouse, cfg: &Table) -> Self {
+        self.side.warehouse.push((name.to_string(), wh, target::spec(name, cfg)));
         self
     }
 
@@ -93,6 +118,7 @@ impl TransformTask {
             input: None,
             target: None,
             warehouse: None,
+            side: Box::default(),
             quarantine: None,
             upkeep,
             writers,
@@ -249,7 +275,7 @@ impl TransformTask {
             Some(q) => q,
             None => Box::new(self.query(input, range, &range.files).await?),
         };
-        self.ensure_target(&query.out).await?;
+        self.ensure_target(&enrich::schema(&self.cfg.transform.enrich, &query.out)).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
         if self.cfg.write.delete_when.is_some() {
             // the flag goes with the rows to the merge, not into the table
@@ -309,6 +335,14 @@ impl TransformTask {
             let Split { keep, positions, quarantine: bad } =
                 apply_expectations(&self.name, &self.cfg.expect, batch, &mut counts, &source, seen + 1)?;
             quarantine.extend(bad);
+            let (keep, positions) = match self.side.enricher.as_mut() {
+                Some(e) => {
+                    let Split { keep, positions, quarantine: bad } = e.apply(keep, positions, &source).await?;
+                    quarantine.extend(bad);
+                    (keep, positions)
+                }
+                None => (keep, positions),
+            };
             let Split { keep, quarantine: bad, .. } = conform(keep, &stored, &source, positions)?;
             quarantine.extend(bad);
             seen += n;
@@ -410,6 +444,18 @@ impl TransformTask {
         let input_schema = provider.schema();
         ctx.register_table(plan::INPUT, provider).map_err(df)?;
         for l in &self.cfg.transform.lookups {
+            if let Some((_, wh, spec)) = self.side.warehouse.iter().find(|(n, ..)| n == l) {
+                let Some(t) = ingesta_warehouse::WarehouseTable::open_existing(wh, spec).await? else {
+                    return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
+                };
+                let rows = TableStore::scan(&t).await?;
+                ctx.register_table(
+                    l.as_str(),
+                    std::sync::Arc::new(MemTable::try_new(t.arrow_schema(), vec![rows]).map_err(df)?),
+                )
+                .map_err(df)?;
+                continue;
+            }
             let Some(t) = open_table(&self.lake, l).await? else {
                 return Err(Error::retry(format!("table `{}`: lookup table `{l}` has no data yet", self.name)));
             };

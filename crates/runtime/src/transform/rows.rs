@@ -165,7 +165,7 @@ pub fn conform(batch: RecordBatch, stored: &SchemaRef, source: &str, positions: 
 }
 
 /// One row as a JSON object.
-fn row_json(batch: &RecordBatch, row: usize) -> String {
+pub(super) fn row_json(batch: &RecordBatch, row: usize) -> String {
     let one = batch.slice(row, 1);
     let mut w = arrow_json::LineDelimitedWriter::new(Vec::new());
     match w.write(&one).and_then(|_| w.finish()) {

@@ -21,6 +21,7 @@ use ingesta_core::{QuarantineRecord, Reason};
 use crate::schema::RecordSchema;
 
 pub use self::avro::read_avro;
+pub use self::coerce::{Typed, coerce_columns};
 pub use self::csv::read_csv;
 pub use self::json_doc::{read_json_doc, records as json_records};
 pub use self::message::{Decoded, Raw, SchemaLookup, decode_messages, value_schema};
