@@ -140,9 +140,9 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     cycles(p, err);
 }
 
-/// The warehouse connection, and what tables kept in it can do so far: be
-/// written by a silver or gold transform and read whole as another's lookup
-/// (not yet be read incrementally as an input).
+/// The warehouse connection, and what tables kept in it can do: be written
+/// by a silver or gold transform, read by another as its input (appends) or
+/// whole as its lookup; not be read as a change feed.
 fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     use crate::model::Store;
     if let Some(w) = &p.warehouse {
@@ -179,12 +179,12 @@ fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
             err(&at, "PostgreSQL names (the table's and its schema's) are 1 to 63 characters".into());
         }
         for (reader, r) in &p.tables {
-            if &r.input == name {
+            if &r.input == name && r.read == ReadMode::Changes {
                 err(
-                    &format!("tables.{reader}.input"),
+                    &format!("tables.{reader}.read"),
                     format!(
-                        "table `{name}` is kept in the warehouse, which other tables cannot read incrementally yet; \
-                         read it whole with `transform.lookups: [{name}]` and `sql`"
+                        "table `{name}` is kept in the warehouse, which keeps no change feed; read its appends, \
+                         or read it whole with `transform.lookups: [{name}]` and `sql`"
                     ),
                 );
             }

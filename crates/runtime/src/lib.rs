@@ -121,6 +121,9 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
             if t.layer != Layer::Bronze {
                 let mut task = TransformTask::new(lake.clone(), &name, t);
                 if let Some(wh) = &warehouse {
+                    if let Some(cfg) = p.tables.get(&t.input).filter(|c| c.store == ingesta_config::Store::Warehouse) {
+                        task = task.from_warehouse(wh.clone(), cfg);
+                    }
                     for l in &t.transform.lookups {
                         if let Some(cfg) = p.tables.get(l).filter(|c| c.store == ingesta_config::Store::Warehouse) {
                             task = task.warehouse_lookup(l, wh.clone(), cfg);

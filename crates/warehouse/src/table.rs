@@ -456,7 +456,21 @@ impl TableStore for WarehouseTable {
     }
 
     async fn rows_since(&self, after: i64) -> Result<(i64, Vec<RecordBatch>)> {
-        let to = self.version;
+        self.rows_between(after, self.version).await
+    }
+
+    async fn scan(&self) -> Result<Vec<RecordBatch>> {
+        let conn = self.wh.connect().await?;
+        let sql = format!("SELECT {} FROM {}", read::select_list(&self.columns), self.target);
+        read::query(&conn.client, &sql, &[], &self.columns, &self.doing("reading")).await
+    }
+}
+
+impl WarehouseTable {
+    /// The rows appended by versions `after+1..=to` (`to` at most the
+    /// version read), and `to`; refused when one of them changed rows.
+    pub async fn rows_between(&self, after: i64, to: i64) -> Result<(i64, Vec<RecordBatch>)> {
+        let to = to.min(self.version);
         if after >= to {
             return Ok((to, Vec::new()));
         }
@@ -489,10 +503,16 @@ impl TableStore for WarehouseTable {
         Ok((to, batches))
     }
 
-    async fn scan(&self) -> Result<Vec<RecordBatch>> {
+    /// What tells this table from an earlier one of the same name (dropped
+    /// and created again): PostgreSQL's object id of the table.
+    pub async fn identity(&self) -> Result<String> {
         let conn = self.wh.connect().await?;
-        let sql = format!("SELECT {} FROM {}", read::select_list(&self.columns), self.target);
-        read::query(&conn.client, &sql, &[], &self.columns, &self.doing("reading")).await
+        let row = conn
+            .client
+            .query_one("SELECT to_regclass($1)::oid::bigint", &[&self.target])
+            .await
+            .map_err(|e| classify(e, &self.doing("identifying")))?;
+        Ok(format!("pg-{}", row.get::<_, Option<i64>>(0).unwrap_or_default()))
     }
 }
 

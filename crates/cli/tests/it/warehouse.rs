@@ -40,6 +40,28 @@ warehouse:
     )
 }
 
+/// [`pipeline`] and two tables reading the warehouse's silver table by its
+/// appends: counters in the warehouse and a copy in the lake.
+fn chained(url: &str) -> String {
+    let more = r#"  farm_totals:
+    layer: gold
+    input: iot_silver
+    store: warehouse
+    schema: gold
+    transform:
+      sql: SELECT farm_id, count(*) AS readings FROM input GROUP BY farm_id
+    write: {mode: aggregate, key: [farm_id], measures: {readings: sum}}
+  silver_copy:
+    layer: gold
+    input: iot_silver
+    transform:
+      select: [device_id, _source, _position]
+    write: {mode: insert_if_absent, key: [_source, _position]}
+warehouse:
+"#;
+    pipeline(url).replace("warehouse:\n", more)
+}
+
 /// Generates IoT files into `landing/<sub>`; returns the valid rows.
 fn generate(ws: &Workspace, sub: &str, seed: u64, rows: u64, files: u32) -> u64 {
     let out = ws.landing().join(sub);
@@ -59,7 +81,7 @@ fn warehouse_tables_are_exact_after_sigkill_at_random_moments() {
     let pg = Postgres::start();
     let db = pg.fresh_database();
     let ws = workspace();
-    ws.write_pipeline(&pipeline(&pg.url(&db)));
+    ws.write_pipeline(&chained(&pg.url(&db)));
     let mut valid = generate(&ws, "first", 1, 30_000, 12);
     let seed = Rng::clock_seed();
     let mut rng = Rng(seed);
@@ -81,6 +103,11 @@ fn warehouse_tables_are_exact_after_sigkill_at_random_moments() {
     assert_eq!(rows, valid, "silver rows (seed {seed}); last run: {last}");
     let counted = count(&pg, &db, "SELECT sum(readings) FROM public.farm_counts");
     assert_eq!(counted, valid, "the counters saw every row once (seed {seed})");
+    // read from the warehouse table by its appends, into either store
+    let chained = count(&pg, &db, "SELECT sum(readings) FROM gold.farm_totals");
+    assert_eq!(chained, valid, "counters over the warehouse's silver table (seed {seed})");
+    let copy = ingesta_testkit::read_delta(&ws.lake().join("silver_copy"), &["_source", "_position"], None);
+    assert_eq!((copy.rows, copy.distinct_keys), (valid, valid), "the lake's copy of it (seed {seed})");
     let again = ws.run_once();
     for t in again["tables"].as_array().unwrap() {
         assert_eq!(t["rows"], 0, "a run after recovery writes nothing: {again}");

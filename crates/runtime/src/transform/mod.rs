@@ -8,6 +8,7 @@
 
 mod copy;
 mod enrich;
+mod from_warehouse;
 mod own;
 pub mod plan;
 mod query;
@@ -75,6 +76,19 @@ pub struct TransformTask {
     unprepared: Option<SchemaRef>,
 }
 
+/// A write under way: staged rows, the expectation counts, where they came from.
+struct Write {
+    staged: target::Staged,
+    /// The stored columns (and the delete flag, for `delete_when`).
+    stored: SchemaRef,
+    /// The input and its versions read, as quarantine records name them.
+    source: String,
+    /// The input version this write covers.
+    to: i64,
+    counts: BTreeMap<String, RuleCount>,
+    copied_files: usize,
+}
+
 /// Reads of a transform beside its input and lake lookups.
 #[derive(Default)]
 struct SideReads {
@@ -82,6 +96,8 @@ struct SideReads {
     enricher: Option<enrich::Enricher>,
     /// Lookup tables kept in the warehouse: name, warehouse, where in it.
     warehouse: Vec<(String, ingesta_warehouse::Warehouse, ingesta_warehouse::TableSpec)>,
+    /// The input, when it is kept in the warehouse.
+    input: Option<(ingesta_warehouse::Warehouse, ingesta_warehouse::TableSpec)>,
 }
 
 /// The table and its upkeep after their background work, and how it went.
@@ -99,6 +115,13 @@ impl TransformTask {
     pub fn enriched(mut self, url: &str) -> Result<Self, Error> {
         self.side.enricher = Some(enrich::Enricher::new(&self.name, url, &self.cfg.transform.enrich)?);
         Ok(self)
+    }
+
+    /// Reads the input from the warehouse, where its config `cfg` keeps it.
+    pub fn from_warehouse(mut self, wh: ingesta_warehouse::Warehouse, cfg: &Table) -> Self {
+        self.side.input = Some((wh, target::spec(&self.cfg.input, cfg)));
+        self.copies = false; // column-chunk copies read lake files
+        self
     }
 
     /// Reads the lookup table `name` from the warehouse (whole, at each pass).
@@ -188,6 +211,9 @@ impl TransformTask {
 
     /// Transforms everything the input appended since the last commit.
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
+        if let Some(input) = self.side.input.clone() {
+            return self.run_from_warehouse(input, progress).await;
+        }
         let started = Instant::now();
         let mut laps = Laps::new();
         self.settle().await;
@@ -275,44 +301,30 @@ impl TransformTask {
             Some(q) => q,
             None => Box::new(self.query(input, range, &range.files).await?),
         };
-        self.ensure_target(&enrich::schema(&self.cfg.transform.enrich, &query.out)).await?;
-        let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
-        if self.cfg.write.delete_when.is_some() {
-            // the flag goes with the rows to the merge, not into the table
-            let flag = arrow_schema::Field::new(DELETE_FLAG, arrow_schema::DataType::Boolean, true);
-            stored = arrow_schema::Schema::new([stored.fields().to_vec(), vec![std::sync::Arc::new(flag)]].concat());
-        }
-        let stored = std::sync::Arc::new(stored);
-        let mode = self.write_mode();
-        let target = self.target.as_ref().expect("ensured");
-        let mut staged = target.begin(&mode)?;
-        let source = format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to);
-        let mut counts: BTreeMap<String, RuleCount> = BTreeMap::new();
-        let mut copied_files = 0;
+        let mut w = self.begin_write(&query.out, range.after, range.to).await?;
         laps.lap("plan");
         let mut rest = None; // the files to read when some are copied
         if self.copies && !range.files.is_empty() {
             // files whose rows all pass are copied; the query reads the others
             let clean = copy::clean_files(&self.cfg, input, range, &mut self.rules).await?;
             let mut copied = Vec::new();
-            let (Target::Lake(lake_target), target::Staged::Lake(lake_staged)) = (target, &mut staged) else {
+            let target = self.target.as_ref().expect("ensured");
+            let (Target::Lake(lake_target), target::Staged::Lake(lake_staged)) = (target, &mut w.staged) else {
                 return Err(Error::stop("column-chunk copies go to lake tables only"));
             };
             for (file, rows) in clean.iter().zip(lake_target.stage_copies(lake_staged, input, &clean).await?) {
                 let Some(rows) = rows else { continue };
                 for rule in &self.cfg.expect {
-                    counts.entry(rule.name.clone()).or_default().passed += rows;
+                    w.counts.entry(rule.name.clone()).or_default().passed += rows;
                 }
                 copied.push(file.path.clone());
             }
-            copied_files = copied.len();
+            w.copied_files = copied.len();
             if !copied.is_empty() {
                 rest = Some(range.files.iter().filter(|f| !copied.contains(&f.path)).cloned().collect::<Vec<_>>());
             }
         }
         laps.lap("copy");
-        let mut quarantine: Vec<QuarantineRecord> = Vec::new();
-        let mut seen = 0i64;
         // files in memory are read by the planned query, rebound to them
         let read = rest.as_deref().unwrap_or(&range.files);
         let rows = if rest.is_some() && read.is_empty() {
@@ -324,16 +336,59 @@ impl TransformTask {
         } else {
             Some(self.query(input, range, read).await?.rows(input, None).await)
         };
-        let mut stream = match rows {
+        let stream = match rows {
             Some(rows) => rows.map_err(|e| self.sql_error(e))?.boxed(),
             None => futures::stream::empty().boxed(),
         };
         laps.lap("scan");
+        self.write_rows(w, stream, app, quarantined_to, report, laps).await?;
+        if keeps && query.reruns {
+            self.kept = Some(query);
+        }
+        report.bytes += range.bytes;
+        Ok(range.to < input.tip())
+    }
+
+    /// Starts a write of the rows read from the input's versions `after+1..=to`,
+    /// the table made (or given new columns) for the transform's columns `out`.
+    async fn begin_write(&mut self, out: &SchemaRef, after: i64, to: i64) -> Result<Write, Error> {
+        self.ensure_target(&enrich::schema(&self.cfg.transform.enrich, out)).await?;
+        let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        if self.cfg.write.delete_when.is_some() {
+            // the flag goes with the rows to the merge, not into the table
+            let flag = arrow_schema::Field::new(DELETE_FLAG, arrow_schema::DataType::Boolean, true);
+            stored = arrow_schema::Schema::new([stored.fields().to_vec(), vec![std::sync::Arc::new(flag)]].concat());
+        }
+        let staged = self.target.as_ref().expect("ensured").begin(&self.write_mode())?;
+        Ok(Write {
+            staged,
+            stored: std::sync::Arc::new(stored),
+            source: format!("{}@{}..{}", self.cfg.input, after + 1, to),
+            to,
+            counts: BTreeMap::new(),
+            copied_files: 0,
+        })
+    }
+
+    /// Checks, enriches and stages what the transform gave, then commits it
+    /// (the quarantine first) with the input's position `w.to` under `app`.
+    async fn write_rows(
+        &mut self,
+        mut w: Write,
+        mut stream: futures::stream::BoxStream<'_, ingesta_lake::datafusion::error::Result<arrow_array::RecordBatch>>,
+        app: &str,
+        quarantined_to: i64,
+        report: &mut TableReport,
+        laps: &mut Laps,
+    ) -> Result<(), Error> {
+        let mut quarantine: Vec<QuarantineRecord> = Vec::new();
+        let mut seen = 0i64;
+        let source = w.source.clone();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
             let n = batch.num_rows() as i64;
             let Split { keep, positions, quarantine: bad } =
-                apply_expectations(&self.name, &self.cfg.expect, batch, &mut counts, &source, seen + 1)?;
+                apply_expectations(&self.name, &self.cfg.expect, batch, &mut w.counts, &source, seen + 1)?;
             quarantine.extend(bad);
             let (keep, positions) = match self.side.enricher.as_mut() {
                 Some(e) => {
@@ -343,37 +398,34 @@ impl TransformTask {
                 }
                 None => (keep, positions),
             };
-            let Split { keep, quarantine: bad, .. } = conform(keep, &stored, &source, positions)?;
+            let Split { keep, quarantine: bad, .. } = conform(keep, &w.stored, &source, positions)?;
             quarantine.extend(bad);
             seen += n;
-            target.stage(&mut staged, keep).await?;
+            self.target.as_ref().expect("ensured").stage(&mut w.staged, keep).await?;
         }
+        drop(stream);
         laps.lap("rows");
-        if keeps && query.reruns {
-            self.kept = Some(query);
-        }
         report.quarantined += quarantine.len() as u64;
-        report.bytes += range.bytes;
-        let positions = vec![(app.to_string(), range.to)];
-        if !quarantine.is_empty() && range.to > quarantined_to {
+        let positions = vec![(app.to_string(), w.to)];
+        if !quarantine.is_empty() && w.to > quarantined_to {
             self.commit_quarantine(&quarantine, positions.clone()).await?;
             laps.lap("quarantine");
         }
         let mut info = vec![
-            ("ingesta.input".to_string(), format!("{}@{}..{}", self.cfg.input, range.after + 1, range.to)),
+            ("ingesta.input".to_string(), source),
             ("ingesta.quarantined".to_string(), quarantine.len().to_string()),
             ("ingesta.rows_in".to_string(), seen.to_string()),
         ];
-        if copied_files > 0 {
-            info.push((COPIED_INFO.to_string(), copied_files.to_string()));
+        if w.copied_files > 0 {
+            info.push((COPIED_INFO.to_string(), w.copied_files.to_string()));
         }
-        if !counts.is_empty() {
-            info.push((EXPECTATIONS_INFO.to_string(), serde_json::to_string(&counts).expect("counts")));
+        if !w.counts.is_empty() {
+            info.push((EXPECTATIONS_INFO.to_string(), serde_json::to_string(&w.counts).expect("counts")));
         }
         let target = self.target.as_mut().expect("ensured");
         // rows the table took (insert-if-absent skips keys it holds; merges count input rows)
         let committing = Instant::now();
-        let receipt = target.commit(staged, positions, info).await?;
+        let receipt = target.commit(w.staged, positions, info).await?;
         crate::events::committed(
             &self.name,
             receipt.version,
@@ -383,7 +435,7 @@ impl TransformTask {
         );
         report.rows += receipt.rows;
         laps.lap("commit");
-        Ok(range.to < input.tip())
+        Ok(())
     }
 
     /// On a pass with nothing new, a long-running pipeline makes the query
@@ -443,6 +495,14 @@ impl TransformTask {
         };
         let input_schema = provider.schema();
         ctx.register_table(plan::INPUT, provider).map_err(df)?;
+        self.register_lookups(&ctx).await?;
+        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
+        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        Ok(Query::new(frame, input_schema))
+    }
+
+    /// Registers the lookup tables, each read whole at its current version.
+    async fn register_lookups(&self, ctx: &ingesta_lake::datafusion::prelude::SessionContext) -> Result<(), Error> {
         for l in &self.cfg.transform.lookups {
             if let Some((_, wh, spec)) = self.side.warehouse.iter().find(|(n, ..)| n == l) {
                 let Some(t) = ingesta_warehouse::WarehouseTable::open_existing(wh, spec).await? else {
@@ -462,9 +522,7 @@ impl TransformTask {
             t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
             ctx.register_table(l.as_str(), t.provider().await?).map_err(df)?;
         }
-        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
-        Ok(Query::new(frame, input_schema))
+        Ok(())
     }
 
     /// A read that failed on the way is retried (the next poll under
