@@ -429,20 +429,27 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
     if !needs_key && !w.key.is_empty() {
         err(&format!("{at}.write.key"), "`append` takes no key; use insert_if_absent, upsert or aggregate".into());
     }
-    match (w.mode, &w.sequence) {
-        (WriteModeName::Upsert, None) => err(
+    let versioned = matches!(w.mode, WriteModeName::Upsert | WriteModeName::Scd2);
+    match (versioned, &w.sequence) {
+        (true, None) => err(
             &format!("{at}.write.sequence"),
-            "upsert needs `sequence`: the column that orders versions of a key (the highest wins)".into(),
+            format!("{} needs `sequence`: the column that orders versions of a key", w.mode.as_str()),
         ),
-        (WriteModeName::Upsert, Some(s)) if w.key.contains(s) => err(
+        (true, Some(s)) if w.key.contains(s) => err(
             &format!("{at}.write.sequence"),
             format!("`{s}` is a key column; the sequence orders versions of one key, so it must be another column"),
         ),
-        (WriteModeName::Upsert, Some(_)) | (_, None) => {}
-        (_, Some(_)) => err(&format!("{at}.write.sequence"), "`sequence` applies to upsert only".into()),
+        (true, Some(_)) | (false, None) => {}
+        (false, Some(_)) => err(&format!("{at}.write.sequence"), "`sequence` applies to upsert and scd2 only".into()),
     }
     if w.delete_when.is_some() && w.mode != WriteModeName::Upsert {
         err(&format!("{at}.write.delete_when"), "`delete_when` applies to upsert only".into());
+    }
+    let feeds = t.change_feed || p.tables.values().any(|r| r.input == name && r.read == ReadMode::Changes);
+    if w.mode == WriteModeName::Scd2 && feeds {
+        let msg = "an scd2 table keeps no change feed yet (`change_feed`, or a reader with `read: changes`); \
+                   read it whole with `transform.lookups`";
+        err(&format!("{at}.write.mode"), msg.into());
     }
     if w.mode == WriteModeName::Aggregate {
         if w.measures.is_empty() {

@@ -10,4 +10,4 @@ pub mod table;
 pub use error::{Error, ErrorKind, Result};
 pub use position::{FileKey, Progress, app_id};
 pub use quarantine::{QuarantineRecord, Reason};
-pub use table::{CommitReceipt, DELETE_FLAG, Measure, Moved, TableStore, WriteMode};
+pub use table::{CommitReceipt, DELETE_FLAG, IS_CURRENT, Measure, Moved, TableStore, VALID_FROM, VALID_TO, WriteMode};

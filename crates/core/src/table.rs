@@ -24,7 +24,20 @@ pub enum WriteMode {
     Delete { key: Vec<String> },
     /// A row's measures are combined with the stored measures of the same key.
     CounterMerge { key: Vec<String>, measures: Vec<(String, Measure)> },
+    /// Slowly changing dimension, type 2: each row is a version of its key
+    /// from its `sequence` on, kept beside the others. The table's
+    /// [`VALID_FROM`] is the version's sequence, [`VALID_TO`] the next
+    /// version's (null for the newest) and [`IS_CURRENT`] true for the
+    /// newest, whatever order the versions arrive in; a version already
+    /// stored (same key and sequence) is left as it is.
+    History { key: Vec<String>, sequence: String },
 }
+
+/// A history table's columns beside the transform's: when a version starts,
+/// when the next one starts, and whether it is the newest.
+pub const VALID_FROM: &str = "valid_from";
+pub const VALID_TO: &str = "valid_to";
+pub const IS_CURRENT: &str = "is_current";
 
 /// The column of an upsert's rows saying the row deletes its key.
 pub const DELETE_FLAG: &str = "__ingesta_delete";

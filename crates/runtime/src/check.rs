@@ -138,6 +138,15 @@ async fn plan_table(
         }
     }
     let planned = crate::transform::enriched_schema(&t.transform.enrich, &planned);
+    if t.write.mode == WriteModeName::Scd2 {
+        for c in [ingesta_core::VALID_FROM, ingesta_core::VALID_TO, ingesta_core::IS_CURRENT] {
+            if planned.field_with_name(c).is_ok() {
+                let msg = format!("the transform gives a column `{c}`, which scd2 adds itself; name it otherwise");
+                out.push((format!("{at}.write.mode"), msg));
+            }
+        }
+    }
+    let planned = plan::with_history(t, &planned);
     let has = |c: &str| planned.field_with_name(c).is_ok();
     let names = || planned.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
     for (i, k) in t.write.key.iter().enumerate() {

@@ -9,8 +9,9 @@
 //!   commit) leave the table as it was;
 //! * a compare-and-set commit fails, writing nothing, once another handle
 //!   moved a position it expects;
-//! * insert-if-absent, upsert (out of order, by sequence), delete and a
-//!   counter merge give the rows their modes define;
+//! * insert-if-absent, upsert (out of order, by sequence), delete, a
+//!   counter merge and a history (scd2, out of order, replayed) give the
+//!   rows their modes define;
 //! * `rows_since` gives exactly the rows appended after a version.
 
 use std::future::Future;
@@ -27,6 +28,21 @@ pub fn schema() -> SchemaRef {
         Field::new("n", DataType::Int64, true),
         Field::new("seq", DataType::Int64, true),
     ]))
+}
+
+/// The columns of table `name`: [`schema`], and for a history (a name
+/// starting with `history`) its `valid_from`, `valid_to` and `is_current`.
+pub fn schema_of(name: &str) -> SchemaRef {
+    if !name.starts_with("history") {
+        return schema();
+    }
+    let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend([
+        Field::new(ingesta_core::VALID_FROM, DataType::Int64, true),
+        Field::new(ingesta_core::VALID_TO, DataType::Int64, true),
+        Field::new(ingesta_core::IS_CURRENT, DataType::Boolean, true),
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 /// Rows of (id, n, seq).
@@ -180,10 +196,50 @@ pub async fn keyed_modes_hold<S: TableStore, Fut: Future<Output = S>>(open: &imp
 
     let mut t = open("counter".into()).await;
     let measures = vec![("n".to_string(), Measure::Sum), ("seq".to_string(), Measure::Max)];
-    let mode = WriteMode::CounterMerge { key, measures };
+    let mode = WriteMode::CounterMerge { key: key.clone(), measures };
     write(&mut t, &mode, rows(&[("a", 1, 1), ("a", 2, 3), ("b", 5, 1)]), Vec::new()).await;
     write(&mut t, &mode, rows(&[("a", 10, 2), ("c", 7, 1)]), Vec::new()).await;
     assert_eq!(all(&t).await, owned(&[("a", 13, 3), ("b", 5, 1), ("c", 7, 1)]), "counters sum, maxima hold");
+
+    let mut t = open("history".into()).await;
+    let mode = WriteMode::History { key, sequence: "seq".into() };
+    write(&mut t, &mode, rows(&[("a", 1, 5), ("b", 2, 1)]), Vec::new()).await;
+    // a version older than the stored one, a newer one, a replayed one, a new key twice in one batch
+    write(&mut t, &mode, rows(&[("a", 10, 3), ("b", 20, 2), ("a", 1, 5), ("c", 7, 1), ("c", 7, 1)]), Vec::new()).await;
+    write(&mut t, &mode, rows(&[("a", 100, 9)]), Vec::new()).await;
+    let expected = [
+        ("a", 10, 3, Some(5), false),
+        ("a", 1, 5, Some(9), false),
+        ("a", 100, 9, None, true),
+        ("b", 2, 1, Some(2), false),
+        ("b", 20, 2, None, true),
+        ("c", 7, 1, None, true),
+    ];
+    let mut expected: Vec<_> = expected.iter().map(|(k, n, s, to, cur)| (k.to_string(), *n, *s, *to, *cur)).collect();
+    expected.sort();
+    assert_eq!(history(&t.scan().await.expect("scan")), expected, "every version, ends in sequence order");
+}
+
+/// (id, n, seq, valid_to, is_current) of a history's rows, sorted; each
+/// row's `valid_from` is checked to be its `seq`.
+fn history(batches: &[RecordBatch]) -> Vec<(String, i64, i64, Option<i64>, bool)> {
+    use arrow_array::cast::AsArray;
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |name: &str| b.column_by_name(name).unwrap_or_else(|| panic!("a column `{name}`")).clone();
+        let (ids, n, seq) = (texts(&col("id")), ints(&col("n")), ints(&col("seq")));
+        let from = ints(&col(ingesta_core::VALID_FROM));
+        let to = col(ingesta_core::VALID_TO);
+        let current = col(ingesta_core::IS_CURRENT);
+        let current = current.as_boolean();
+        for i in 0..b.num_rows() {
+            assert_eq!(from[i], seq[i], "valid_from is the version's sequence");
+            let to = (!to.is_null(i)).then(|| ints(&to)[i]);
+            out.push((ids[i].clone(), n[i], seq[i], to, current.value(i)));
+        }
+    }
+    out.sort();
+    out
 }
 
 async fn rows_since_gives_what_was_appended_after_a_version<S: TableStore, Fut: Future<Output = S>>(

@@ -22,6 +22,7 @@ pub fn label(mode: &WriteMode) -> &'static str {
         WriteMode::Upsert { .. } => "upsert",
         WriteMode::Delete { .. } => "delete",
         WriteMode::CounterMerge { .. } => "counter_merge",
+        WriteMode::History { .. } => "scd2",
     }
 }
 
@@ -110,6 +111,7 @@ pub async fn apply(
             k = keys(key)
         )],
         WriteMode::CounterMerge { key, measures } => counter_merge(target, columns, key, measures, version),
+        WriteMode::History { key, sequence } => history(target, columns, key, sequence, version),
     };
     run(client, target, &statements).await
 }
@@ -203,4 +205,42 @@ fn counter_merge(
 /// The sorted distinct union of the stored and the folded set `c`.
 fn set_union(c: &str) -> String {
     format!("ARRAY(SELECT DISTINCT e FROM unnest(array_cat(t.{c}, f.{c})) e WHERE e IS NOT NULL ORDER BY e)")
+}
+
+/// History (scd2): the staged versions not stored yet (one per key and
+/// sequence) are inserted with `valid_from` = their sequence, then every
+/// version of the staged keys gets `valid_to` = the next one's `valid_from`
+/// and `is_current` = there is none (only rows whose ends change are
+/// updated). A staged row without a sequence has no place in the history:
+/// the caller quarantines it before.
+fn history(target: &str, columns: &[(String, PgType)], key: &[String], sequence: &str, version: i64) -> Vec<String> {
+    use ingesta_core::{IS_CURRENT, VALID_FROM, VALID_TO};
+    let (vf, vt, cur, seq) = (quote(VALID_FROM), quote(VALID_TO), quote(IS_CURRENT), quote(sequence));
+    let k = key.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let tk = key.iter().map(|c| format!("t.{}", quote(c))).collect::<Vec<_>>().join(", ");
+    let on = |l: &str, r: &str| key.iter().map(|c| format!("{l}.{q} = {r}.{q}", q = quote(c))).collect::<Vec<_>>();
+    let base: Vec<String> = columns
+        .iter()
+        .filter(|(n, _)| ![VALID_FROM, VALID_TO, IS_CURRENT].contains(&n.as_str()))
+        .map(|(n, _)| quote(n))
+        .collect();
+    let list = base.join(", ");
+    vec![
+        format!(
+            "CREATE TEMP TABLE ingesta_versions ON COMMIT DROP AS SELECT DISTINCT ON ({k}, {seq}) * FROM {STAGE} \
+             WHERE {seq} IS NOT NULL ORDER BY {k}, {seq}, {ORD} DESC"
+        ),
+        format!(
+            "INSERT INTO {target} ({list}, {vf}, {VERSION}) SELECT {list}, {seq}, {version} FROM ingesta_versions s \
+             WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {} AND t.{vf} = s.{seq})",
+            on("t", "s").join(" AND ")
+        ),
+        format!(
+            "WITH w AS (SELECT {tk}, t.{vf}, lead(t.{vf}) OVER (PARTITION BY {tk} ORDER BY t.{vf}) AS nxt \
+               FROM {target} t WHERE ({tk}) IN (SELECT {k} FROM ingesta_versions)) \
+             UPDATE {target} t SET {vt} = w.nxt, {cur} = (w.nxt IS NULL), {VERSION} = {version} FROM w \
+             WHERE {} AND t.{vf} = w.{vf} AND (t.{vt} IS DISTINCT FROM w.nxt OR t.{cur} IS DISTINCT FROM (w.nxt IS NULL))",
+            on("t", "w").join(" AND ")
+        ),
+    ]
 }

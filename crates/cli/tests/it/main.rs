@@ -7,6 +7,7 @@ mod collector;
 mod demo;
 mod enrich;
 mod exactly_once;
+mod history;
 mod kafka;
 mod layers;
 mod maintain;

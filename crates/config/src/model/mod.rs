@@ -445,7 +445,8 @@ pub struct WriteConfig {
     pub mode: WriteModeName,
     #[serde(default)]
     pub key: Vec<String>,
-    /// Upsert: the column that orders versions of a key (the highest wins).
+    /// Upsert and scd2: the column that orders versions of a key (in an
+    /// upsert the highest wins; in scd2 each is a version from then on).
     #[serde(default)]
     pub sequence: Option<String>,
     /// Upsert: a SQL condition over the transform's columns; a row where it
@@ -469,6 +470,10 @@ pub enum WriteModeName {
     Upsert,
     /// Merge by key, combining `measures` with the stored ones.
     Aggregate,
+    /// Keep every version of a key (slowly changing dimension, type 2):
+    /// `valid_from` (the row's `sequence`), `valid_to` (the next version's)
+    /// and `is_current` are added and kept right whatever the arrival order.
+    Scd2,
 }
 
 impl WriteModeName {
@@ -478,6 +483,7 @@ impl WriteModeName {
             WriteModeName::InsertIfAbsent => "insert_if_absent",
             WriteModeName::Upsert => "upsert",
             WriteModeName::Aggregate => "aggregate",
+            WriteModeName::Scd2 => "scd2",
         }
     }
 }

@@ -7,7 +7,9 @@
 //! * delete: stored rows with a key of the batch are removed;
 //! * counter merge: the batch is first aggregated per key, then its measures
 //!   are combined with the stored ones (sum, min, max, last, avg of two sums,
-//!   union of sets of distinct values and their exact count).
+//!   union of sets of distinct values and their exact count);
+//! * history (scd2): the batch's new versions are added beside the stored
+//!   ones, and the ends of every version of the batch's keys recomputed.
 //!
 //! On a table with a change feed, a merge also writes the rows it changed
 //! as change files (`_change_data/`), and one that changes nothing rewrites
@@ -123,6 +125,11 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
             collect(ctx.sql(&one_per_key(key, Some(sequence), unique)).await.map_err(err)?).await?
         }
         WriteMode::Delete { key } => collect(ctx.sql(&one_per_key(key, None, unique)).await.map_err(err)?).await?,
+        // one row per version: key and sequence
+        WriteMode::History { key, sequence } => {
+            let version = [key.as_slice(), std::slice::from_ref(sequence)].concat();
+            collect(ctx.sql(&one_per_key(&version, None, unique)).await.map_err(err)?).await?
+        }
         WriteMode::CounterMerge { key, measures } => {
             let cols: Vec<String> = schema
                 .fields()
@@ -157,6 +164,8 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         // nothing stored to merge with (a first load): the prepared rows are the table
         return match mode {
             WriteMode::Delete { .. } => Ok(Prepared::Append(Vec::new())),
+            // the versions' ends are computed by the merge, with nothing stored
+            WriteMode::History { .. } => Ok(merge(schema, rows)),
             // deleting a key the table does not hold deletes nothing
             WriteMode::Upsert { deletes: true, .. } => {
                 let flag = Column::new_unqualified(DELETE_FLAG);
@@ -210,6 +219,9 @@ pub(crate) async fn run(t: &mut LakeTable, plan: Box<Plan>, props: CommitPropert
     let key = key_of(&mode).to_vec();
     let snapshot = t.table.snapshot().map_err(err)?.clone();
     let table_schema = Arc::new(t.arrow_schema()?);
+    if matches!(mode, WriteMode::History { .. }) && t.change_feed() {
+        return Err(err(DeltaTableError::Generic("an scd2 table keeps no change feed yet".into())));
+    }
 
     let (files, removes) = touched_files(t, &schema, &key, &on, &snapshot, &rows).await.map_err(|e| match e {
         Touched::Delta(e) => err(e),

@@ -36,7 +36,8 @@ pub(super) fn key_of(mode: &WriteMode) -> &[String] {
         WriteMode::InsertIfAbsent { key }
         | WriteMode::Upsert { key, .. }
         | WriteMode::Delete { key }
-        | WriteMode::CounterMerge { key, .. } => key,
+        | WriteMode::CounterMerge { key, .. }
+        | WriteMode::History { key, .. } => key,
     }
 }
 
@@ -99,6 +100,9 @@ pub(super) fn join_sql(on: &str) -> String {
 /// mode, in the table's column order: a full join on the key; a row only
 /// stored is kept, a row only in the batch is added, a matched pair merged.
 pub(super) fn rewrite_sql(mode: &WriteMode, schema: &SchemaRef, on: &str) -> String {
+    if let WriteMode::History { key, sequence } = mode {
+        return history_sql(key, sequence, schema, on);
+    }
     let from = join_sql(on);
     let cols: Vec<String> =
         schema.fields().iter().map(|f| format!("{} AS {}", merged_column(mode, f), q(f.name()))).collect();
@@ -180,4 +184,46 @@ pub(super) fn cast_to(expr: &str, ty: &DataType) -> String {
         | DataType::Decimal128(_, _) => format!("arrow_cast({expr}, '{ty}')"),
         _ => expr.to_string(),
     }
+}
+
+/// A history (scd2) merge: the stored rows, plus the batch's versions not
+/// stored yet (`valid_from` = their sequence); for the batch's keys, whose
+/// every version the touched files hold, `valid_to` is the next version's
+/// `valid_from` and `is_current` whether there is none. Other keys of the
+/// touched files keep their ends (their other versions may be elsewhere).
+pub(super) fn history_sql(key: &[String], sequence: &str, schema: &SchemaRef, on: &str) -> String {
+    use ingesta_core::{IS_CURRENT, VALID_FROM, VALID_TO};
+    let (vf, seq) = (q(VALID_FROM), q(sequence));
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let stored: Vec<String> = names.iter().map(|n| format!("t.{c} AS {c}", c = q(n))).collect();
+    // the new versions' ends are placeholders of the right types, recomputed below
+    let new: Vec<String> = names
+        .iter()
+        .map(|&n| match n {
+            VALID_FROM | VALID_TO => format!("s.{seq} AS {}", q(n)),
+            IS_CURRENT => format!("TRUE AS {}", q(n)),
+            _ => format!("s.{c} AS {c}", c = q(n)),
+        })
+        .collect();
+    let keys = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+    let out: Vec<String> = names
+        .iter()
+        .map(|&n| match n {
+            VALID_TO => format!("CASE WHEN __touched THEN __next ELSE {c} END AS {c}", c = q(n)),
+            IS_CURRENT => format!("CASE WHEN __touched THEN __next IS NULL ELSE {c} END AS {c}", c = q(n)),
+            _ => q(n),
+        })
+        .collect();
+    format!(
+        "SELECT {out} FROM (SELECT *, lead({vf}) OVER (PARTITION BY {keys} ORDER BY {vf}) AS __next FROM ( \
+           SELECT {stored}, s.__touched IS NOT NULL AS __touched FROM stored t \
+             LEFT JOIN (SELECT DISTINCT {keys}, TRUE AS __touched FROM source) s ON {on} \
+           UNION ALL \
+           SELECT {new}, TRUE AS __touched FROM source s \
+             WHERE NOT EXISTS (SELECT 1 FROM stored t WHERE {on} AND t.{vf} = s.{seq}) \
+         ) v) w",
+        out = out.join(", "),
+        stored = stored.join(", "),
+        new = new.join(", "),
+    )
 }

@@ -352,8 +352,16 @@ impl TransformTask {
     /// Starts a write of the rows read from the input's versions `after+1..=to`,
     /// the table made (or given new columns) for the transform's columns `out`.
     async fn begin_write(&mut self, out: &SchemaRef, after: i64, to: i64) -> Result<Write, Error> {
-        self.ensure_target(&enrich::schema(&self.cfg.transform.enrich, out)).await?;
+        self.ensure_target(&plan::with_history(&self.cfg, &enrich::schema(&self.cfg.transform.enrich, out))).await?;
         let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        if let (WriteModeName::Scd2, Some(seq)) = (self.cfg.write.mode, &self.cfg.write.sequence) {
+            // a version without a sequence has no place in the history: quarantined
+            let fields = stored.fields().iter().map(|f| match f.name() == seq {
+                true => std::sync::Arc::new(f.as_ref().clone().with_nullable(false)),
+                false => f.clone(),
+            });
+            stored = arrow_schema::Schema::new(fields.collect::<Vec<_>>());
+        }
         if self.cfg.write.delete_when.is_some() {
             // the flag goes with the rows to the merge, not into the table
             let flag = arrow_schema::Field::new(DELETE_FLAG, arrow_schema::DataType::Boolean, true);
@@ -540,6 +548,10 @@ impl TransformTask {
                 key: w.key.clone(),
                 sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
                 deletes: w.delete_when.is_some(),
+            },
+            WriteModeName::Scd2 => WriteMode::History {
+                key: w.key.clone(),
+                sequence: w.sequence.clone().expect("validated: scd2 has a sequence"),
             },
             WriteModeName::Aggregate => WriteMode::CounterMerge {
                 key: w.key.clone(),

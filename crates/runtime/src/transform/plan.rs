@@ -131,6 +131,21 @@ fn sql_type(ty: ColumnType) -> String {
     }
 }
 
+/// `out` and, for `write.mode: scd2`, the history's columns: `valid_from`
+/// and `valid_to` of the sequence's type, and `is_current`.
+pub fn with_history(t: &Table, out: &Schema) -> SchemaRef {
+    use ingesta_core::{IS_CURRENT, VALID_FROM, VALID_TO};
+    let mut fields: Vec<Arc<Field>> = out.fields().iter().cloned().collect();
+    if let (WriteModeName::Scd2, Some(seq)) = (t.write.mode, &t.write.sequence)
+        && let Ok(f) = out.field_with_name(seq)
+    {
+        let ty = f.data_type();
+        let ends = [(VALID_FROM, ty.clone()), (VALID_TO, ty.clone()), (IS_CURRENT, DataType::Boolean)];
+        fields.extend(ends.into_iter().map(|(n, ty)| Arc::new(Field::new(n, ty, true))));
+    }
+    Arc::new(Schema::new(fields))
+}
+
 /// The stored form of a query's columns: every column nullable, strings as
 /// Utf8, timestamps as microseconds in UTC (what Delta holds).
 pub fn stored_schema(schema: &Schema) -> SchemaRef {

@@ -71,7 +71,13 @@ pub fn spec(name: &str, cfg: &ingesta_config::Table) -> TableSpec {
         name: name.to_string(),
         schema: cfg.schema.clone().unwrap_or_else(|| "public".into()),
         table: name.to_string(),
-        key: cfg.write.key.clone(),
+        // a history holds a row per version: its key is the version's
+        key: match cfg.write.mode {
+            ingesta_config::WriteModeName::Scd2 => {
+                [cfg.write.key.clone(), vec![ingesta_core::VALID_FROM.into()]].concat()
+            }
+            _ => cfg.write.key.clone(),
+        },
         partition,
     }
 }
