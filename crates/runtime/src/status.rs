@@ -31,6 +31,11 @@ pub struct TableStatus {
     pub files: u64,
     pub bytes: u64,
     pub quarantined_rows: u64,
+    /// How the warehouse partitions the table: `range` (PostgreSQL's own
+    /// partitions) or `hypertable` (TimescaleDB); absent for lake tables
+    /// and unpartitioned ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitioning: Option<&'static str>,
     /// Per expectation: its action and the rows that passed and failed it.
     pub expectations: BTreeMap<String, ExpectationStatus>,
 }
@@ -71,6 +76,7 @@ pub async fn status(p: &Pipeline) -> Result<PipelineStatus, Error> {
             files: stats.as_ref().map_or(0, |s| s.files),
             bytes: stats.as_ref().map_or(0, |s| s.bytes),
             quarantined_rows: q.as_ref().map_or(0, |s| s.rows),
+            partitioning: None,
             expectations,
         });
     }
@@ -121,6 +127,10 @@ async fn in_warehouse(
         files: 0,
         bytes: stats.map_or(0, |s| s.2),
         quarantined_rows: q.as_ref().map_or(0, |s| s.rows),
+        partitioning: match &data {
+            Some(d) if spec.partition.is_some() => d.partitioning().await?,
+            _ => None,
+        },
         expectations: expectations(t, &counts),
     })
 }

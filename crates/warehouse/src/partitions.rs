@@ -31,6 +31,25 @@ pub enum Grain {
     Month,
 }
 
+/// How PostgreSQL partitions the table at (schema, table): `range` (native
+/// partitions), `hypertable` (TimescaleDB), or not at all.
+pub async fn kind(c: &tokio_postgres::Client, (schema, table): (&str, &str)) -> Result<Option<&'static str>> {
+    let doing = |e| classify(e, &format!("reading how {schema}.{table} is partitioned"));
+    let native = "SELECT 1 FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace \
+                  WHERE n.nspname = $1 AND r.relname = $2 AND r.relkind = 'p'";
+    if c.query_opt(native, &[&schema, &table]).await.map_err(doing)?.is_some() {
+        return Ok(Some("range"));
+    }
+    if timescale(c).await? {
+        let hyper = "SELECT 1 FROM timescaledb_information.hypertables \
+                     WHERE hypertable_schema = $1 AND hypertable_name = $2";
+        if c.query_opt(hyper, &[&schema, &table]).await.map_err(doing)?.is_some() {
+            return Ok(Some("hypertable"));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether TimescaleDB is installed in the database.
 pub async fn timescale(c: &tokio_postgres::Client) -> Result<bool> {
     let row = c

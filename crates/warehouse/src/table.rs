@@ -503,6 +503,12 @@ impl WarehouseTable {
         Ok((to, batches))
     }
 
+    /// How PostgreSQL partitions the table: `range`, `hypertable`, or not at all.
+    pub async fn partitioning(&self) -> Result<Option<&'static str>> {
+        let conn = self.wh.connect().await?;
+        crate::partitions::kind(&conn.client, (&self.place.0, &self.place.1)).await
+    }
+
     /// What tells this table from an earlier one of the same name (dropped
     /// and created again): PostgreSQL's object id of the table.
     pub async fn identity(&self) -> Result<String> {

@@ -18,6 +18,9 @@ pub async fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             "{:<20} {:<7} {:>8} {:>12} {:>6} {:>12}",
             t.name, t.layer, version, t.rows, t.files, t.quarantined_rows
         );
+        if let Some(kind) = t.partitioning {
+            println!("  partitioned in the warehouse as a {kind} table");
+        }
         for (rule, c) in &t.expectations {
             println!("  expect {rule} ({}): {} passed, {} failed", c.action, c.passed, c.failed);
         }

@@ -327,6 +327,11 @@ warehouse:
     let expected: u64 = text(&lake_since.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
     assert_eq!(kept, expected, "the rows of the kept days, all in partitions");
     assert_eq!(count(&pg, &db, "SELECT count(*) FROM ONLY readings_by_day"), 0);
+    // status says how the warehouse partitions it
+    let out = ws.ingesta(&["status", ws.pipeline().to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let t = status["tables"].as_array().unwrap().iter().find(|t| t["name"] == "readings_by_day").expect("the table");
+    assert_eq!(t["partitioning"], "range", "{t}");
     // a key without the partition column is refused at its line
     ws.write_pipeline(&yaml.replace("key: [_source, _position, ts]", "key: [_source, _position]"));
     let out = ws.ingesta(&["validate", ws.pipeline().to_str().unwrap()]);
