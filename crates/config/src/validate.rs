@@ -145,9 +145,12 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
 /// whole as its lookup; not be read as a change feed.
 fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     use crate::model::Store;
+    let used = p.tables.values().any(|t| t.store == Store::Warehouse);
     if let Some(w) = &p.warehouse {
         let url = w.url.expose().trim();
-        if url.is_empty() {
+        if url.is_empty() && !used {
+            // `url: ${INGESTA_WAREHOUSE:-}` in a pipeline whose tables may all be in the lake
+        } else if url.is_empty() {
             err("warehouse.url", "the URL is empty; set it from the environment: `url: ${INGESTA_WAREHOUSE}`".into());
         } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") && !url.contains('=') {
             // the URL is never quoted back: it may hold a password
@@ -160,10 +163,7 @@ fn warehouse(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
     for (name, t) in &p.tables {
         let at = format!("tables.{name}");
         if t.store != Store::Warehouse {
-            if t.schema.is_some() {
-                err(&format!("{at}.schema"), "`schema` names a warehouse schema; add `store: warehouse`".into());
-            }
-            continue;
+            continue; // a `schema` is the warehouse's: a lake table (`store: ${VAR:-lake}`) ignores it
         }
         if p.warehouse.is_none() {
             err(

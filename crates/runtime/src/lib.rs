@@ -103,9 +103,11 @@ impl Task {
     }
 }
 
-/// The pipeline's warehouse connection (nothing is opened yet), if it has one.
+/// The pipeline's warehouse connection (nothing is opened yet), if it has
+/// one; an empty URL (`${INGESTA_WAREHOUSE:-}` unset) is none.
 pub fn warehouse_of(p: &Pipeline) -> Result<Option<ingesta_warehouse::Warehouse>, Error> {
-    p.warehouse.as_ref().map(|w| ingesta_warehouse::Warehouse::new(w.url.expose(), w.pool)).transpose()
+    let w = p.warehouse.as_ref().filter(|w| !w.url.expose().trim().is_empty());
+    w.map(|w| ingesta_warehouse::Warehouse::new(w.url.expose(), w.pool)).transpose()
 }
 
 /// One task per table, each after the tables it reads, then one per sink.

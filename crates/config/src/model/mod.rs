@@ -169,7 +169,8 @@ pub struct Table {
     /// `warehouse` (a PostgreSQL table named after the table, in `schema`).
     #[serde(default)]
     pub store: Store,
-    /// The PostgreSQL schema of a warehouse table (`public` by default).
+    /// The PostgreSQL schema of a warehouse table (`public` by default);
+    /// ignored in the lake, so that one setting can move a table.
     #[serde(default)]
     pub schema: Option<String>,
     /// Silver and gold: what of the input is read. `appends` (the default):

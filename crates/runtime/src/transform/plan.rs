@@ -17,7 +17,9 @@ pub use ingesta_lake::quote_ident as q;
 /// The name the new rows go by in SQL.
 pub const INPUT: &str = "input";
 
-/// A session for transforms: strings read as plain Utf8 (what Delta stores).
+/// A session for transforms: strings read as plain Utf8 (what Delta stores),
+/// with the JSON functions (`json_get_str(j, 'order', 'id')`,
+/// `json_get_array`, `j->>'key'`…) for nested values kept as JSON text.
 pub fn session() -> SessionContext {
     session_of(2)
 }
@@ -27,7 +29,9 @@ pub fn session() -> SessionContext {
 pub fn session_of(partitions: usize) -> SessionContext {
     let mut config = SessionConfig::new().with_target_partitions(partitions);
     config.options_mut().execution.parquet.schema_force_view_types = false;
-    SessionContext::new_with_config(config)
+    let mut ctx = SessionContext::new_with_config(config);
+    datafusion_functions_json::register_all(&mut ctx).expect("the JSON functions register in a new session");
+    ctx
 }
 
 /// The table's rows as one query; `input_schema` names the input's columns
