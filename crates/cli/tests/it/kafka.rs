@@ -395,6 +395,9 @@ warehouse:
         killed += usize::from(was_killed);
         eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
     }
+    // a killed member holds its partitions until the group's session times
+    // out (6 s), and `--once` reads only the partitions it is given
+    std::thread::sleep(Duration::from_secs(7));
     let last = ws.run_once();
     let count = |sql: &str| pg.psql(&db, sql).trim().parse::<u64>().unwrap();
     let rows = count("SELECT count(*) FROM public.orders_pg");

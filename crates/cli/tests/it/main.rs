@@ -11,6 +11,7 @@ mod history;
 mod kafka;
 mod layers;
 mod maintain;
+mod sales_mart;
 mod serving;
 mod sink;
 mod validate;
