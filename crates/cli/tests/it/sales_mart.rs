@@ -39,90 +39,139 @@ fn query(ws: &Workspace, env: &[(&str, String)], sql: &str) -> Vec<String> {
     text(&out.stdout).lines().skip(1).map(str::to_string).collect()
 }
 
-#[test]
-fn the_sales_mart_equals_an_independent_computation_in_the_lake_and_in_postgresql() {
+/// Generates the events (`sales_mart_events.py`), puts them on the topic
+/// `order_upd` of a new broker; returns the broker and what the mart must hold.
+fn events(orders: &str, seed: &str) -> (Broker, serde_json::Value) {
     let broker = Broker::start();
     broker.create_topic("order_upd", 3);
-    let pg = Postgres::start();
-    let db = pg.fresh_database();
     let scratch = workspace();
-    let gen_dir = scratch.dir.path();
+    let dir = scratch.dir.path();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/sales_mart_events.py");
     let made =
-        std::process::Command::new("python3").args([script, "1500", "11", gen_dir.to_str().unwrap()]).output().unwrap();
+        std::process::Command::new("python3").args([script, orders, seed, dir.to_str().unwrap()]).output().unwrap();
     assert!(made.status.success(), "{}", text(&made.stderr));
-    produce(&broker, &std::fs::read_to_string(gen_dir.join("events.ndjson")).unwrap());
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(gen_dir.join("expected.json")).unwrap()).unwrap();
+    produce(&broker, &std::fs::read_to_string(dir.join("events.ndjson")).unwrap());
+    (broker, serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap())
+}
 
+/// The example's settings for `store`.
+fn env(ws: &Workspace, broker: &Broker, store: &str, warehouse: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("KAFKA_BROKERS", broker.address()),
+        ("INGESTA_LAKE", ws.lake().display().to_string()),
+        ("SALES_MART_STORE", store.to_string()),
+        ("INGESTA_WAREHOUSE", warehouse),
+    ]
+}
+
+fn run_once(ws: &Workspace, env: &[(&str, String)], what: &str) {
+    let run = ws.command(&["run", EXAMPLE, "--once", "--json"]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(run.status.success(), "{what}: {}{}", text(&run.stderr), text(&run.stdout));
+}
+
+/// Net sales per store x day, units per product x day, facts and quarantines
+/// equal `expected`; `what` names the case in failures.
+fn check(ws: &Workspace, env: &[(&str, String)], expected: &serde_json::Value, what: &str) {
+    let rows = |sql: &str| query(ws, env, sql);
+    let store_day: BTreeMap<String, String> = rows(
+        "SELECT store_id, CAST(hour AS DATE) AS day, sum(net_amount) AS net, sum(net_units) AS units \
+         FROM sales_store_hour GROUP BY 1, 2 HAVING sum(net_units) <> 0 OR sum(net_amount) <> 0 ORDER BY 1, 2",
+    )
+    .into_iter()
+    .map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        (format!("{}|{}", f[0], f[1]), format!("{:.2}|{}", f[2].parse::<f64>().unwrap(), f[3]))
+    })
+    .collect();
+    let want: BTreeMap<String, String> = expected["store_day"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v["net_units"] != 0 || v["net_amount"] != "0.00")
+        .map(|(k, v)| (k.clone(), format!("{}|{}", v["net_amount"].as_str().unwrap(), v["net_units"])))
+        .collect();
+    assert_eq!(store_day, want, "{what}: net sales per store and day");
+    let product_day: BTreeMap<String, i64> =
+        rows("SELECT product_id, day, sum(net_units) FROM sales_product_day GROUP BY 1, 2 HAVING sum(net_units) <> 0")
+            .into_iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (format!("{}|{}", f[0], f[1]), f[2].parse().unwrap())
+            })
+            .collect();
+    let want: BTreeMap<String, i64> = expected["product_day"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["net_units"].as_i64().unwrap()))
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    assert_eq!(product_day, want, "{what}: units per product and day");
+    let facts = rows("SELECT count(*) FROM fact_order_variation_sold");
+    assert_eq!(facts, [expected["facts"].to_string()], "{what}: one fact per line, each once");
+    // the rollups are what a full recomputation from the facts gives
+    let diff = rows(
+        "SELECT count(*) FROM (SELECT store_id, date_bin(INTERVAL '1 hour', time) AS hour, \
+           sum(sign * quantity) AS u, sum(sign * net_amount) AS a FROM fact_order_variation_sold GROUP BY 1, 2) f \
+         FULL JOIN sales_store_hour r ON f.store_id = r.store_id AND f.hour = r.hour \
+         WHERE (f.u IS DISTINCT FROM r.net_units) OR (f.a IS DISTINCT FROM r.net_amount)",
+    );
+    assert_eq!(diff, ["0"], "{what}: store x hour rollup = the facts recomputed");
+    // the malformed messages, each with its reason
+    let bronze_q = rows("SELECT reason, count(*) FROM order_upd_bronze__quarantine GROUP BY 1");
+    assert_eq!(bronze_q, ["parse_error,1"], "{what}");
+    let lines_q = rows("SELECT error, count(*) FROM order_lines__quarantine GROUP BY 1 ORDER BY 1");
+    assert_eq!(lines_q.len(), 3, "{what}: {lines_q:?}");
+    for rule in ["has_order_and_lines", "known_event", "positive_quantity"] {
+        assert!(lines_q.iter().any(|l| l.contains(rule) && l.ends_with(",1")), "{what}: {rule} in {lines_q:?}");
+    }
+    let messages = expected["messages"].as_u64().unwrap();
+    let distinct = rows("SELECT count(*) FROM order_upd_bronze");
+    assert_eq!(distinct, [(messages - 1).to_string()], "{what}: every message but the broken one in bronze");
+}
+
+#[test]
+fn the_sales_mart_equals_an_independent_computation_in_the_lake_and_in_postgresql() {
+    let (broker, expected) = events("1500", "11");
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
     for store in ["lake", "warehouse"] {
         let ws = workspace();
-        let env = vec![
-            ("KAFKA_BROKERS", broker.address()),
-            ("INGESTA_LAKE", ws.lake().display().to_string()),
-            ("SALES_MART_STORE", store.to_string()),
-            ("INGESTA_WAREHOUSE", pg.url(&db)),
-        ];
-        let check = ws.command(&["validate", EXAMPLE]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
-        assert!(check.status.success(), "{store}: {}", text(&check.stderr));
+        let env = env(&ws, &broker, store, pg.url(&db));
+        let check_cmd = ws.command(&["validate", EXAMPLE]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+        assert!(check_cmd.status.success(), "{store}: {}", text(&check_cmd.stderr));
         // twice: the second run finds nothing new and changes nothing
-        for _ in 0..2 {
-            let run = ws
-                .command(&["run", EXAMPLE, "--once", "--json"])
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .output()
-                .unwrap();
-            assert!(run.status.success(), "{store}: {}{}", text(&run.stderr), text(&run.stdout));
-        }
-        let rows = |sql: &str| query(&ws, &env, sql);
-        let store_day: BTreeMap<String, String> = rows(
-            "SELECT store_id, CAST(hour AS DATE) AS day, sum(net_amount) AS net, sum(net_units) AS units \
-             FROM sales_store_hour GROUP BY 1, 2 HAVING sum(net_units) <> 0 OR sum(net_amount) <> 0 ORDER BY 1, 2",
-        )
-        .into_iter()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (format!("{}|{}", f[0], f[1]), format!("{:.2}|{}", f[2].parse::<f64>().unwrap(), f[3]))
-        })
-        .collect();
-        let want: BTreeMap<String, String> = expected["store_day"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(_, v)| v["net_units"] != 0 || v["net_amount"] != "0.00")
-            .map(|(k, v)| (k.clone(), format!("{}|{}", v["net_amount"].as_str().unwrap(), v["net_units"])))
-            .collect();
-        assert_eq!(store_day, want, "{store}: net sales per store and day");
-        let product_day: BTreeMap<String, i64> = rows(
-            "SELECT product_id, day, sum(net_units) FROM sales_product_day GROUP BY 1, 2 \
-             HAVING sum(net_units) <> 0 ORDER BY 1, 2",
-        )
-        .into_iter()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (format!("{}|{}", f[0], f[1]), f[2].parse().unwrap())
-        })
-        .collect();
-        let want: BTreeMap<String, i64> = expected["product_day"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v["net_units"].as_i64().unwrap()))
-            .filter(|(_, n)| *n != 0)
-            .collect();
-        assert_eq!(product_day, want, "{store}: units per product and day");
-        let facts = rows("SELECT count(*) FROM fact_order_variation_sold");
-        assert_eq!(facts, [expected["facts"].to_string()], "{store}: one fact per line, each once");
-        // the malformed messages, each with its reason
-        let bronze_q = rows("SELECT reason, count(*) FROM order_upd_bronze__quarantine GROUP BY 1");
-        assert_eq!(bronze_q, ["parse_error,1"], "{store}");
-        let lines_q = rows("SELECT error, count(*) FROM order_lines__quarantine GROUP BY 1 ORDER BY 1");
-        assert_eq!(lines_q.len(), 3, "{store}: {lines_q:?}");
-        for rule in ["has_order_and_lines", "known_event", "positive_quantity"] {
-            assert!(lines_q.iter().any(|l| l.contains(rule) && l.ends_with(",1")), "{store}: {rule} in {lines_q:?}");
-        }
-        let bronze = rows("SELECT count(*) FROM order_upd_bronze");
-        let messages = expected["messages"].as_u64().unwrap();
-        assert_eq!(bronze, [(messages - 1).to_string()], "{store}: every message but the broken one in bronze");
+        run_once(&ws, &env, store);
+        run_once(&ws, &env, store);
+        check(&ws, &env, &expected, store);
     }
+}
+
+#[test]
+fn the_sales_mart_stays_exact_through_sigkills_at_random_moments() {
+    let (broker, expected) = events("3000", "12");
+    let ws = workspace();
+    let env = env(&ws, &broker, "lake", String::new());
+    let seed = ingesta_testkit::Rng::clock_seed();
+    let mut rng = ingesta_testkit::Rng(seed);
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 10 {
+        trials += 1;
+        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let mut child = ws
+            .command(&["run", EXAMPLE, "--once"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = Duration::from_millis(300 + rng.below(3000));
+        let was_killed = ingesta_testkit::kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+    }
+    // a killed member holds its partitions until the group's session times out
+    std::thread::sleep(Duration::from_secs(11));
+    run_once(&ws, &env, "the final run");
+    check(&ws, &env, &expected, &format!("after {killed} SIGKILLs (seed {seed})"));
 }
