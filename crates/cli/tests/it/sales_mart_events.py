@@ -3,9 +3,12 @@ computed here independently of Ingesta.
 
 Writes `events.ndjson` (one message per line, in delivery order: orders'
 events shuffled across orders and partly within one, some delivered twice,
-some malformed) and `expected.json`:
+some malformed), `traffic.ndjson` (tracker events for the collector, a few
+with a clock that is not a time) and `expected.json`:
 * net amount and units per store x day, units per product x day;
-* counts: messages, malformed ones by kind, facts.
+* orders (confirmed minus cancelled, by the hour of the event) and distinct
+  sessions per store x hour; the funnel's steps per product;
+* counts: messages, facts, valid traffic events.
 
 A fact is a line of a confirmation (+1), or a line of a cancellation whose
 variation a confirmation of the same order that occurred no later held (-1);
@@ -102,13 +105,50 @@ for e, it, sign in facts:
     sd["net_units"] += qty * sign
     pd = product_day.setdefault(f'{it["product_id"]}|{day}', {"net_units": 0})
     pd["net_units"] += qty * sign
+orders_hour = {}
+for sign in (1, -1):
+    seen = set()
+    for e, it, sg in facts:
+        if sg != sign:
+            continue
+        hour = e["occurred_at"][:13]
+        k = (e["order"]["store_id"], hour, e["order"]["id"])
+        if k not in seen:
+            seen.add(k)
+            key = f'{e["order"]["store_id"]}|{hour}'
+            orders_hour[key] = orders_hour.get(key, 0) + sign
+traffic, sessions, funnel = [], {}, {}
+TYPES = ["page_view"] * 5 + ["product_view"] * 3 + ["add_to_cart", "checkout_start"]
+for i in range(orders * 4):
+    store = rng.choice(STORES)
+    session = f"s-{rng.randint(0, orders // 2):05d}"
+    t = START + timedelta(seconds=rng.randint(0, 3 * 86400))
+    kind = rng.choice(TYPES)
+    pid = None if kind == "page_view" else rng.choice(PRODUCTS)[0]
+    bad_clock = i % 97 == 0
+    traffic.append(json.dumps({"type": kind, "ts": "yesterday" if bad_clock else iso(t), "session_id": session,
+                               "anonymous_id": "a-" + session[2:], "store_id": store,
+                               "url": f"/p/{pid}" if pid else "/", "product_id": pid, "referrer": "google",
+                               "device": "mobile"}))
+    if bad_clock:
+        continue
+    sessions.setdefault(f"{store}|{iso(t)[:13]}", set()).add(session)
+    if pid:
+        f = funnel.setdefault(pid, {"product_view": 0, "add_to_cart": 0, "checkout_start": 0})
+        f[kind] += 1
 expected = {
+    "traffic": sum(1 for i in range(orders * 4) if i % 97 != 0),
+    "orders_hour": dict(sorted(orders_hour.items())),
+    "sessions_hour": {k: len(v) for k, v in sorted(sessions.items())},
+    "funnel": funnel,
     "messages": len(messages),
     "facts": len(facts),
     "store_day": {k: {"net_amount": str(v["net_amount"].quantize(Decimal("0.01"))), "net_units": v["net_units"]}
                   for k, v in sorted(store_day.items())},
     "product_day": {k: v for k, v in sorted(product_day.items())},
 }
+with open(f"{out}/traffic.ndjson", "w") as f:
+    f.write("\n".join(traffic) + "\n")
 with open(f"{out}/events.ndjson", "w") as f:
     f.write("\n".join(messages) + "\n")
 with open(f"{out}/expected.json", "w") as f:
