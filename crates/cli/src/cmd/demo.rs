@@ -1,5 +1,6 @@
-//! `ingesta demo`: generate farm data, run examples/farm-iot on a local lake,
-//! reconcile with the generator's manifest and say where everything is.
+//! `ingesta demo`: generate farm data and sales events, run examples/farm-iot
+//! and examples/sales-mart on a local lake, reconcile with the generator's
+//! manifest and say where everything is.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,10 +68,19 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         "INGESTA_LAKE" => Some(lake_abs.display().to_string()),
         _ => std::env::var(k).ok(),
     };
-    let pipeline = ingesta_config::load_str("examples/farm-iot/ingesta.yaml", FARM_IOT, env)
+    let mut pipeline = ingesta_config::load_str("examples/farm-iot/ingesta.yaml", FARM_IOT, env)
         .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let sales = super::demo_sales::pipeline(&lake_abs)?;
+    let (orders, traffic) = (a.rows / 20, a.rows / 10);
+    let t = Instant::now();
+    super::demo_sales::fill(&sales, &lake_abs, a.seed, orders, traffic).await?;
+    println!(
+        "   and for the sales mart {orders} order events and {traffic} tracker events, in its collector logs ({:.1}s)",
+        t.elapsed().as_secs_f64()
+    );
+    super::demo_sales::merge(&mut pipeline, sales);
 
-    println!("2. running examples/farm-iot into the lake at {}", lake_abs.display());
+    println!("2. running examples/farm-iot and examples/sales-mart into the lake at {}", lake_abs.display());
     let progress = Progress::new(true);
     let t = Instant::now();
     let report = ingesta_runtime::run_once(&pipeline, &progress).await?;
@@ -89,6 +99,17 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
     println!("3. reconciling with the generator's manifest (records in = bronze rows + quarantined)");
     let mut ok = reconcile(&pipeline, &report, &manifest);
+    for (table, sent) in [("order_upd_bronze", orders), ("traffic_bronze", traffic)] {
+        let Some(t) = report.tables.iter().find(|t| t.table == table) else { continue };
+        let good = t.rows + t.quarantined == sent;
+        ok &= good;
+        println!(
+            "   {table:<18} logged    {sent:>9} = bronze {:>9} + quarantined {:>6}   {}",
+            t.rows,
+            t.quarantined,
+            if good { "ok" } else { "MISMATCH" }
+        );
+    }
     for (table, error) in report.errors() {
         match error.contains(&format!("`{table}`")) {
             true => eprintln!("error: {error}"),
@@ -103,6 +124,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
          round(temp_max, 1) AS temp_max FROM temperature_hourly ORDER BY farm_id, hour LIMIT 5",
         "SELECT day, count(*) AS products, sum(units) AS units, sum(revenue) AS revenue \
          FROM sales_daily GROUP BY day ORDER BY day LIMIT 5",
+        "SELECT store_id, sum(orders) AS orders, sum(net_units) AS net_units, sum(net_amount) AS net_amount \
+         FROM sales_store_hour GROUP BY store_id ORDER BY store_id",
     ] {
         let ctx = ingesta_runtime::query::session(&pipeline).await?;
         let batches = ctx.sql(sql).await?.collect().await?;

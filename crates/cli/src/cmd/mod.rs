@@ -1,6 +1,7 @@
 //! The commands. Each file is one command.
 
 mod demo;
+mod demo_sales;
 mod generate;
 mod maintain;
 mod query;
