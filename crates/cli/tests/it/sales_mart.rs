@@ -251,6 +251,9 @@ fn check(ws: &Workspace, env: &[(&str, String)], expected: &serde_json::Value, w
     assert_eq!(product_day, want, "{what}: units per product and day");
     let facts = rows("SELECT count(*) FROM fact_order_variation_sold");
     assert_eq!(facts, [expected["facts"].to_string()], "{what}: one fact per line, each once");
+    // every line of every distinct valid event is in order_lines; the facts are some of them
+    let lines = rows("SELECT count(*) FROM order_lines");
+    assert_eq!(lines, [expected["lines"].to_string()], "{what}: the lines of the distinct valid events");
     // the rollups are what a full recomputation from the facts gives
     let diff = rows(
         "SELECT count(*) FROM (SELECT store_id, date_bin(INTERVAL '1 hour', time) AS hour, \

@@ -8,7 +8,7 @@ with a clock that is not a time) and `expected.json`:
 * net amount and units per store x day, units per product x day;
 * orders (confirmed minus cancelled, by the hour of the event) and distinct
   sessions per store x hour; the funnel's steps per product;
-* counts: messages, facts, valid traffic events.
+* counts: messages, lines (of distinct valid events), facts, valid traffic events.
 
 A fact is a line of a confirmation (+1), or a line of a cancellation whose
 variation a confirmation of the same order that occurred no later held (-1);
@@ -137,6 +137,7 @@ for i in range(orders * 4):
         f = funnel.setdefault(pid, {"product_view": 0, "add_to_cart": 0, "checkout_start": 0})
         f[kind] += 1
 expected = {
+    "lines": sum(len(e["order"]["items"]) for e in by_id.values()),
     "traffic": sum(1 for i in range(orders * 4) if i % 97 != 0),
     "orders_hour": dict(sorted(orders_hour.items())),
     "sessions_hour": {k: len(v) for k, v in sorted(sessions.items())},
