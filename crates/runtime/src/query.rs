@@ -28,6 +28,7 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
     let warehouse = crate::warehouse_of(p)?;
     let ctx = plan::session();
     let mut commits = BTreeMap::new();
+    let mut opened = crate::transform::live::Opened::new();
     let failed = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(e.to_string());
     for (name, cfg) in &p.tables {
         let q = format!("{name}__quarantine");
@@ -50,9 +51,12 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
             ctx.register_table(table.as_str(), t.provider().await?).map_err(|e| Error::stop(e.to_string()))?;
             if &table == name {
                 commits.extend(last_commit(&t.commit_infos(1).await?).map(|at| (name.clone(), at)));
+                opened.insert(table, t);
             }
         }
     }
+    // aggregates read with the input rows they have not rolled up yet
+    crate::transform::live::register(&ctx, p, warehouse.as_ref(), &opened).await?;
     Ok((ctx, commits))
 }
 

@@ -10,6 +10,7 @@ mod exactly_once;
 mod history;
 mod kafka;
 mod layers;
+mod live;
 mod maintain;
 mod sales_mart;
 mod serving;

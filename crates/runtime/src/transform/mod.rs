@@ -9,6 +9,7 @@
 mod copy;
 mod enrich;
 mod from_warehouse;
+pub mod live;
 mod own;
 pub mod plan;
 mod query;
