@@ -80,7 +80,8 @@ pub(crate) fn merge(
 
 /// A sum of two values; a null side counts as absent.
 fn sum(old: &ArrayRef, new: &ArrayRef) -> Result<ArrayRef, ArrowError> {
-    let both = arrow_arith::numeric::add(old, new)?;
+    // a decimal sum widens its precision: back to the column's type
+    let both = cast(&arrow_arith::numeric::add(old, new)?, old.data_type())?;
     let old_or_both = zip(&arrow_arith::boolean::is_null(new)?, old, &both)?;
     zip(&arrow_arith::boolean::is_null(old)?, new, &old_or_both)
 }
@@ -116,4 +117,30 @@ fn cast(a: &ArrayRef, ty: &DataType) -> Result<ArrayRef, ArrowError> {
     }
     let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
     arrow_cast::cast_with_options(a, ty, &opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Decimal128Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use ingesta_core::Measure;
+
+    #[test]
+    fn decimal_sums_keep_their_column_type() {
+        let ty = DataType::Decimal128(35, 2);
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("n", ty.clone(), true)]));
+        let rows = |keys: Vec<&str>, n: Vec<i128>| {
+            let n = Decimal128Array::from(n).with_precision_and_scale(35, 2).unwrap();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(keys)), Arc::new(n)]).unwrap()
+        };
+        let stored = rows(vec!["a", "b"], vec![150, 200]);
+        let batch = rows(vec!["a", "c"], vec![25, 5]);
+        let merged = super::merge(&schema, &["k".into()], &[("n".into(), Measure::Sum)], &[stored], &[batch]).unwrap();
+        assert_eq!(merged.column(1).data_type(), &ty);
+        let n = merged.column(1).as_any().downcast_ref::<Decimal128Array>().unwrap();
+        assert_eq!(n.values().to_vec(), vec![175, 200, 5], "a: 1.50 + 0.25; b kept; c added");
+    }
 }
