@@ -35,11 +35,24 @@ pub fn conform(name: &str, column: &ArrayRef, pg: &PgType) -> Result<ArrayRef> {
     })
 }
 
+/// The end of a binary COPY stream.
+pub const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+
 /// Encodes `batch`'s columns (already conformed, in the COPY's column order,
 /// typed by `types`) as one binary COPY stream, header and trailer included.
 pub fn encode(columns: &[ArrayRef], types: &[PgType], rows: usize) -> Result<BytesMut> {
+    let mut out = encode_rows(columns, types, rows, true)?;
+    out.put_slice(&TRAILER);
+    Ok(out)
+}
+
+/// The rows of a stream that goes on: the header first when `first`, no
+/// trailer (the stream's last write sends [`TRAILER`]).
+pub fn encode_rows(columns: &[ArrayRef], types: &[PgType], rows: usize, first: bool) -> Result<BytesMut> {
     let mut out = BytesMut::with_capacity(HEADER.len() + rows * (2 + columns.len() * 12) + 2);
-    out.put_slice(HEADER);
+    if first {
+        out.put_slice(HEADER);
+    }
     let fields = i16::try_from(columns.len()).map_err(|_| Error::stop("more than 32767 columns"))?;
     for row in 0..rows {
         out.put_i16(fields);
@@ -47,7 +60,6 @@ pub fn encode(columns: &[ArrayRef], types: &[PgType], rows: usize) -> Result<Byt
             value(&mut out, column.as_ref(), pg, row)?;
         }
     }
-    out.put_i16(-1);
     Ok(out)
 }
 

@@ -65,6 +65,9 @@ pub struct Staged {
     direct: Option<i64>,
     /// The time partitions this write has made sure of.
     partitions: std::collections::BTreeSet<chrono::NaiveDate>,
+    /// The `COPY` a table without time partitions keeps open across batches:
+    /// the server takes one batch while the next is read and encoded.
+    copy: Option<std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>>,
 }
 
 impl WarehouseTable {
@@ -315,7 +318,15 @@ impl TableStore for WarehouseTable {
 
     fn begin(&self, mode: &WriteMode) -> Result<Staged> {
         let partitions = Default::default();
-        Ok(Staged { mode: mode.clone(), conn: None, columns: Vec::new(), rows: 0, direct: None, partitions })
+        Ok(Staged {
+            mode: mode.clone(),
+            conn: None,
+            columns: Vec::new(),
+            rows: 0,
+            direct: None,
+            partitions,
+            copy: None,
+        })
     }
 
     async fn stage(&self, staged: &mut Staged, batch: RecordBatch) -> Result<()> {
@@ -340,10 +351,23 @@ impl TableStore for WarehouseTable {
             }
             None => STAGE,
         };
-        let bytes = copy::encode(&arrays, &types, batch.num_rows())?;
         let conn = staged.conn.as_ref().ok_or_else(|| Error::stop("a staged write lost its connection"))?;
         let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(", ");
         let doing = self.doing("copying rows into");
+        if self.partition.is_none() {
+            // one COPY for the whole write, fed batch by batch, ended by the commit
+            let first = staged.copy.is_none();
+            let bytes = copy::encode_rows(&arrays, &types, batch.num_rows(), first)?;
+            if first {
+                let statement = format!("COPY {into} ({list}) FROM STDIN (FORMAT binary)");
+                let sink = conn.client.copy_in::<_, bytes::Bytes>(&statement).await.map_err(|e| classify(e, &doing))?;
+                staged.copy = Some(Box::pin(sink));
+            }
+            let sink = staged.copy.as_mut().expect("opened");
+            return sink.send(bytes.freeze()).await.map_err(|e| classify(e, &doing));
+        }
+        // partitions are made between batches, on the same connection: a COPY per batch
+        let bytes = copy::encode(&arrays, &types, batch.num_rows())?;
         let sink = conn
             .client
             .copy_in::<_, bytes::Bytes>(&format!("COPY {into} ({list}) FROM STDIN (FORMAT binary)"))
@@ -375,6 +399,12 @@ impl TableStore for WarehouseTable {
         info: Vec<(String, String)>,
     ) -> Result<std::result::Result<CommitReceipt, Moved>> {
         let doing = self.doing("committing to");
+        let mut staged = staged;
+        if let Some(mut sink) = staged.copy.take() {
+            let end = bytes::Bytes::from_static(&copy::TRAILER);
+            sink.send(end).await.map_err(|e| classify(e, &doing))?;
+            staged.rows += sink.as_mut().finish().await.map_err(|e| classify(e, &doing))?;
+        }
         let conn = match staged.conn {
             Some(conn) => conn,
             None => {
