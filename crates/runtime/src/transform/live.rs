@@ -77,7 +77,7 @@ async fn tail(
                 return Ok(None);
             };
             let app = ingesta_core::app_id::table(&t.input, &input.identity().await?);
-            let after = position(name, t, Some(wh), opened, &app).await?;
+            let Some(after) = position(name, t, Some(wh), opened, &app).await? else { return Ok(None) };
             let (to, rows) = input.rows_between(after, input.version()).await?;
             if to <= after {
                 return Ok(None);
@@ -87,7 +87,7 @@ async fn tail(
         _ => {
             let Some(input) = opened.get(&t.input) else { return Ok(None) };
             let app = ingesta_core::app_id::table(&t.input, &input.table_id()?);
-            let after = position(name, t, wh, opened, &app).await?;
+            let Some(after) = position(name, t, wh, opened, &app).await? else { return Ok(None) };
             let range = input.appended_since(after, None, u64::MAX).await?;
             if range.to <= after || range.files.is_empty() {
                 return Ok(None);
@@ -106,14 +106,22 @@ async fn tail(
     Ok((batch.num_rows() > 0).then_some(batch))
 }
 
-/// The input version the table `name` recorded under `app` (-1: none).
-async fn position(name: &str, t: &Table, wh: Option<&Warehouse>, opened: &Opened, app: &str) -> Result<i64, Error> {
+/// The input version the table `name` recorded under `app`; none when it
+/// recorded none for this input (it never committed, or its input was
+/// rebuilt since: it waits for `ingesta rebuild`, and is read as it is).
+async fn position(
+    name: &str,
+    t: &Table,
+    wh: Option<&Warehouse>,
+    opened: &Opened,
+    app: &str,
+) -> Result<Option<i64>, Error> {
     if let (Store::Warehouse, Some(wh)) = (t.store, wh) {
-        let Some(table) = WarehouseTable::open_existing(wh, &target::spec(name, t)).await? else { return Ok(-1) };
-        return Ok(table.position(app).await?.unwrap_or(-1));
+        let Some(table) = WarehouseTable::open_existing(wh, &target::spec(name, t)).await? else { return Ok(None) };
+        return table.position(app).await;
     }
-    let Some(table) = opened.get(name) else { return Ok(-1) };
-    Ok(TableStore::position(table, app).await?.unwrap_or(-1))
+    let Some(table) = opened.get(name) else { return Ok(None) };
+    TableStore::position(table, app).await
 }
 
 /// The stored rows and the tail's, one row per key: measures combined by
