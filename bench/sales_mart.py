@@ -20,7 +20,6 @@ around them adds start-up and the other tables). Needs PostgreSQL
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from serving import ab  # noqa: E402  (the same ApacheBench run and parse)
 from warehouse import Server  # noqa: E402  (the same fresh PostgreSQL cluster)
 
 TOKEN = "bench-read-token-0123456789"
@@ -176,13 +176,7 @@ def report_load(a, env):
                 break
             except OSError:
                 time.sleep(0.1)
-        out = subprocess.run(["ab", "-k", "-c", "50", "-t", "20", "-n", "100000000", "-H",
-                              f"Authorization: Bearer {TOKEN}", url], check=True, capture_output=True,
-                             text=True).stdout
-        rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
-        pct = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(\d+)%\s+(\d+)", out, re.M)}
-        failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
-        return rps, pct["50"], pct["99"], pct["100"], failed
+        return ab(url, 20, TOKEN)
     finally:
         proc.terminate()
         proc.wait()
@@ -203,7 +197,7 @@ def main():
     print("facts into PostgreSQL:", file=sys.stderr)
     ingesta, psql, rows = to_postgres(a, src)
     print("the sales_by_day report:", file=sys.stderr)
-    rps, p50, p99, longest, failed = report_load(a, env)
+    load = report_load(a, env)
     fm, rm = statistics.median(full), statistics.median(refresh)
     print("| job | median s | runs s | ratio |")
     print("|---|---|---|---|")
@@ -214,8 +208,9 @@ def main():
     print(f"| facts lake -> PostgreSQL (Ingesta, {rows:,} rows) | {im:.2f} | {' / '.join(f'{x:.2f}' for x in ingesta)} | "
           f"{pm / im:.2f} of psql's rate |")
     print(f"| `psql \\copy` of the same rows from CSV | {pm:.2f} | {' / '.join(f'{x:.2f}' for x in psql)} | 1.00 |")
-    print(f"\nsales_by_day, 50 clients, 20 s: {rps:,.0f} requests/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
-          f"longest {longest:.0f} ms, {failed} failed")
+    print(f"\nsales_by_day, 50 clients, 20 s: {load['requests_per_s']:,.0f} requests/s, p50 {load['p50_ms']:.0f} ms, "
+          f"p99 {load['p99_ms']:.0f} ms, longest {load['longest_ms']:.0f} ms, {load['errors']} errors, "
+          f"{load['length_differs']} answers of another length")
 
 
 if __name__ == "__main__":

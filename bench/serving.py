@@ -111,24 +111,30 @@ def floor(ingesta, env):
         proc.wait()
 
 
+def ab(url, seconds, token):
+    """50 keep-alive clients asking `url` for `seconds` (ApacheBench): requests/s,
+    p50, p99 and longest in ms, errors, and answers whose length differed."""
+    out = subprocess.run(["ab", "-k", "-c", "50", "-t", str(seconds), "-n", "100000000", "-H",
+                          f"Authorization: Bearer {token}", url],
+                         check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    pct = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(\d+)%\s+(\d+)", out, re.M)}
+    longest = float(re.search(r"100%\s+(\d+)", out).group(1))
+    # ab calls an answer whose length differs from the first "failed (Length)": an average
+    # of floats summed in parallel can differ in its last digit; those are counted apart
+    kinds = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", out)
+    connect, receive, length, exceptions = (int(g) for g in kinds.groups()) if kinds else (0, 0, 0, 0)
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    return {"requests_per_s": rps, "p50_ms": pct["50"], "p99_ms": pct["99"], "longest_ms": longest,
+            "errors": connect + receive + exceptions + (int(non2xx.group(1)) if non2xx else 0),
+            "length_differs": length}
+
+
 def load(ingesta, env, seconds, cache_off):
     proc, url = serve(ingesta, env, cache_off)
     try:
         assert ask(url, "farm-042", "2026-11-04")["row_count"] > 0, "the report has rows"
-        out = subprocess.run(["ab", "-k", "-c", "50", "-t", str(seconds), "-n", "100000000", "-H",
-                              f"Authorization: Bearer {TOKEN}", url + ASKED],
-                             check=True, capture_output=True, text=True).stdout
-        rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
-        pct = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(\d+)%\s+(\d+)", out, re.M)}
-        longest = float(re.search(r"100%\s+(\d+)", out).group(1))
-        # ab calls an answer whose length differs from the first "failed (Length)": an average
-        # of floats summed in parallel can differ in its last digit; those are counted apart
-        kinds = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", out)
-        connect, receive, length, exceptions = (int(g) for g in kinds.groups()) if kinds else (0, 0, 0, 0)
-        non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
-        return {"requests_per_s": rps, "p50_ms": pct["50"], "p99_ms": pct["99"], "longest_ms": longest,
-                "errors": connect + receive + exceptions + (int(non2xx.group(1)) if non2xx else 0),
-                "length_differs": length, "peak_rss_mib": peak_rss_mib(proc)}
+        return dict(ab(url + ASKED, seconds, TOKEN), peak_rss_mib=peak_rss_mib(proc))
     finally:
         proc.terminate()
         proc.wait()

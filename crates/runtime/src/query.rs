@@ -14,6 +14,7 @@ use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::datafusion::prelude::SessionContext;
 
 use crate::lake_of;
+use crate::transform::live::OpenedTable;
 use crate::transform::plan;
 
 /// A DataFusion session with the pipeline's tables registered (those that exist).
@@ -41,6 +42,7 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
                     let mem = MemTable::try_new(t.arrow_schema(), vec![rows]).map_err(failed)?;
                     ctx.register_table(name.as_str(), std::sync::Arc::new(mem)).map_err(failed)?;
                     commits.extend(last_commit(&t.commit_infos(1).await?).map(|at| (name.clone(), at)));
+                    opened.insert(name.clone(), OpenedTable::Warehouse(t));
                 }
             }
             _ => tables.push((name.clone(), lake.table_url(name))),
@@ -51,12 +53,12 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
             ctx.register_table(table.as_str(), t.provider().await?).map_err(|e| Error::stop(e.to_string()))?;
             if &table == name {
                 commits.extend(last_commit(&t.commit_infos(1).await?).map(|at| (name.clone(), at)));
-                opened.insert(table, t);
+                opened.insert(table, OpenedTable::Lake(t));
             }
         }
     }
     // aggregates read with the input rows they have not rolled up yet
-    crate::transform::live::register(&ctx, p, warehouse.as_ref(), &opened).await?;
+    crate::transform::live::register(&ctx, p, &opened).await?;
     Ok((ctx, commits))
 }
 

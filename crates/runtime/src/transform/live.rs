@@ -9,35 +9,35 @@
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use ingesta_config::{Layer, Measure, Pipeline, ReadMode, Store, Table, WriteModeName};
+use ingesta_config::{Layer, Measure, Pipeline, ReadMode, Table, WriteModeName};
 use ingesta_core::{Error, TableStore};
 use ingesta_lake::LakeTable;
 use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::datafusion::prelude::SessionContext;
-use ingesta_warehouse::{Warehouse, WarehouseTable};
+use ingesta_warehouse::WarehouseTable;
 
 use super::rows::conform;
-use super::{df, plan, target};
+use super::{df, plan};
 
-/// Lake tables a session opened already, by name.
-pub type Opened = std::collections::BTreeMap<String, LakeTable>;
+/// A table a session opened already, in its store.
+pub enum OpenedTable {
+    Lake(LakeTable),
+    Warehouse(WarehouseTable),
+}
+
+/// The tables a session opened, by name: read again here, not opened again.
+pub type Opened = std::collections::BTreeMap<String, OpenedTable>;
 
 /// Replaces each eligible rollup registered in `ctx` by its stored rows
 /// plus its tail (see the module's note); a rollup with no tail stays as it
-/// is. `opened`: the lake tables the session opened.
-pub async fn register(
-    ctx: &SessionContext,
-    p: &Pipeline,
-    wh: Option<&Warehouse>,
-    opened: &Opened,
-) -> Result<(), Error> {
+/// is. `opened`: the tables the session opened.
+pub async fn register(ctx: &SessionContext, p: &Pipeline, opened: &Opened) -> Result<(), Error> {
     for (name, t) in p.tables.iter().filter(|(_, t)| eligible(t)) {
-        let Some(input) = p.tables.get(&t.input) else { continue };
         if !ctx.table_exist(name.as_str()).map_err(df)? {
             continue;
         }
-        let Some(tail) = tail(name, t, input, wh, opened).await? else { continue };
+        let Some(tail) = tail(name, t, opened).await? else { continue };
         let rollup = ctx.deregister_table(name.as_str()).map_err(df)?.expect("registered");
         let schema = rollup.schema();
         let tail = conform(tail, &schema, name, Vec::new())?.keep;
@@ -63,31 +63,22 @@ fn eligible(t: &Table) -> bool {
 
 /// The table's query over the rows its input appended after the version it
 /// recorded, as one batch; `None` when there are none.
-async fn tail(
-    name: &str,
-    t: &Table,
-    input_cfg: &Table,
-    wh: Option<&Warehouse>,
-    opened: &Opened,
-) -> Result<Option<arrow_array::RecordBatch>, Error> {
+async fn tail(name: &str, t: &Table, opened: &Opened) -> Result<Option<arrow_array::RecordBatch>, Error> {
     let ctx = plan::session();
-    let provider: Arc<dyn TableProvider> = match (input_cfg.store, wh) {
-        (Store::Warehouse, Some(wh)) => {
-            let Some(input) = WarehouseTable::open_existing(wh, &target::spec(&t.input, input_cfg)).await? else {
-                return Ok(None);
-            };
+    let provider: Arc<dyn TableProvider> = match opened.get(&t.input) {
+        None => return Ok(None),
+        Some(OpenedTable::Warehouse(input)) => {
             let app = ingesta_core::app_id::table(&t.input, &input.identity().await?);
-            let Some(after) = position(name, t, Some(wh), opened, &app).await? else { return Ok(None) };
+            let Some(after) = position(name, opened, &app).await? else { return Ok(None) };
             let (to, rows) = input.rows_between(after, input.version()).await?;
             if to <= after {
                 return Ok(None);
             }
             Arc::new(MemTable::try_new(input.arrow_schema(), vec![rows]).map_err(df)?)
         }
-        _ => {
-            let Some(input) = opened.get(&t.input) else { return Ok(None) };
+        Some(OpenedTable::Lake(input)) => {
             let app = ingesta_core::app_id::table(&t.input, &input.table_id()?);
-            let Some(after) = position(name, t, wh, opened, &app).await? else { return Ok(None) };
+            let Some(after) = position(name, opened, &app).await? else { return Ok(None) };
             let range = input.appended_since(after, None, u64::MAX).await?;
             if range.to <= after || range.files.is_empty() {
                 return Ok(None);
@@ -109,19 +100,12 @@ async fn tail(
 /// The input version the table `name` recorded under `app`; none when it
 /// recorded none for this input (it never committed, or its input was
 /// rebuilt since: it waits for `ingesta rebuild`, and is read as it is).
-async fn position(
-    name: &str,
-    t: &Table,
-    wh: Option<&Warehouse>,
-    opened: &Opened,
-    app: &str,
-) -> Result<Option<i64>, Error> {
-    if let (Store::Warehouse, Some(wh)) = (t.store, wh) {
-        let Some(table) = WarehouseTable::open_existing(wh, &target::spec(name, t)).await? else { return Ok(None) };
-        return table.position(app).await;
+async fn position(name: &str, opened: &Opened, app: &str) -> Result<Option<i64>, Error> {
+    match opened.get(name) {
+        Some(OpenedTable::Lake(t)) => TableStore::position(t, app).await,
+        Some(OpenedTable::Warehouse(t)) => t.position(app).await,
+        None => Ok(None),
     }
-    let Some(table) = opened.get(name) else { return Ok(None) };
-    TableStore::position(table, app).await
 }
 
 /// The stored rows and the tail's, one row per key: measures combined by
