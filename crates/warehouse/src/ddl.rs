@@ -98,20 +98,32 @@ pub async fn unique_keys(c: &tokio_postgres::Client, spec: &TableSpec) -> Result
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
-/// The table's `NOT NULL` columns (besides `_ingesta_version`): a row with a
-/// null there is quarantined before it is written.
-pub async fn not_null(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<Vec<String>> {
+/// The table's `NOT NULL` columns without a default (besides
+/// `_ingesta_version`): a row with a null there is quarantined before it is
+/// written; and the columns with a default (serial, identity, generated,
+/// `DEFAULT …`), which rows that do not have them leave to PostgreSQL.
+pub async fn not_null(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<(Vec<String>, Vec<String>)> {
     let rows = c
         .query(
-            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid \
+            "SELECT a.attname::text, a.attnotnull, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') \
+             FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = r.relnamespace \
-             WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull \
+             WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
              AND a.attname <> $3",
             &[&spec.schema, &spec.table, &VERSION],
         )
         .await
         .map_err(|e| classify(e, &format!("reading the NOT NULL columns of {}", spec.qualified())))?;
-    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    let (mut required, mut defaulted) = (Vec::new(), Vec::new());
+    for r in rows {
+        let (name, not_null, default): (String, bool, bool) = (r.get(0), r.get(1), r.get(2));
+        if default {
+            defaulted.push(name);
+        } else if not_null {
+            required.push(name);
+        }
+    }
+    Ok((required, defaulted))
 }
 
 /// The columns of [`existing`] the store reads and writes (others are left alone).

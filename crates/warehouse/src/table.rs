@@ -45,8 +45,10 @@ pub struct WarehouseTable {
     version: i64,
     /// The column sets of its unique indexes, each sorted.
     unique_keys: Vec<Vec<String>>,
-    /// Its `NOT NULL` columns.
+    /// Its `NOT NULL` columns without a default.
     required: Vec<String>,
+    /// Its columns with a default (serial, identity, `DEFAULT …`).
+    defaulted: Vec<String>,
     /// (schema, table), unquoted.
     place: (String, String),
     /// Its time partitions, when it is natively partitioned by the store.
@@ -112,7 +114,7 @@ impl WarehouseTable {
         spec: &TableSpec,
         columns: Vec<(String, PgType)>,
         version: i64,
-        (unique_keys, required): (Vec<Vec<String>>, Vec<String>),
+        (unique_keys, (required, defaulted)): (Vec<Vec<String>>, (Vec<String>, Vec<String>)),
     ) -> Self {
         Self {
             wh: wh.clone(),
@@ -123,6 +125,7 @@ impl WarehouseTable {
             version,
             unique_keys,
             required,
+            defaulted,
             place: (spec.schema.clone(), spec.table.clone()),
             partition: None,
         }
@@ -179,12 +182,16 @@ impl WarehouseTable {
     }
 
     /// The columns as rows written to the table must be: [`Self::arrow_schema`]
-    /// with the `NOT NULL` columns not nullable.
-    pub fn write_schema(&self) -> arrow_schema::Schema {
+    /// with the `NOT NULL` columns not nullable, without the columns with a
+    /// default that `produced` (the transform's columns) does not have.
+    pub fn write_schema(&self, produced: &arrow_schema::Schema) -> arrow_schema::Schema {
         let schema = self.arrow_schema();
-        let fields = schema.fields().iter().map(|f| {
+        let fields = schema.fields().iter().filter_map(|f| {
+            if self.defaulted.contains(f.name()) && produced.field_with_name(f.name()).is_err() {
+                return None;
+            }
             let required = self.required.contains(f.name());
-            f.as_ref().clone().with_nullable(!required)
+            Some(f.as_ref().clone().with_nullable(!required))
         });
         arrow_schema::Schema::new(fields.collect::<Vec<_>>())
     }

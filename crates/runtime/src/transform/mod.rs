@@ -15,6 +15,7 @@ pub mod plan;
 mod query;
 mod rows;
 mod target;
+mod vault_hash;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -353,8 +354,9 @@ impl TransformTask {
     /// Starts a write of the rows read from the input's versions `after+1..=to`,
     /// the table made (or given new columns) for the transform's columns `out`.
     async fn begin_write(&mut self, out: &SchemaRef, after: i64, to: i64) -> Result<Write, Error> {
-        self.ensure_target(&plan::with_history(&self.cfg, &enrich::schema(&self.cfg.transform.enrich, out))).await?;
-        let mut stored = self.target.as_ref().expect("ensured").arrow_schema()?;
+        let produced = plan::with_history(&self.cfg, &enrich::schema(&self.cfg.transform.enrich, out));
+        self.ensure_target(&produced).await?;
+        let mut stored = self.target.as_ref().expect("ensured").write_schema(&produced)?;
         if let (WriteModeName::Scd2, Some(seq)) = (self.cfg.write.mode, &self.cfg.write.sequence) {
             // a version without a sequence has no place in the history: quarantined
             let fields = stored.fields().iter().map(|f| match f.name() == seq {

@@ -31,6 +31,7 @@ pub fn session_of(partitions: usize) -> SessionContext {
     config.options_mut().execution.parquet.schema_force_view_types = false;
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx).expect("the JSON functions register in a new session");
+    super::vault_hash::register(&ctx);
     ctx
 }
 

@@ -36,12 +36,21 @@ impl Target {
         }
     }
 
-    /// The table's columns, as rows written to it must be (a warehouse
-    /// table's `NOT NULL` columns are not nullable).
+    /// The table's columns.
     pub fn arrow_schema(&self) -> Result<Schema> {
         match self {
             Self::Lake(t) => Ok(t.arrow_schema()?),
-            Self::Warehouse(t) => Ok(t.write_schema()),
+            Self::Warehouse(t) => Ok(t.arrow_schema().as_ref().clone()),
+        }
+    }
+
+    /// The table's columns as rows of `produced`'s columns written to it must
+    /// be (a warehouse table's `NOT NULL` columns are not nullable, and its
+    /// columns with a default are left to it when the rows do not have them).
+    pub fn write_schema(&self, produced: &Schema) -> Result<Schema> {
+        match self {
+            Self::Lake(t) => Ok(t.arrow_schema()?),
+            Self::Warehouse(t) => Ok(t.write_schema(produced)),
         }
     }
 
