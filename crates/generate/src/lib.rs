@@ -10,6 +10,7 @@
 mod farm;
 mod manifest;
 mod messages;
+pub mod orders_dwh;
 mod out;
 mod sales_mart;
 

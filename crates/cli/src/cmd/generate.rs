@@ -1,6 +1,8 @@
 //! `ingesta generate KIND --seed S --rows N --files F --out DIR`, or for
 //! message kinds `--to kafka://HOST:PORT/TOPIC` (see `send.rs`).
 
+mod orders_dwh;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,26 +56,30 @@ pub struct Args {
     /// Share of records made malformed on purpose.
     #[arg(long, default_value_t = 0.001)]
     malformed_rate: f64,
+    /// For orders: load the users and restaurants into this Redis
+    /// (redis://HOST:PORT) before sending; `--rows` then counts orders, and
+    /// the messages and Redis values are the orders DWH's (formats.md).
+    #[arg(long)]
+    redis: Option<String>,
+    /// For the orders DWH: users (default: orders / 10).
+    #[arg(long)]
+    users: Option<u64>,
+    /// For the orders DWH: restaurants.
+    #[arg(long, default_value_t = 12)]
+    restaurants: u64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.kind == "orders" && (a.redis.is_some() || a.to.is_none()) {
+        return orders_dwh::run(&a);
+    }
     if let Some(to) = &a.to {
         let Some(kind) = MessageKind::parse(&a.kind) else {
             bail!("unknown message kind `{}`; expected one of: {}", a.kind, MessageKind::NAMES.join(", "));
         };
-        let target = super::send::Target {
-            to: to.clone(),
-            rate: a.rate,
-            pad_to: a.pad_to,
-            schema_registry: a.schema_registry.clone(),
-            out: a.out.clone(),
-            properties: a.properties.clone(),
-            token: a.token.clone(),
-            batch: a.batch,
-            gzip: a.gzip,
-        };
-        return super::send::run(kind, a.seed, a.rows, a.malformed_rate, &target);
+        return super::send::run(kind, a.seed, a.rows, a.malformed_rate, &target(&a, to));
     }
+
     let Some(out) = a.out.clone() else { bail!("give --out DIR (or --to for message kinds)") };
     let Some(kind) = Kind::parse(&a.kind) else {
         bail!("unknown kind `{}`; expected one of: {}", a.kind, Kind::NAMES.join(", "));
@@ -107,4 +113,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where and how messages are sent.
+pub fn target(a: &Args, to: &str) -> super::send::Target {
+    super::send::Target {
+        to: to.to_string(),
+        rate: a.rate,
+        pad_to: a.pad_to,
+        schema_registry: a.schema_registry.clone(),
+        out: a.out.clone(),
+        properties: a.properties.clone(),
+        token: a.token.clone(),
+        batch: a.batch,
+        gzip: a.gzip,
+    }
 }

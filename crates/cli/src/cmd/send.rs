@@ -37,6 +37,16 @@ trait Sink {
 }
 
 pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Target) -> anyhow::Result<ExitCode> {
+    send(kind, seed, messages(kind, seed, count, malformed_rate), t)
+}
+
+/// Sends `stream` (messages of `kind`) and writes or prints the manifest.
+pub fn send(
+    kind: MessageKind,
+    seed: u64,
+    stream: impl Iterator<Item = ingesta_generate::GenMessage>,
+    t: &Target,
+) -> anyhow::Result<ExitCode> {
     let mut sink: Box<dyn Sink> = if let Some(rest) = t.to.strip_prefix("kafka://") {
         Box::new(kafka::KafkaSink::new(rest, kind, t)?)
     } else if t.to.starts_with("http://") || t.to.starts_with("https://") {
@@ -50,7 +60,9 @@ pub fn run(kind: MessageKind, seed: u64, count: u64, malformed_rate: f64, t: &Ta
     let started = Instant::now();
     let (mut malformed, mut updates, mut bytes) = (0u64, 0u64, 0u64);
     let mut labels: BTreeMap<&str, u64> = BTreeMap::new();
-    for (i, m) in messages(kind, seed, count, malformed_rate).enumerate() {
+    let mut count = 0u64;
+    for (i, m) in stream.enumerate() {
+        count += 1;
         if let Some(rate) = t.rate {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
