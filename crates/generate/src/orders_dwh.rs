@@ -102,7 +102,8 @@ impl Dataset {
             redis.push((id.clone(), v.to_string()));
             users.push(id);
         }
-        let dishes: Vec<(&str, &str)> = CATEGORIES.iter().flat_map(|(c, ds)| ds.iter().map(move |d| (*c, *d))).collect();
+        let dishes: Vec<(&str, &str)> =
+            CATEGORIES.iter().flat_map(|(c, ds)| ds.iter().map(move |d| (*c, *d))).collect();
         let mut restaurants = Vec::new();
         for i in 0..s.restaurants.max(1) as usize {
             let mut name = RESTAURANTS[i % RESTAURANTS.len()].to_string();
@@ -133,7 +134,8 @@ impl Dataset {
                 .choose_multiple(&mut rng, k)
                 .map(|p| json!({"id": p["_id"], "name": p["name"], "price": p["price"], "quantity": rng.random_range(1..=5)}))
                 .collect();
-            let cost: i64 = items.iter().map(|i| i["price"].as_i64().unwrap_or(0) * i["quantity"].as_i64().unwrap_or(0)).sum();
+            let cost: i64 =
+                items.iter().map(|i| i["price"].as_i64().unwrap_or(0) * i["quantity"].as_i64().unwrap_or(0)).sum();
             let bonus = if rng.random_range(0..10) == 0 { cost.min(rng.random_range(5..50) * 10) } else { 0 };
             let r: f64 = rng.random();
             let path: Vec<&str> = if r < 0.85 {

@@ -12,6 +12,7 @@ mod kafka;
 mod layers;
 mod live;
 mod maintain;
+mod orders_dwh;
 mod sales_mart;
 mod serving;
 mod sink;

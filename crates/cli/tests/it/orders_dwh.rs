@@ -1,0 +1,195 @@
+//! The orders DWH (seed 002, `examples/orders-dwh/`) on a real broker (three
+//! partitions, messages without keys), PostgreSQL and Redis, with the data of
+//! `ingesta generate orders` (redeliveries, an order's older status arriving
+//! after its newer one, malformed messages): every table's row count, every
+//! order's latest status, every CDM counter and the STG payloads equal the
+//! generator's `expected.json`; hub, link and hashdiff keys equal
+//! PostgreSQL's own `uuid_generate_v5`; still so after SIGKILLs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ingesta_testkit::{Broker, Postgres, Redis, Workspace, text};
+use serde_json::Value;
+
+use crate::workspace;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/orders-dwh/ingesta.yaml");
+const DDL: &str = include_str!("../../../../examples/orders-dwh/ddl.sql");
+const NS: &str = "7f288a2e-0ad0-4039-8e59-6c9838d87307";
+
+struct Servers {
+    broker: Broker,
+    pg: Postgres,
+    db: String,
+    redis: Redis,
+}
+
+/// The servers, the example's tables created by its `ddl.sql` (adopted by
+/// the pipeline), and `orders` orders in Redis and on the topic; returns
+/// them and the expected end state.
+fn start(orders: u64, seed: u64, scratch: &Workspace) -> (Servers, Value) {
+    let broker = Broker::start();
+    broker.create_topic("order-service_orders", 3);
+    let redis = Redis::start();
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    pg.psql(&db, DDL);
+    pg.psql(&db, "CREATE EXTENSION \"uuid-ossp\"");
+    let dir = scratch.dir.path().join("gen");
+    let to = format!("kafka://{}/order-service_orders", broker.address());
+    let made = scratch
+        .command(&["generate", "orders", "--rows", &orders.to_string(), "--seed", &seed.to_string()])
+        .args(["--out", dir.to_str().unwrap(), "--redis", &redis.url(), "--to", &to])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "generate: {}", text(&made.stderr));
+    let expected = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    (Servers { broker, pg, db, redis }, expected)
+}
+
+fn env(ws: &Workspace, s: &Servers) -> Vec<(&'static str, String)> {
+    vec![
+        ("KAFKA_BROKERS", s.broker.address()),
+        ("INGESTA_LAKE", ws.lake().display().to_string()),
+        ("INGESTA_WAREHOUSE", s.pg.url(&s.db)),
+        ("INGESTA_REDIS", s.redis.url()),
+    ]
+}
+
+fn run_once(ws: &Workspace, env: &[(&str, String)], what: &str) {
+    let run = ws.command(&["run", EXAMPLE, "--once", "--json"]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(run.status.success(), "{what}: {}{}", text(&run.stderr), text(&run.stdout));
+}
+
+/// `sql`'s rows as `a|b|…` lines.
+fn rows(s: &Servers, sql: &str) -> Vec<String> {
+    s.pg.psql(&s.db, sql).lines().map(str::to_string).collect()
+}
+
+/// The database against `expected`; `what` names the case in failures.
+fn check(s: &Servers, expected: &Value, what: &str) {
+    for (table, n) in expected["counts"].as_object().unwrap() {
+        let name = if table.contains('.') { table.clone() } else { format!("dds.{table}") };
+        assert_eq!(rows(s, &format!("SELECT count(*) FROM {name}")), [n.to_string()], "{what}: rows of {name}");
+    }
+    // keys as PostgreSQL's uuid-ossp makes them
+    let v5 = |x: &str| format!("uuid_generate_v5('{NS}', {x})");
+    for (table, key, sql) in [
+        ("h_user", "h_user_pk", v5("user_id")),
+        ("h_order", "h_order_pk", v5("order_id::text")),
+        ("h_category", "h_category_pk", v5("category_name")),
+        (
+            "l_order_product l JOIN dds.h_order o USING (h_order_pk) JOIN dds.h_product p USING (h_product_pk)",
+            "hk_order_product_pk",
+            v5("o.order_id || '#$#' || p.product_id"),
+        ),
+        (
+            "s_order_status s JOIN dds.h_order o USING (h_order_pk)",
+            "hk_order_status_hashdiff",
+            v5("o.order_id || '#$#' || s.status"),
+        ),
+        (
+            "s_user_names s JOIN dds.h_user u USING (h_user_pk)",
+            "hk_user_names_hashdiff",
+            v5("u.user_id || '#$#' || s.username || '#$#' || s.userlogin"),
+        ),
+    ] {
+        let wrong = rows(s, &format!("SELECT count(*) FROM dds.{table} WHERE {key} <> {sql}"));
+        assert_eq!(wrong, ["0"], "{what}: {key} is not uuid5 of its values");
+    }
+    // every order's latest status by load_dt, and STG's payload
+    let want: BTreeMap<String, String> = expected["final_status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().into()))
+        .collect();
+    let pairs = |sql: &str| -> BTreeMap<String, String> {
+        rows(s, sql).iter().map(|l| l.split_once('|').map(|(a, b)| (a.into(), b.into())).unwrap()).collect()
+    };
+    let latest = pairs(
+        "SELECT DISTINCT ON (s.h_order_pk) o.order_id, s.status FROM dds.s_order_status s \
+         JOIN dds.h_order o USING (h_order_pk) ORDER BY s.h_order_pk, s.load_dt DESC",
+    );
+    assert!(latest == want, "{what}: {} orders' latest status differs", diff(&latest, &want));
+    let stg = pairs("SELECT object_id, payload->>'final_status' FROM stg.order_events");
+    assert!(stg == want, "{what}: {} orders' STG payload is not their latest", diff(&stg, &want));
+    // every counter
+    for (table, id, hub, natural, key) in [
+        ("user_product_counters", "product_id", "h_product", "product_id", "user_product_counters"),
+        ("user_category_counters", "category_id", "h_category", "category_name", "user_category_counters"),
+    ] {
+        let got: BTreeMap<String, String> = rows(
+            s,
+            &format!(
+                "SELECT u.user_id || ' ' || x.{natural}, c.order_cnt FROM cdm.{table} c \
+                 JOIN dds.h_user u ON u.h_user_pk = c.user_id JOIN dds.{hub} x ON x.{hub}_pk = c.{id} \
+                 WHERE c.order_cnt <> 0"
+            ),
+        )
+        .iter()
+        .map(|l| l.split_once('|').map(|(a, b)| (a.into(), b.into())).unwrap())
+        .collect();
+        let want: BTreeMap<String, String> = expected[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (format!("{} {}", r[0].as_str().unwrap(), r[1].as_str().unwrap()), r[2].to_string()))
+            .collect();
+        assert!(got == want, "{what}: {} of {} {table} differ", diff(&got, &want), want.len());
+    }
+}
+
+/// How many keys two maps disagree on.
+fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> usize {
+    a.keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .count()
+}
+
+#[test]
+fn the_orders_dwh_in_one_process_equals_the_expected_end_state() {
+    let scratch = workspace();
+    let (servers, expected) = start(3000, 41, &scratch);
+    let ws = workspace();
+    let env = env(&ws, &servers);
+    let valid = ws.command(&["validate", EXAMPLE]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(valid.status.success(), "{}", text(&valid.stderr));
+    run_once(&ws, &env, "the first run");
+    run_once(&ws, &env, "a run with nothing new");
+    check(&servers, &expected, "one process");
+}
+
+#[test]
+fn the_orders_dwh_stays_exact_through_sigkills_at_random_moments() {
+    let scratch = workspace();
+    let (servers, expected) = start(4000, 42, &scratch);
+    let ws = workspace();
+    let env = env(&ws, &servers);
+    let seed = ingesta_testkit::Rng::clock_seed();
+    let mut rng = ingesta_testkit::Rng(seed);
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 10 {
+        trials += 1;
+        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let mut child = ws
+            .command(&["run", EXAMPLE, "--once"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = Duration::from_millis(300 + rng.below(4000));
+        let was_killed = ingesta_testkit::kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+    }
+    // a killed member holds its partitions until the group's session times out
+    std::thread::sleep(Duration::from_secs(11));
+    run_once(&ws, &env, "the final run");
+    check(&servers, &expected, &format!("after {killed} SIGKILLs (seed {seed})"));
+}
