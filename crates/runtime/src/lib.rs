@@ -258,9 +258,11 @@ pub async fn run_watch(
         for task in &mut tasks {
             task.settle_in_background();
         }
+        // the next pass at the next poll, or as soon as a stream commits
         tokio::select! {
             _ = &mut stop => break,
             _ = tokio::time::sleep(poll) => {}
+            _ = progress.next_commit() => {}
         }
     }
     for task in &mut tasks {

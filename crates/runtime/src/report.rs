@@ -65,17 +65,34 @@ impl RunReport {
     }
 }
 
-/// A one-line live counter on a terminal; silent otherwise. Clones share the line.
+/// A one-line live counter on a terminal; silent otherwise. Clones share the
+/// line, and a signal that a stream committed (which wakes `--watch`'s
+/// tables at once instead of at their next poll).
 #[derive(Clone)]
 pub struct Progress {
     enabled: bool,
     state: Arc<Mutex<(Instant, Instant)>>,
+    commits: Arc<tokio::sync::Notify>,
 }
 
 impl Progress {
     pub fn new(enabled: bool) -> Self {
         let now = Instant::now();
-        Self { enabled: enabled && std::io::stdout().is_terminal(), state: Arc::new(Mutex::new((now, now))) }
+        Self {
+            enabled: enabled && std::io::stdout().is_terminal(),
+            state: Arc::new(Mutex::new((now, now))),
+            commits: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// A stream (Kafka, collector) committed new rows.
+    pub fn committed(&self) {
+        self.commits.notify_one();
+    }
+
+    /// Waits until a stream commits (at once if one did since the last wait).
+    pub async fn next_commit(&self) {
+        self.commits.notified().await;
     }
 
     /// Shows the running totals of `table`, at most a few times a second.

@@ -18,6 +18,9 @@ use tokio_postgres::config::SslMode;
 pub struct Warehouse {
     config: Arc<tokio_postgres::Config>,
     permits: Arc<Semaphore>,
+    /// The TLS connector, built once: building one loads the system's
+    /// certificates, which costs more than the connection itself.
+    tls: Arc<std::sync::OnceLock<postgres_native_tls::MakeTlsConnector>>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -42,7 +45,11 @@ impl Warehouse {
         if config.get_hosts().is_empty() {
             return Err(Error::stop("the warehouse `url` names no host (postgresql://USER@HOST:PORT/DATABASE)"));
         }
-        Ok(Self { config: Arc::new(config), permits: Arc::new(Semaphore::new(pool.max(1))) })
+        Ok(Self {
+            config: Arc::new(config),
+            permits: Arc::new(Semaphore::new(pool.max(1))),
+            tls: Arc::new(std::sync::OnceLock::new()),
+        })
     }
 
     /// `user@host:port/database`, without the password: for logs and errors.
@@ -75,10 +82,15 @@ impl Warehouse {
                 client
             }
             _ => {
-                let tls = native_tls::TlsConnector::builder()
-                    .build()
-                    .map_err(|e| Error::stop(format!("TLS for the warehouse: {e}")))?;
-                let tls = postgres_native_tls::MakeTlsConnector::new(tls);
+                let tls = match self.tls.get() {
+                    Some(tls) => tls.clone(),
+                    None => {
+                        let tls = native_tls::TlsConnector::builder()
+                            .build()
+                            .map_err(|e| Error::stop(format!("TLS for the warehouse: {e}")))?;
+                        self.tls.get_or_init(|| postgres_native_tls::MakeTlsConnector::new(tls)).clone()
+                    }
+                };
                 let (client, conn) = self.config.connect(tls).await.map_err(|e| self.failed(e))?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

@@ -93,6 +93,7 @@ impl Committer {
         self.report.quarantined += n_bad;
         self.report.bytes += bytes;
         self.report.commits += 1;
+        self.progress.committed();
         self.progress.show(&self.name, self.report.rows, self.report.quarantined, self.report.bytes, self.started);
         Ok(bytes)
     }
