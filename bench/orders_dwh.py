@@ -118,8 +118,14 @@ def steady(a, d):
     try:
         subprocess.run([a.python, f"{a.baseline}/harness.py", "load-redis", d, f"127.0.0.1:{s.redis_port}"],
                        check=True, capture_output=True)
-        orders = [json.loads(line) for line in open(f"{d}/orders.jsonl", encoding="utf-8") if line.startswith("{")
-                  and line.rstrip().endswith("}")]
+        orders = []
+        for line in open(f"{d}/orders.jsonl", encoding="utf-8"):
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            if "user" in m["payload"]:
+                orders.append(m)
         r = redis.Redis(port=s.redis_port)
         probes = a.steady
         for i in range(probes):
@@ -211,13 +217,13 @@ def main():
     d = data(a)
     print(f"data: {d} {open(f'{d}/manifest.json').read().strip()[:200]}", flush=True)
     runs = [backfill(a, d) for _ in range(a.runs)]
-    ours = statistics.median(r[0] for r in runs)
-    rss = max(r[1] for r in runs)
     steady_figs = steady(a, d) if a.steady else None
     base = None if a.skip_baseline else baseline(a)
-    print(f"\nbackfill of {a.orders} orders: ingesta median {ours:.2f} s (runs {[round(r[0], 2) for r in runs]}), "
-          f"peak RSS {rss:.0f} MiB, checks {[r[2] for r in runs]}")
-    if base:
+    ours = statistics.median(r[0] for r in runs) if runs else None
+    if runs:
+        print(f"\nbackfill of {a.orders} orders: ingesta median {ours:.2f} s (runs {[round(r[0], 2) for r in runs]}), "
+              f"peak RSS {max(r[1] for r in runs):.0f} MiB, checks {[r[2] for r in runs]}")
+    if base and ours:
         print(f"baseline --keyed drain {base:.1f} s: ingesta is {base / ours:.1f}x faster")
     if steady_figs:
         print(f"steady state at 100 orders/s: p50 {steady_figs[0]:.0f} ms, p99 {steady_figs[1]:.0f} ms, "

@@ -4,7 +4,8 @@
 //! after its newer one, malformed messages): every table's row count, every
 //! order's latest status, every CDM counter and the STG payloads equal the
 //! generator's `expected.json`; hub, link and hashdiff keys equal
-//! PostgreSQL's own `uuid_generate_v5`; still so after SIGKILLs.
+//! PostgreSQL's own `uuid_generate_v5`; the user tags follow the category
+//! counters; still so after SIGKILLs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -139,6 +140,23 @@ fn check(s: &Servers, expected: &Value, what: &str) {
             .collect();
         assert!(got == want, "{what}: {} of {} {table} differ", diff(&got, &want), want.len());
     }
+    // the example's tags: users with at least N CLOSED orders in a category
+    for (tag, category, min) in [("Любитель пиццы", "Пицца", 10), ("Сладкоежка", "Десерты", 5)] {
+        let want = expected["user_category_counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[1] == category && r[2].as_u64().unwrap() >= min)
+            .count();
+        let got = rows(s, &format!("SELECT count(*) FROM cdm.user_tags WHERE tag = '{tag}' AND assigned"));
+        assert_eq!(got, [want.to_string()], "{what}: users tagged {tag}");
+    }
+    let stale = rows(
+        s,
+        "SELECT count(*) FROM cdm.user_tags t JOIN cdm.user_category_counters c \
+         ON c.user_id = t.user_id AND c.category_name = t.category_name WHERE t.order_cnt <> c.order_cnt",
+    );
+    assert_eq!(stale, ["0"], "{what}: a tag's count is its category counter");
 }
 
 /// How many keys two maps disagree on.
