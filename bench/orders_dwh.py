@@ -193,12 +193,14 @@ def steady(a, d):
 
 
 def baseline(a):
-    env = dict(os.environ, PY=a.python, O2B=f"{a.work}/o2b")
+    env = dict(os.environ, PY=a.python, O2B=f"{a.work}/o2b", TANSU=tansu())
     out = subprocess.run(["bash", f"{a.baseline}/run_baseline.sh", "--orders", str(a.orders), "--keyed"],
                          env=env, capture_output=True, text=True)
     lines = out.stdout.splitlines()
     drain = next((ln for ln in lines if ln.startswith("DRAIN")), "")
-    print(f"  baseline: {drain} check {lines[-1] if lines else out.stderr[-500:]}", flush=True)
+    if not drain:
+        sys.exit(f"the baseline failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    print(f"  baseline: {drain} check {lines[-1]}", flush=True)
     return float(drain.split()[2]) if drain else None
 
 

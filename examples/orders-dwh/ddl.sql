@@ -51,11 +51,14 @@ CREATE TABLE dds.s_order_status (hk_order_status_hashdiff uuid PRIMARY KEY, h_or
     status varchar NOT NULL, load_dt timestamp NOT NULL, load_src varchar NOT NULL);
 CREATE INDEX ON dds.s_order_status (h_order_pk, load_dt);
 
--- marts
+-- marts (`seq`: in the three-service shape, the offset of the DDS message
+-- that set the count, which a redelivered older message cannot undo)
 CREATE TABLE cdm.user_product_counters (id serial PRIMARY KEY, user_id uuid NOT NULL, product_id uuid NOT NULL,
-    product_name varchar NOT NULL, order_cnt int NOT NULL CHECK (order_cnt >= 0), UNIQUE (user_id, product_id));
+    product_name varchar NOT NULL, order_cnt int NOT NULL CHECK (order_cnt >= 0), seq bigint,
+    UNIQUE (user_id, product_id));
 CREATE TABLE cdm.user_category_counters (id serial PRIMARY KEY, user_id uuid NOT NULL, category_id uuid NOT NULL,
-    category_name varchar NOT NULL, order_cnt int NOT NULL CHECK (order_cnt >= 0), UNIQUE (user_id, category_id));
+    category_name varchar NOT NULL, order_cnt int NOT NULL CHECK (order_cnt >= 0), seq bigint,
+    UNIQUE (user_id, category_id));
 CREATE TABLE cdm.user_tags (user_id uuid NOT NULL, tag varchar NOT NULL, category_name varchar NOT NULL,
     threshold int NOT NULL, order_cnt int NOT NULL, assigned boolean NOT NULL, assigned_at timestamp,
     PRIMARY KEY (user_id, tag));
