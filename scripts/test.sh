@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${INGESTA_VENV:-$PWD/.venv}"
-if ! "$venv/bin/python" -c "import deltalake, pyarrow, duckdb, yaml, prometheus_client" 2>/dev/null; then
-  echo "scripts/test.sh: creating the test virtualenv in $venv (deltalake, pyarrow, duckdb, PyYAML, prometheus_client)" >&2
+if ! "$venv/bin/python" -c "import deltalake, pyarrow, duckdb, yaml, prometheus_client, kubernetes_validate" 2>/dev/null; then
+  echo "scripts/test.sh: creating the test virtualenv in $venv (deltalake, pyarrow, duckdb, PyYAML, prometheus_client, kubernetes-validate)" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi

@@ -268,3 +268,29 @@ fn the_three_services_chained_by_topics_stay_exact_through_sigkills() {
     }
     check_tables(&servers, &expected, &format!("three services after 10 SIGKILLs (seed {seed})"), false);
 }
+
+#[test]
+fn the_kubernetes_manifests_are_valid_and_run_the_three_pipelines() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/orders-dwh");
+    let files: Vec<String> = ["stg", "dds", "cdm"].iter().map(|n| format!("{dir}/k8s/{n}.yaml")).collect();
+    // offline, against the API's published schemas, rejecting unknown fields
+    let out = std::process::Command::new(ingesta_testkit::python())
+        .args(["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.30.0", "--quiet"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate (in scripts/requirements-test.txt): {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let kustomization = std::fs::read_to_string(format!("{dir}/kustomization.yaml")).unwrap();
+    for (name, file) in ["stg", "dds", "cdm"].iter().zip(&files) {
+        let manifest = std::fs::read_to_string(file).unwrap();
+        assert!(kustomization.contains(&format!("services/{name}.yaml")), "{name}'s pipeline is in the ConfigMap");
+        assert!(manifest.contains(&format!("/etc/ingesta/pipelines/{name}.yaml")), "{name} runs its own pipeline");
+        assert!(manifest.contains("path: /health") && manifest.contains("path: /ready"), "{name}'s probes");
+        assert!(!manifest.contains("password"), "{name}: secrets by reference only");
+    }
+}
