@@ -17,6 +17,7 @@ mod status;
 pub mod transform;
 mod upkeep;
 
+use futures::StreamExt;
 use std::time::Duration;
 
 use ingesta_config::{Layer, Pipeline, Source};
@@ -229,28 +230,36 @@ pub async fn run_watch(
     let mut total = RunReport::default();
     let mut failed: Vec<String> = Vec::new();
     tokio::pin!(stop);
+    let waves = waves(p, &tasks);
     loop {
-        for task in &mut tasks {
-            if failed.iter().any(|s| s == task.name()) {
-                continue;
-            }
-            match task.run_once(progress).await {
-                Ok(r) => {
-                    if r.commits > 0 {
-                        events::passed(task.name(), r.elapsed);
+        for wave in &waves {
+            // the tables of a wave read nothing another of them writes: their
+            // passes overlap (each waits on its store most of the time)
+            let passes = tasks
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, t)| wave.contains(i) && !failed.iter().any(|s| s == t.name()))
+                .map(|(_, task)| async move { (task.name().to_string(), task.run_once(progress).await) });
+            let done: Vec<_> = futures::stream::iter(passes).buffer_unordered(PASSES_AT_ONCE).collect().await;
+            for (name, result) in done {
+                match result {
+                    Ok(r) => {
+                        if r.commits > 0 {
+                            events::passed(&name, r.elapsed);
+                        }
+                        board.ok(&name, r.rows, (r.commits > 0).then_some(r.elapsed.as_secs_f64()));
+                        total.merge(RunReport { tables: vec![r] });
                     }
-                    board.ok(task.name(), r.rows, (r.commits > 0).then_some(r.elapsed.as_secs_f64()));
-                    total.merge(RunReport { tables: vec![r] });
-                }
-                // a passing fault (a folder briefly gone, a commit conflict): next poll
-                Err(e) if e.kind == ErrorKind::Retry => {
-                    events::retrying(task.name(), &e.message);
-                    board.retrying(task.name(), &e.message);
-                }
-                Err(e) => {
-                    progress.done();
-                    failed.push(task.name().to_string());
-                    total.merge(RunReport { tables: vec![stopped(&board, task.name().to_string(), e)] });
+                    // a passing fault (a folder briefly gone, a commit conflict): next poll
+                    Err(e) if e.kind == ErrorKind::Retry => {
+                        events::retrying(&name, &e.message);
+                        board.retrying(&name, &e.message);
+                    }
+                    Err(e) => {
+                        progress.done();
+                        failed.push(name.clone());
+                        total.merge(RunReport { tables: vec![stopped(&board, name, e)] });
+                    }
                 }
             }
         }
@@ -281,6 +290,31 @@ pub async fn run_watch(
         }
     }
     Ok(total)
+}
+
+/// Table passes that overlap under `--watch`: each holds at most two
+/// warehouse connections at once, so half the default pool of 8.
+const PASSES_AT_ONCE: usize = 4;
+
+/// The tasks in waves: each wave after the waves holding what it reads, so
+/// the tasks of one wave may pass at the same time.
+fn waves(p: &Pipeline, tasks: &[Task]) -> Vec<Vec<usize>> {
+    let mut level: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let reads: Vec<String> = match (p.tables.get(task.name()), p.sinks.get(task.name())) {
+            (Some(t), _) => t.upstream(),
+            (None, Some(ingesta_config::Sink::Kafka(k))) => vec![k.input.clone()],
+            (None, None) => Vec::new(),
+        };
+        let l = reads.iter().filter_map(|r| level.get(r.as_str())).map(|l| l + 1).max().unwrap_or(0);
+        level.insert(task.name(), l);
+        if waves.len() <= l {
+            waves.resize(l + 1, Vec::new());
+        }
+        waves[l].push(i);
+    }
+    waves
 }
 
 fn stopped(board: &health::Board, table: String, e: Error) -> TableReport {
