@@ -98,11 +98,14 @@ pub async fn unique_keys(c: &tokio_postgres::Client, spec: &TableSpec) -> Result
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// (`NOT NULL` columns without a default, columns with a default).
+pub type NotNull = (Vec<String>, Vec<String>);
+
 /// The table's `NOT NULL` columns without a default (besides
 /// `_ingesta_version`): a row with a null there is quarantined before it is
 /// written; and the columns with a default (serial, identity, generated,
 /// `DEFAULT …`), which rows that do not have them leave to PostgreSQL.
-pub async fn not_null(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<(Vec<String>, Vec<String>)> {
+pub async fn not_null(c: &tokio_postgres::Client, spec: &TableSpec) -> Result<NotNull> {
     let rows = c
         .query(
             "SELECT a.attname::text, a.attnotnull, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') \

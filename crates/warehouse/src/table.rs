@@ -114,7 +114,7 @@ impl WarehouseTable {
         spec: &TableSpec,
         columns: Vec<(String, PgType)>,
         version: i64,
-        (unique_keys, (required, defaulted)): (Vec<Vec<String>>, (Vec<String>, Vec<String>)),
+        (unique_keys, (required, defaulted)): (Vec<Vec<String>>, ddl::NotNull),
     ) -> Self {
         Self {
             wh: wh.clone(),

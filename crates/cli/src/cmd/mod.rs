@@ -44,7 +44,7 @@ enum Command {
     /// Delete one table and compute it again from its input.
     Rebuild(maintain::RebuildArgs),
     /// Write deterministic example data and a `_manifest.json`.
-    Generate(generate::Args),
+    Generate(Box<generate::Args>),
     /// Generate farm data, run examples/farm-iot on a local lake and summarise.
     Demo(demo::Args),
 }
@@ -59,7 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
         // blocking work (files, the producer, the registry client): off the runtime
-        Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(args)).await?,
+        Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(*args)).await?,
         Command::Demo(args) => demo::run(args).await,
     }
 }
