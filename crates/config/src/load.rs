@@ -1,6 +1,7 @@
 //! Reading a pipeline file: interpolate, parse, deserialise each entry on its
 //! own (so one bad table does not hide the next), then validate references.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -8,7 +9,8 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
-use crate::model::{Lake, Pipeline, Redis, Report, Serve, Sink, Source, Table, Warehouse};
+
+use crate::model::{Lake, Pipeline, Redis, Report, Serve, Sink, Source, Table, Vault, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -124,6 +126,11 @@ impl Ctx<'_> {
         let lake = self.required::<Lake>(&mut map, "lake");
         let sources = self.entries(&mut map, "sources", Self::source);
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
+        let vaults = self.entries(&mut map, "vaults", |ctx, at, v| ctx.de::<Vault>(at, v));
+        let tables = match (tables, vaults) {
+            (Some(t), Some(v)) => Some(self.expand_vaults(t, v)),
+            _ => None,
+        };
         let sinks = self.entries(&mut map, "sinks", Self::sink);
         let reports = self.entries(&mut map, "reports", |ctx, at, v| ctx.de::<Report>(at, v));
         let serve = match map.remove("serve") {
@@ -140,7 +147,7 @@ impl Ctx<'_> {
         };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, warehouse, redis, sources, tables, sinks, serve, reports";
+            let known = "pipeline, lake, warehouse, redis, sources, tables, vaults, sinks, serve, reports";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
@@ -155,6 +162,34 @@ impl Ctx<'_> {
             reports: reports?,
             origin: Origin::default(),
         })
+    }
+
+    /// Adds each vault's hubs, links and satellites to `tables`; their
+    /// mistakes point at the vault entry they come from.
+    fn expand_vaults(
+        &mut self,
+        mut tables: BTreeMap<String, Table>,
+        vaults: BTreeMap<String, Vault>,
+    ) -> BTreeMap<String, Table> {
+        for (name, vault) in vaults {
+            let at = format!("vaults.{name}");
+            match vault.expand(&at) {
+                Ok(generated) => {
+                    for g in generated {
+                        if tables.contains_key(&g.name) {
+                            self.push(&g.origin, format!("`{}` is also a table of `tables`; rename one", g.name));
+                            continue;
+                        }
+                        self.spans.alias(&format!("tables.{}", g.name), &g.origin);
+                        if let Some(t) = self.de::<Table>(&g.origin, g.table) {
+                            tables.insert(g.name, t);
+                        }
+                    }
+                }
+                Err(errors) => errors.into_iter().for_each(|(path, message)| self.push(&path, message)),
+            }
+        }
+        tables
     }
 
     fn required<T: DeserializeOwned>(&mut self, map: &mut Mapping, key: &str) -> Option<T> {

@@ -27,6 +27,13 @@ impl Spans {
         }
     }
 
+    /// Places `path` (and what is under it) where `to` is: the tables a vault
+    /// declares are shown at their declaration.
+    pub fn alias(&mut self, path: &str, to: &str) {
+        let at = self.locate_key(to);
+        self.0.insert(path.to_string(), at);
+    }
+
     /// The place of the key of `path` (or of its nearest ancestor's key).
     pub fn locate_key(&self, path: &str) -> (usize, usize) {
         let mut p = path;

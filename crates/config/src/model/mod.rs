@@ -10,11 +10,13 @@ mod enrich;
 mod reports;
 mod serve;
 mod sources;
+mod vault;
 
 pub use enrich::*;
 pub use reports::*;
 pub use serve::*;
 pub use sources::*;
+pub use vault::*;
 
 /// A pipeline file (read key by key in `load`, so every mistake is reported).
 #[derive(Debug, Clone)]

@@ -270,3 +270,63 @@ fn a_serve_block_loads_and_its_mistakes_are_named() {
     assert!(!text.contains(&env("SECRET").unwrap()), "{text}");
     assert!(text.contains("serve.max_rows: must be at least 1"), "{text}");
 }
+
+const VAULT: &str = r#"
+pipeline: dwh
+lake: {root: ./lake}
+sources:
+  orders: {type: landing, path: ./landing}
+tables:
+  lines:
+    layer: bronze
+    input: orders
+    columns:
+      - {name: order_id, type: string}
+      - {name: user_id, type: string}
+      - {name: status, type: string}
+      - {name: sent, type: timestamp}
+vaults:
+  dds:
+    input: lines
+    load_dt: sent
+    load_src: shop
+    hubs:
+      h_order: {key: order_id}
+      h_user: {key: user_id, as: user}
+    links:
+      l_order_user: [h_order, h_user]
+    satellites:
+      s_order_status: {hub: h_order, columns: {status: status}}
+"#;
+
+#[test]
+fn a_vault_expands_into_hubs_links_and_satellites() {
+    let p = load_str("p.yaml", VAULT, env).unwrap();
+    let names: Vec<&str> = p.tables.keys().map(String::as_str).collect();
+    assert_eq!(names, ["h_order", "h_user", "l_order_user", "lines", "s_order_status"]);
+    let hub = &p.tables["h_user"];
+    let sql = hub.transform.sql.as_deref().unwrap();
+    assert!(sql.contains("dv_hash('uuid5', user_id) AS h_user_pk, user_id AS user"), "{sql}");
+    assert_eq!(hub.write.key, ["h_user_pk"]);
+    let link = p.tables["l_order_user"].transform.sql.as_deref().unwrap();
+    assert!(link.contains("dv_hash('uuid5', order_id, user_id) AS hk_order_user_pk"), "{link}");
+    let sat = &p.tables["s_order_status"];
+    let sql = sat.transform.sql.as_deref().unwrap();
+    assert!(sql.contains("dv_hashdiff('uuid5', order_id, status) AS hk_order_status_hashdiff"), "{sql}");
+    assert_eq!(sat.write.key, ["hk_order_status_hashdiff"]);
+    assert!(sql.contains("min(sent) AS load_dt, 'shop' AS load_src"), "{sql}");
+}
+
+#[test]
+fn a_wrong_hub_in_a_vault_is_shown_at_its_line() {
+    let bad = VAULT.replace("[h_order, h_user]", "[h_order, h_customer]").replace("hub: h_order,", "hub: h_orders,");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(
+        text.contains("p.yaml:24:") && text.contains("unknown hub `h_customer`; this vault's hubs: h_order, h_user"),
+        "{text}"
+    );
+    assert!(text.contains("p.yaml:26:") && text.contains("unknown hub `h_orders`"), "{text}");
+    let clash = VAULT.replace("  lines:\n", "  h_user:\n    layer: bronze\n    input: orders\n  lines:\n");
+    let text = load_str("p.yaml", &clash, env).unwrap_err().to_string();
+    assert!(text.contains("`h_user` is also a table of `tables`"), "{text}");
+}
