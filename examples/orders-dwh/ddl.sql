@@ -60,5 +60,5 @@ CREATE TABLE cdm.user_category_counters (id serial PRIMARY KEY, user_id uuid NOT
     category_name varchar NOT NULL, order_cnt int NOT NULL CHECK (order_cnt >= 0), seq bigint,
     UNIQUE (user_id, category_id));
 CREATE TABLE cdm.user_tags (user_id uuid NOT NULL, tag varchar NOT NULL, category_name varchar NOT NULL,
-    threshold int NOT NULL, order_cnt int NOT NULL, assigned boolean NOT NULL, assigned_at timestamp,
+    threshold int NOT NULL, order_cnt int NOT NULL, assigned boolean NOT NULL, assigned_at timestamp, seq bigint,
     PRIMARY KEY (user_id, tag));

@@ -65,3 +65,28 @@ pub fn reading(i: usize) -> String {
         i % 60
     )
 }
+
+/// Runs `file` with `run --once` (settings from `env`) and SIGKILLs it at a
+/// random moment (0.3 s to `max_ms` later), until 10 runs were killed
+/// mid-way; returns the seed of the moments (printed with each trial).
+pub fn kill_ten_runs(ws: &Workspace, file: &str, env: &[(&str, String)], max_ms: u64) -> u64 {
+    let seed = ingesta_testkit::Rng::clock_seed();
+    let mut rng = ingesta_testkit::Rng(seed);
+    let (mut killed, mut trials) = (0, 0);
+    while killed < 10 {
+        trials += 1;
+        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
+        let mut child = ws
+            .command(&["run", file, "--once"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let after = std::time::Duration::from_millis(300 + rng.below(max_ms));
+        let was_killed = ingesta_testkit::kill_after(&mut child, after);
+        killed += usize::from(was_killed);
+        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
+    }
+    seed
+}

@@ -77,11 +77,6 @@ fn rows(s: &Servers, sql: &str) -> Vec<String> {
 
 /// The database against `expected`; `what` names the case in failures.
 fn check(s: &Servers, expected: &Value, what: &str) {
-    check_tables(s, expected, what, true);
-}
-
-/// [`check`], without the tags when `tags` is false (the three services keep none).
-fn check_tables(s: &Servers, expected: &Value, what: &str, tags: bool) {
     for (table, n) in expected["counts"].as_object().unwrap() {
         let name = if table.contains('.') { table.clone() } else { format!("dds.{table}") };
         assert_eq!(rows(s, &format!("SELECT count(*) FROM {name}")), [n.to_string()], "{what}: rows of {name}");
@@ -153,9 +148,6 @@ fn check_tables(s: &Servers, expected: &Value, what: &str, tags: bool) {
         assert!(got == want, "{what}: {} of {} {table} differ", diff(&got, &want), want.len());
     }
     // the example's tags: users with at least N CLOSED orders in a category
-    if !tags {
-        return;
-    }
     for (tag, category, min) in [("Любитель пиццы", "Пицца", 10), ("Сладкоежка", "Десерты", 5)]
     {
         let want = expected["user_category_counters"]
@@ -204,28 +196,11 @@ fn the_orders_dwh_stays_exact_through_sigkills_at_random_moments() {
     let (servers, expected) = start(4000, 42, &scratch);
     let ws = workspace();
     let env = env(&ws, &servers);
-    let seed = ingesta_testkit::Rng::clock_seed();
-    let mut rng = ingesta_testkit::Rng(seed);
-    let (mut killed, mut trials) = (0, 0);
-    while killed < 10 {
-        trials += 1;
-        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
-        let mut child = ws
-            .command(&["run", EXAMPLE, "--once"])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let after = Duration::from_millis(300 + rng.below(4000));
-        let was_killed = ingesta_testkit::kill_after(&mut child, after);
-        killed += usize::from(was_killed);
-        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
-    }
+    let seed = crate::kill_ten_runs(&ws, EXAMPLE, &env, 4000);
     // a killed member holds its partitions until the group's session times out
     std::thread::sleep(Duration::from_secs(11));
     run_once(&ws, &env, "the final run");
-    check(&servers, &expected, &format!("after {killed} SIGKILLs (seed {seed})"));
+    check(&servers, &expected, &format!("after 10 SIGKILLs (seed {seed})"));
 }
 
 #[test]
@@ -266,7 +241,7 @@ fn the_three_services_chained_by_topics_stay_exact_through_sigkills() {
     for i in 0..3 {
         run_file(&spaces[i], &files[i], &envs[i], names[i]);
     }
-    check_tables(&servers, &expected, &format!("three services after 10 SIGKILLs (seed {seed})"), false);
+    check(&servers, &expected, &format!("three services after 10 SIGKILLs (seed {seed})"));
 }
 
 #[test]

@@ -301,26 +301,9 @@ fn the_sales_mart_stays_exact_through_sigkills_at_random_moments() {
     let (broker, expected) = events("3000", "12", &scratch);
     let ws = workspace();
     let env = env(&ws, &broker, "lake", String::new());
-    let seed = ingesta_testkit::Rng::clock_seed();
-    let mut rng = ingesta_testkit::Rng(seed);
-    let (mut killed, mut trials) = (0, 0);
-    while killed < 10 {
-        trials += 1;
-        assert!(trials <= 40, "only {killed} of {trials} runs were killed mid-way (seed {seed})");
-        let mut child = ws
-            .command(&["run", EXAMPLE, "--once"])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let after = Duration::from_millis(300 + rng.below(3000));
-        let was_killed = ingesta_testkit::kill_after(&mut child, after);
-        killed += usize::from(was_killed);
-        eprintln!("trial {trials}: {} after {after:?} (seed {seed})", if was_killed { "killed" } else { "finished" });
-    }
+    let seed = crate::kill_ten_runs(&ws, EXAMPLE, &env, 3000);
     // a killed member holds its partitions until the group's session times out
     std::thread::sleep(Duration::from_secs(11));
     run_once(&ws, &env, "the final run");
-    check(&ws, &env, &expected, &format!("after {killed} SIGKILLs (seed {seed})"));
+    check(&ws, &env, &expected, &format!("after 10 SIGKILLs (seed {seed})"));
 }
