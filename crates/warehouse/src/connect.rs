@@ -21,6 +21,9 @@ pub struct Warehouse {
     /// The TLS connector, built once: building one loads the system's
     /// certificates, which costs more than the connection itself.
     tls: Arc<std::sync::OnceLock<postgres_native_tls::MakeTlsConnector>>,
+    /// Connections handed back after single statements (no transaction
+    /// open), taken again before a new one is opened.
+    idle: Arc<std::sync::Mutex<Vec<tokio_postgres::Client>>>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -29,10 +32,26 @@ impl std::fmt::Debug for Warehouse {
     }
 }
 
-/// An open connection, holding one of the warehouse's permits.
+/// An open connection, holding one of the warehouse's permits. Dropped, it
+/// closes (a transaction left open rolls back); [`Conn::release`] keeps it
+/// for the next caller instead.
 pub struct Conn {
     pub client: tokio_postgres::Client,
     _permit: OwnedSemaphorePermit,
+    idle: Arc<std::sync::Mutex<Vec<tokio_postgres::Client>>>,
+}
+
+impl Conn {
+    /// Hands the connection back for reuse: only after statements outside
+    /// any transaction (a read's single query).
+    pub fn release(self) {
+        if !self.client.is_closed() {
+            let mut idle = self.idle.lock().expect("idle connections");
+            if idle.len() < 8 {
+                idle.push(self.client);
+            }
+        }
+    }
 }
 
 impl Warehouse {
@@ -49,6 +68,7 @@ impl Warehouse {
             config: Arc::new(config),
             permits: Arc::new(Semaphore::new(pool.max(1))),
             tls: Arc::new(std::sync::OnceLock::new()),
+            idle: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
 
@@ -71,6 +91,13 @@ impl Warehouse {
     /// Opens a connection (waiting for a free permit).
     pub async fn connect(&self) -> Result<Conn> {
         let permit = self.permits.clone().acquire_owned().await.map_err(|_| Error::stop("the warehouse is closed"))?;
+        let reused = {
+            let mut idle = self.idle.lock().expect("idle connections");
+            std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+        };
+        if let Some(client) = reused {
+            return Ok(Conn { client, _permit: permit, idle: self.idle.clone() });
+        }
         let client = match self.config.get_ssl_mode() {
             SslMode::Disable => {
                 let (client, conn) = self.config.connect(tokio_postgres::NoTls).await.map_err(|e| self.failed(e))?;
@@ -100,7 +127,7 @@ impl Warehouse {
                 client
             }
         };
-        Ok(Conn { client, _permit: permit })
+        Ok(Conn { client, _permit: permit, idle: self.idle.clone() })
     }
 
     fn failed(&self, e: tokio_postgres::Error) -> Error {

@@ -241,6 +241,7 @@ impl WarehouseTable {
             )
             .await
             .map_err(|e| classify(e, &self.doing("reading the positions of")))?;
+        conn.release();
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
@@ -307,6 +308,7 @@ impl TableStore for WarehouseTable {
             .await
             .map_err(|e| classify(e, &self.doing("reading the version of")))?;
         self.version = row.get(0);
+        conn.release();
         Ok(())
     }
 
@@ -320,6 +322,7 @@ impl TableStore for WarehouseTable {
             )
             .await
             .map_err(|e| classify(e, &self.doing("reading a position of")))?;
+        conn.release();
         Ok(row.map(|r| r.get(0)))
     }
 
@@ -489,6 +492,8 @@ impl TableStore for WarehouseTable {
                 Err(e) => tracing::warn!(table = %self.name, error = %e, "cannot drop old partitions; tried again"),
             }
         }
+        // committed: the staging table went with the transaction (ON COMMIT DROP)
+        conn.release();
         Ok(Ok(CommitReceipt { version, rows }))
     }
 
