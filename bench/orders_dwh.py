@@ -15,6 +15,8 @@ SQL statement per row), on the same data, in the same run.
    `harness.py check` must say PASS. Median of --runs. The baseline runs
    once as `run_baseline.sh --orders N --keyed` (its fastest correct
    variant), its drain as it prints it.
+   With --services, the seed's three services too (examples/orders-dwh/
+   services), each `run --once` after the one before it, then the check.
 2. Steady state: `run --watch` over the drained DWH while orders arrive at
    100 per second for --steady seconds; one order per second is a probe
    (a CLOSED order of a user of its own); the probe's latency is from its
@@ -103,6 +105,33 @@ def backfill(a, d):
         verdict = check.stdout.decode().strip().splitlines()[-1]
         print(f"  ingesta backfill: {secs:.2f} s, peak RSS {rss:.0f} MiB, check {verdict}", flush=True)
         return secs, rss, verdict
+    finally:
+        s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def services(a, d):
+    """The seed's three services (examples/orders-dwh/services), each `run
+    --once` after the one before it: (seconds, peak RSS MiB) per service."""
+    work = tempfile.mkdtemp(prefix="ingesta-bench-o2-")
+    s = Servers(work)
+    try:
+        url = f"tcp://127.0.0.1:{s.kafka_port}"
+        for t in ("stg-service-orders", "dds-service-orders"):
+            subprocess.run([tansu(), "topic", "create", t, "--partitions", "3", "--broker", url],
+                           check=True, capture_output=True)
+        for cmd in (["load-redis", d, f"127.0.0.1:{s.redis_port}"], ["produce", d, f"127.0.0.1:{s.kafka_port}"]):
+            subprocess.run([a.python, f"{a.baseline}/harness.py", *cmd], check=True, capture_output=True)
+        figures = []
+        for name in ("stg", "dds", "cdm"):
+            secs, rss = timed_rss([a.ingesta, "run", f"{EXAMPLE}/services/{name}.yaml", "--once"],
+                                  s.env(f"{work}/lake-{name}"))
+            figures.append((name, secs, rss))
+        check = subprocess.run([a.python, f"{a.baseline}/harness.py", "check", d, s.libpq()], capture_output=True)
+        verdict = check.stdout.decode().strip().splitlines()[-1]
+        print("  three services: " + ", ".join(f"{n} {t:.2f} s ({r:.0f} MiB)" for n, t, r in figures) +
+              f", {sum(t for _, t, _ in figures):.2f} s in all, check {verdict}", flush=True)
+        return figures
     finally:
         s.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -213,12 +242,15 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--steady", type=int, default=60, help="seconds at 100 orders/s (0: skip)")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--services", action="store_true", help="also the three-service shape, each service in turn")
     ap.add_argument("--work", default="/tmp/ingesta-bench-orders-dwh")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     d = data(a)
     print(f"data: {d} {open(f'{d}/manifest.json').read().strip()[:200]}", flush=True)
     runs = [backfill(a, d) for _ in range(a.runs)]
+    if a.services:
+        services(a, d)
     steady_figs = steady(a, d) if a.steady else None
     base = None if a.skip_baseline else baseline(a)
     ours = statistics.median(r[0] for r in runs) if runs else None
