@@ -80,33 +80,25 @@ pub struct Satellite {
     /// The hub it describes.
     pub hub: String,
     /// Its columns: name → input column, hashed in this order.
-    pub columns: indexmap_lite::Ordered,
+    pub columns: Columns,
     /// SQL types the stored columns are cast to (`cost: DECIMAL(19, 5)`);
     /// the hashdiff is of the input's values as they are.
     #[serde(default)]
     pub types: BTreeMap<String, String>,
 }
 
-/// A YAML mapping kept in the order written (a satellite's columns are hashed
-/// in that order).
-pub mod indexmap_lite {
-    use serde::Deserialize;
+/// `name: input_column` pairs in the order written (a satellite's columns
+/// are hashed in that order, which a `BTreeMap` would lose).
+#[derive(Debug, Clone, Default)]
+pub struct Columns(pub Vec<(String, String)>);
 
-    #[derive(Debug, Clone, Default)]
-    pub struct Ordered(pub Vec<(String, String)>);
-
-    impl<'de> Deserialize<'de> for Ordered {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let m = serde_yaml::Mapping::deserialize(d)?;
-            let mut out = Vec::new();
-            for (k, v) in m {
-                match (k, v) {
-                    (serde_yaml::Value::String(k), serde_yaml::Value::String(v)) => out.push((k, v)),
-                    _ => return Err(serde::de::Error::custom("expected `name: input_column` pairs")),
-                }
-            }
-            Ok(Ordered(out))
-        }
+impl<'de> Deserialize<'de> for Columns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pairs = Mapping::deserialize(d)?.into_iter().map(|pair| match pair {
+            (Value::String(k), Value::String(v)) => Ok((k, v)),
+            _ => Err(serde::de::Error::custom("expected `name: input_column` pairs")),
+        });
+        pairs.collect::<Result<_, _>>().map(Columns)
     }
 }
 
@@ -133,9 +125,8 @@ impl Vault {
                 load,
                 k = h.key
             );
-            let mut measures: Vec<(String, &str)> = h.attributes.keys().map(|n| (n.clone(), "min")).collect();
-            measures.push(("load_dt".into(), "min"));
-            out.push(self.table(name, &sql, &format!("{name}_pk"), &measures, &format!("{at}.hubs.{name}")));
+            let earliest: Vec<&str> = h.attributes.keys().map(String::as_str).chain(["load_dt"]).collect();
+            out.push(self.table(name, &sql, &format!("{name}_pk"), &earliest, &format!("{at}.hubs.{name}")));
         }
         for (name, hubs) in &self.links {
             let keys: Vec<&str> = hubs
@@ -149,10 +140,10 @@ impl Vault {
                     }
                 })
                 .collect();
+            if hubs.len() < 2 {
+                errors.push((format!("{at}.links.{name}"), "a link joins at least two hubs".into()));
+            }
             if keys.len() != hubs.len() || hubs.len() < 2 {
-                if hubs.len() < 2 {
-                    errors.push((format!("{at}.links.{name}"), "a link joins at least two hubs".into()));
-                }
                 continue;
             }
             let pk = format!("hk_{}_pk", name.strip_prefix("l_").unwrap_or(name));
@@ -162,7 +153,7 @@ impl Vault {
                 load,
                 ks = keys.join(", ")
             );
-            out.push(self.table(name, &sql, &pk, &[("load_dt".into(), "min")], &format!("{at}.links.{name}")));
+            out.push(self.table(name, &sql, &pk, &["load_dt"], &format!("{at}.links.{name}")));
         }
         for (name, s) in &self.satellites {
             let Some(hub) = self.hubs.get(&s.hub) else {
@@ -191,7 +182,7 @@ impl Vault {
                 h = s.hub,
                 ins = inputs.join(", ")
             );
-            out.push(self.table(name, &sql, &hd, &[("load_dt".into(), "min")], &format!("{at}.satellites.{name}")));
+            out.push(self.table(name, &sql, &hd, &["load_dt"], &format!("{at}.satellites.{name}")));
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
@@ -201,8 +192,9 @@ impl Vault {
         format!("unknown hub `{h}`; this vault's hubs: {}", hubs.join(", "))
     }
 
-    /// A table as its YAML would be written.
-    fn table(&self, name: &str, sql: &str, key: &str, measures: &[(String, &str)], origin: &str) -> Generated {
+    /// A table as its YAML would be written: an aggregate keyed by `key`
+    /// keeping the smallest value of the `earliest` columns.
+    fn table(&self, name: &str, sql: &str, key: &str, earliest: &[&str], origin: &str) -> Generated {
         let mut t = Mapping::new();
         let s = |v: &str| Value::String(v.to_string());
         t.insert(s("layer"), s("silver"));
@@ -219,7 +211,7 @@ impl Vault {
         let mut write = Mapping::new();
         write.insert(s("mode"), s("aggregate"));
         write.insert(s("key"), Value::Sequence(vec![s(key)]));
-        let m: Mapping = measures.iter().map(|(n, how)| (s(n), s(how))).collect();
+        let m: Mapping = earliest.iter().map(|n| (s(n), s("min"))).collect();
         write.insert(s("measures"), Value::Mapping(m));
         t.insert(s("write"), Value::Mapping(write));
         Generated { name: name.to_string(), table: Value::Mapping(t), origin: origin.to_string() }

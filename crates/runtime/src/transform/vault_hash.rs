@@ -225,15 +225,14 @@ impl ScalarUDFImpl for Uuid5 {
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
         if let Some(Some(ns)) = args.scalar_arguments.first() {
-            namespace(ns)?;
+            namespace(&ns.to_string())?;
         }
         Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let n = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let ns = text(&arrays[0])?;
-        let names = text(&arrays[1])?;
+        let ns = text(&args.args[0].to_array(n)?)?;
+        let names = text(&args.args[1].to_array(n)?)?;
         let mut out = StringBuilder::with_capacity(n, n * 36);
         let mut last: Option<(String, uuid::Uuid)> = None;
         for i in 0..n {
@@ -245,7 +244,7 @@ impl ScalarUDFImpl for Uuid5 {
             let id = match &last {
                 Some((t, id)) if t == ns_text => *id,
                 _ => {
-                    let id = namespace(&ScalarValue::Utf8(Some(ns_text.to_string())))?;
+                    let id = namespace(ns_text)?;
                     last = Some((ns_text.to_string(), id));
                     id
                 }
@@ -256,14 +255,13 @@ impl ScalarUDFImpl for Uuid5 {
     }
 }
 
-fn namespace(v: &ScalarValue) -> DfResult<uuid::Uuid> {
-    let s = v.to_string();
-    match s.as_str() {
+fn namespace(s: &str) -> DfResult<uuid::Uuid> {
+    match s {
         "dns" => Ok(uuid::Uuid::NAMESPACE_DNS),
         "url" => Ok(uuid::Uuid::NAMESPACE_URL),
         "oid" => Ok(uuid::Uuid::NAMESPACE_OID),
         "x500" => Ok(uuid::Uuid::NAMESPACE_X500),
-        _ => uuid::Uuid::parse_str(&s)
+        _ => uuid::Uuid::parse_str(s)
             .or_else(|_| plan_err!("uuid5: the namespace `{s}` is not a UUID (nor dns, url, oid, x500)")),
     }
 }
@@ -318,8 +316,7 @@ impl ScalarUDFImpl for DvHash {
             ColumnarValue::Scalar(v) => self.profile_of(Some(v))?,
             ColumnarValue::Array(_) => return exec_err!("{}: the profile must be a literal", self.name()),
         };
-        let arrays = ColumnarValue::values_to_arrays(&args.args[1..])?;
-        let texts = arrays.iter().map(text).collect::<DfResult<Vec<_>>>()?;
+        let texts = args.args[1..].iter().map(|a| text(&a.to_array(n)?)).collect::<DfResult<Vec<_>>>()?;
         let mut out = StringBuilder::with_capacity(n, n * 36);
         let mut row: Vec<Option<&str>> = Vec::with_capacity(texts.len());
         for i in 0..n {
