@@ -30,6 +30,17 @@ pub mod app_id {
         format!("ingesta/http/{source}")
     }
 
+    /// A PostgreSQL slot: the commit LSN of the last change held.
+    pub fn pg_lsn(slot: &str) -> String {
+        format!("ingesta/pgcdc/{slot}/lsn")
+    }
+
+    /// A PostgreSQL slot: the last change's ordinal in its transaction
+    /// (recorded with [`pg_lsn`]; a large transaction commits in parts).
+    pub fn pg_ordinal(slot: &str) -> String {
+        format!("ingesta/pgcdc/{slot}/ordinal")
+    }
+
     /// The ids a table records for its input table `input` start with this.
     pub fn table_prefix(input: &str) -> String {
         format!("ingesta/table/{input}/")

@@ -24,6 +24,9 @@ pub struct Warehouse {
     /// Connections handed back after single statements (no transaction
     /// open), taken again before a new one is opened.
     idle: Arc<std::sync::Mutex<Vec<tokio_postgres::Client>>>,
+    /// What the database is to the pipeline, for errors: "the warehouse",
+    /// "the source database".
+    what: &'static str,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -55,19 +58,31 @@ impl Conn {
 impl Warehouse {
     /// Parses `url` (nothing is opened yet); `pool` bounds the connections open at once.
     pub fn new(url: &str, pool: usize) -> Result<Self> {
+        Self::database(url, pool, "the warehouse")
+    }
+
+    /// Another PostgreSQL database than the warehouse (a source), named
+    /// `what` in errors.
+    pub fn database(url: &str, pool: usize, what: &'static str) -> Result<Self> {
         let config = tokio_postgres::Config::from_str(url).map_err(|e| {
             // the parser's message never quotes the URL, so no password leaks
-            Error::stop(format!("the warehouse `url` is not a PostgreSQL URL: {e}"))
+            Error::stop(format!("{what}'s `url` is not a PostgreSQL URL: {e}"))
         })?;
         if config.get_hosts().is_empty() {
-            return Err(Error::stop("the warehouse `url` names no host (postgresql://USER@HOST:PORT/DATABASE)"));
+            return Err(Error::stop(format!("{what}'s `url` names no host (postgresql://USER@HOST:PORT/DATABASE)")));
         }
         Ok(Self {
             config: Arc::new(config),
             permits: Arc::new(Semaphore::new(pool.max(1))),
             tls: Arc::new(std::sync::OnceLock::new()),
             idle: Arc::new(std::sync::Mutex::new(Vec::new())),
+            what,
         })
+    }
+
+    /// The parsed URL (the replication session takes its parts).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
     }
 
     /// `user@host:port/database`, without the password: for logs and errors.
@@ -88,7 +103,8 @@ impl Warehouse {
 
     /// Opens a connection (waiting for a free permit).
     pub async fn connect(&self) -> Result<Conn> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| Error::stop("the warehouse is closed"))?;
+        let permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| Error::stop(format!("{} is closed", self.what)))?;
         let reused = {
             let mut idle = self.idle.lock().expect("idle connections");
             std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
@@ -112,7 +128,7 @@ impl Warehouse {
                     None => {
                         let tls = native_tls::TlsConnector::builder()
                             .build()
-                            .map_err(|e| Error::stop(format!("TLS for the warehouse: {e}")))?;
+                            .map_err(|e| Error::stop(format!("TLS for {}: {e}", self.what)))?;
                         self.tls.get_or_init(|| postgres_native_tls::MakeTlsConnector::new(tls)).clone()
                     }
                 };
@@ -129,7 +145,7 @@ impl Warehouse {
     }
 
     fn failed(&self, e: tokio_postgres::Error) -> Error {
-        classify(e, &format!("connecting to the warehouse {}", self.describe()))
+        classify(e, &format!("connecting to {} {}", self.what, self.describe()))
     }
 }
 
@@ -162,7 +178,7 @@ pub fn classify(e: tokio_postgres::Error, doing: &str) -> Error {
         message.push_str(&format!("; {detail}"));
     }
     if code == "28P01" || code == "28000" {
-        message.push_str(" (check the user and the password in the warehouse `url`'s environment variable)");
+        message.push_str(" (check the user and the password in the `url`'s environment variable)");
     }
     Error::new(kind, message).caused_by(e)
 }

@@ -21,7 +21,7 @@ mod read;
 mod table;
 mod types;
 
-pub use connect::{Warehouse, classify};
+pub use connect::{Conn, Warehouse, classify};
 pub use ddl::{TableSpec, differences, existing};
 pub use partitions::{Grain, TimePartition};
 pub use table::{Staged, WarehouseTable};

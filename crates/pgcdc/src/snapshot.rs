@@ -1,0 +1,164 @@
+//! The initial copy: the slot is created with an exported snapshot, each
+//! table is copied (`COPY … TO STDOUT`, text format) in a transaction that
+//! imports that snapshot, so the copy holds exactly what committed before the
+//! slot's consistent point and the stream holds everything after it.
+
+use futures::StreamExt;
+use ingesta_core::{Error, Result};
+use ingesta_warehouse::classify;
+use pgwire_replication::{ReplicationClient, ReplicationConfig};
+use tokio_postgres::Client;
+
+use crate::decode::{Relation, Value};
+use crate::rows::{Row, snapshot_row};
+use crate::slot::{ident, qualified};
+use crate::{Lsn, wire};
+
+/// A slot just created, whose snapshot stays importable while this session
+/// is open.
+pub struct Exported {
+    _session: ReplicationClient,
+    pub consistent_point: Lsn,
+    pub snapshot: String,
+}
+
+/// Creates the logical slot on a replication session, exporting its snapshot.
+pub async fn create_slot(cfg: ReplicationConfig) -> Result<Exported> {
+    let slot = cfg.slot.clone();
+    let mut session =
+        ReplicationClient::connect_gated(cfg).await.map_err(|e| wire(e, "opening a replication session"))?;
+    let sql = format!("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')", ident(&slot));
+    let rows =
+        session.simple_query(&sql).await.map_err(|e| wire(e, &format!("creating the replication slot `{slot}`")))?;
+    let text = |i: usize| -> Option<String> {
+        rows.first().and_then(|r| r.get(i)).and_then(|v| v.as_ref()).map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let (Some(point), Some(snapshot)) = (text(1), text(2)) else {
+        return Err(Error::stop(format!("creating the slot `{slot}` returned no consistent point and snapshot")));
+    };
+    let consistent_point =
+        Lsn::parse(&point).map_err(|_| Error::stop(format!("the slot's consistent point `{point}` is not an LSN")))?;
+    tracing::info!(slot, %consistent_point, "created the replication slot");
+    Ok(Exported { _session: session, consistent_point, snapshot })
+}
+
+/// Copies `table` as it was in `snapshot`, sending change rows (`r`) in
+/// chunks of `chunk` rows; the rows copied.
+pub async fn copy_table(
+    c: &Client,
+    snapshot: &str,
+    table: &Relation,
+    chunk: usize,
+    out: &tokio::sync::mpsc::Sender<Vec<Row>>,
+) -> Result<u64> {
+    let name = table.qualified();
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+        snapshot.replace('\'', "''")
+    );
+    c.batch_execute(&begin)
+        .await
+        .map_err(|e| classify(e, &format!("importing the slot's snapshot to copy `{name}`")))?;
+    let cols: Vec<String> = table.columns.iter().map(|c| ident(&c.name)).collect();
+    let sql = format!("COPY {} ({}) TO STDOUT", qualified(&name), cols.join(", "));
+    let stream = c.copy_out(&sql).await.map_err(|e| classify(e, &format!("copying `{name}`")))?;
+    futures::pin_mut!(stream);
+    let (mut rows, mut total, mut rest) = (Vec::with_capacity(chunk), 0u64, Vec::<u8>::new());
+    while let Some(bytes) = stream.next().await {
+        let bytes = bytes.map_err(|e| classify(e, &format!("copying `{name}`")))?;
+        rest.extend_from_slice(&bytes);
+        let Some(end) = memchr_last(&rest) else { continue };
+        for line in rest[..end].split(|&b| b == b'\n') {
+            let values = parse_line(line, table.columns.len()).ok_or_else(|| {
+                Error::stop(format!("copying `{name}`: a line of the copy does not match the columns"))
+            })?;
+            rows.push(snapshot_row(&name, &table.columns, &values));
+            if rows.len() >= chunk {
+                total += rows.len() as u64;
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(chunk));
+                out.send(full).await.map_err(|_| Error::stop("the initial copy's writer stopped"))?;
+            }
+        }
+        rest.drain(..=end);
+    }
+    c.batch_execute("COMMIT").await.map_err(|e| classify(e, &format!("copying `{name}`")))?;
+    total += rows.len() as u64;
+    if !rows.is_empty() {
+        out.send(rows).await.map_err(|_| Error::stop("the initial copy's writer stopped"))?;
+    }
+    Ok(total)
+}
+
+fn memchr_last(b: &[u8]) -> Option<usize> {
+    b.iter().rposition(|&c| c == b'\n')
+}
+
+/// One line of `COPY … TO STDOUT` in text format: tab-separated, `\N` for
+/// NULL, backslash escapes. None when it has not `n` fields.
+pub fn parse_line(line: &[u8], n: usize) -> Option<Vec<Value>> {
+    let mut values = Vec::with_capacity(n);
+    for field in line.split(|&b| b == b'\t') {
+        values.push(if field == b"\\N" { Value::Null } else { Value::Text(unescape(field)) });
+    }
+    (values.len() == n).then_some(values)
+}
+
+fn unescape(field: &[u8]) -> String {
+    if !field.contains(&b'\\') {
+        return String::from_utf8_lossy(field).into_owned();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b != b'\\' || i + 1 == field.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let e = field[i + 1];
+        i += 2;
+        match e {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match field.get(i) {
+                        Some(d @ b'0'..=b'7') => v = v * 8 + u32::from(d - b'0'),
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let digits = field[i..].iter().take(2).take_while(|c| c.is_ascii_hexdigit()).count();
+                let hex = std::str::from_utf8(&field[i..i + digits]).unwrap_or("0");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
+                i += digits;
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_copy_text_lines() {
+        let v = parse_line(b"1\t\\N\ta\\tb\\\\c\\nd\t\\101", 4).unwrap();
+        assert_eq!(v[0], Value::Text("1".into()));
+        assert_eq!(v[1], Value::Null);
+        assert_eq!(v[2], Value::Text("a\tb\\c\nd".into()));
+        assert_eq!(v[3], Value::Text("A".into()));
+        assert!(parse_line(b"1\t2", 3).is_none());
+    }
+}
