@@ -210,6 +210,7 @@ impl Ctx<'_> {
             "landing" => self.de(at, m).map(Source::Landing),
             "kafka" => self.de(at, m).map(Source::Kafka),
             "http" => self.de(at, m).map(Source::Http),
+            "postgres_cdc" => self.de(at, m).map(Source::PostgresCdc),
             _ => unreachable!("`typed` accepts Source::TYPES only"),
         }
     }

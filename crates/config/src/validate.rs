@@ -56,6 +56,10 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
                 http(name, h, root, &at, err);
                 continue;
             }
+            Source::PostgresCdc(c) => {
+                postgres_cdc(c, &at, err);
+                continue;
+            }
         };
         let path = l.path.trim();
         if path.contains("://") && !SCHEMES.iter().any(|s| path.starts_with(s)) {
@@ -527,5 +531,23 @@ fn warehouse_partitions(t: &Table, at: &str, err: &mut dyn FnMut(&str, String)) 
             p.column
         );
         err(&format!("{at}.write.key"), msg);
+    }
+}
+
+fn postgres_cdc(c: &crate::PostgresCdc, at: &str, err: &mut dyn FnMut(&str, String)) {
+    match (c.schemas.is_empty(), c.tables.is_empty()) {
+        (true, true) if c.publication.is_none() => {
+            err(at, "name what to capture: `schemas` (every table of them) or `tables` (`schema.table`)".into())
+        }
+        (false, false) => err(at, "`schemas` or `tables`, not both".into()),
+        _ => {}
+    }
+    let named =
+        |s: &str| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+    if let Some(slot) = c.slot.as_deref().filter(|s| !named(s) || s.len() > 63) {
+        err(&format!("{at}.slot"), format!("`{slot}`: a slot name is lower-case letters, digits and `_`, at most 63"));
+    }
+    if c.copy_connections == 0 {
+        err(&format!("{at}.copy_connections"), "must be at least 1".into());
     }
 }

@@ -27,6 +27,7 @@ use ingesta_lake::Lake;
 pub use bronze::http::CollectTask;
 pub use bronze::kafka::StreamTask;
 pub use bronze::landing::BronzeTask;
+pub use bronze::postgres::CdcTask;
 pub use check::{Finding, check};
 pub use maintain::compact;
 pub use rebuild::rebuild;
@@ -55,6 +56,7 @@ pub enum Task {
     Bronze(BronzeTask),
     Stream(StreamTask),
     Collect(CollectTask),
+    Cdc(CdcTask),
     Transform(TransformTask),
     Sink(SinkTask),
 }
@@ -65,6 +67,7 @@ impl Task {
             Task::Bronze(t) => t.name(),
             Task::Stream(t) => t.name(),
             Task::Collect(t) => t.name(),
+            Task::Cdc(t) => t.name(),
             Task::Transform(t) => t.name(),
             Task::Sink(t) => t.name(),
         }
@@ -75,6 +78,7 @@ impl Task {
             Task::Bronze(t) => t.run_once(progress).await,
             Task::Stream(t) => t.run_once(progress).await,
             Task::Collect(t) => t.run_once(progress).await,
+            Task::Cdc(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
             Task::Sink(t) => t.run_once(progress).await,
         }
@@ -147,6 +151,9 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
                 Some(Source::Http(h)) => {
                     Ok(Task::Collect(CollectTask::new(lake.clone(), &p.lake.root, &name, t, &t.input, h)))
                 }
+                Some(Source::PostgresCdc(c)) => {
+                    Ok(Task::Cdc(CdcTask::new(lake.clone(), &p.pipeline, &name, t, &t.input, c)?))
+                }
                 None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
             }
         })
@@ -188,11 +195,11 @@ pub async fn run_watch(
     let board = health::Board::default();
     let lake = lake_of(p)?;
     let mut tasks: Vec<Task> = Vec::new();
-    let mut streams: Vec<StreamTask> = Vec::new();
+    let mut streams: Vec<Task> = Vec::new();
     let mut collectors: Vec<CollectTask> = Vec::new();
     for t in tasks_of(p, &lake)? {
         match t {
-            Task::Stream(s) => streams.push(s),
+            s @ (Task::Stream(_) | Task::Cdc(_)) => streams.push(s),
             Task::Collect(c) => collectors.push(c),
             mut other => {
                 other.overlap_upkeep();
@@ -213,7 +220,10 @@ pub async fn run_watch(
     let mut running = tokio::task::JoinSet::new();
     for mut t in streams {
         let (flag, progress, board) = (stopping.clone(), progress.clone(), board.clone());
-        board.watch_client(t.name(), t.health().clone());
+        match &t {
+            Task::Stream(s) => board.watch_client(s.name(), s.health().clone()),
+            _ => board.ok(t.name(), 0, None),
+        }
         running.spawn(async move {
             let name = t.name().to_string();
             stream_until_stopped(&mut t, flag, &progress, &board).await.unwrap_or_else(|e| stopped(&board, name, e))
@@ -345,11 +355,12 @@ async fn serve(
     Ok((tx, servers))
 }
 
-/// Runs a stream until `stop` is set; a passing fault (broker gone, refused
-/// credentials, commit conflict) restarts it after a backoff (1 s doubling to
-/// 60 s, cut short by `stop`), a configuration error ends it.
+/// Runs a stream (a topic, a database's changes) until `stop` is set; a
+/// passing fault (broker or database gone, refused credentials, commit
+/// conflict) restarts it after a backoff (1 s doubling to 60 s, cut short by
+/// `stop`), a configuration error ends it.
 async fn stream_until_stopped(
-    t: &mut StreamTask,
+    t: &mut Task,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     progress: &Progress,
     board: &health::Board,
@@ -357,7 +368,12 @@ async fn stream_until_stopped(
     let mut total = RunReport::default();
     let mut backoff = Duration::from_secs(1);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        match t.run_until(stop.clone(), progress).await {
+        let run = match t {
+            Task::Stream(s) => s.run_until(stop.clone(), progress).await,
+            Task::Cdc(c) => c.run_until(stop.clone(), progress).await,
+            _ => unreachable!("streams are topics and database changes"),
+        };
+        match run {
             Ok(r) => total.merge(RunReport { tables: vec![r] }),
             Err(e) if e.kind == ErrorKind::Retry => {
                 tracing::warn!(table = t.name(), error = %e, ?backoff, "stream failed; starting again");

@@ -1,6 +1,7 @@
 //! `ingesta generate KIND --seed S --rows N --files F --out DIR`, or for
 //! message kinds `--to kafka://HOST:PORT/TOPIC` (see `send.rs`).
 
+mod oltp;
 mod orders_dwh;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use ingesta_generate::{FileFormat, Kind, MessageKind, Options};
 pub struct Args {
     /// Files: iot, inventory, sales, weather or farm (all four in subfolders).
     /// Messages (with --to): orders, online_sales, order_upd, traffic.
+    /// A database (--to postgresql://…): oltp, the `shop` schema and its writes.
     kind: String,
     #[arg(long, default_value_t = 20261101)]
     seed: u64,
@@ -67,9 +69,23 @@ pub struct Args {
     /// For the orders DWH: restaurants.
     #[arg(long, default_value_t = 12)]
     restaurants: u64,
+    /// For oltp: products created with the schema (customers: --users,
+    /// default --rows / 5).
+    #[arg(long, default_value_t = 200)]
+    products: i64,
+    /// For oltp: write transactions after the initial orders (at --rate per
+    /// second when given).
+    #[arg(long, default_value_t = 0)]
+    transactions: u64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.kind == "oltp" {
+        let Some(url) = a.to.as_deref().filter(|t| t.starts_with("postgres")) else {
+            bail!("give --to postgresql://USER:PASSWORD@HOST:PORT/DATABASE, the database to create `shop` in");
+        };
+        return oltp::run(&a, url);
+    }
     if a.kind == "orders" && (a.redis.is_some() || a.to.is_none()) {
         return orders_dwh::run(&a);
     }

@@ -2,6 +2,7 @@
 //! lake checked by an outside reader (Python's deltalake).
 
 mod bad_input;
+mod cdc;
 mod changes;
 mod collector;
 mod demo;

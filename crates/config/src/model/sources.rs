@@ -17,17 +17,19 @@ pub enum Source {
     Kafka(Kafka),
     /// Events posted to `POST /ingest/<source>` (a tracker endpoint).
     Http(Http),
+    /// A PostgreSQL database's changes, from a logical replication slot.
+    PostgresCdc(PostgresCdc),
 }
 
 impl Source {
     /// The accepted values of `type`.
-    pub const TYPES: [&'static str; 3] = ["landing", "kafka", "http"];
+    pub const TYPES: [&'static str; 4] = ["landing", "kafka", "http", "postgres_cdc"];
 
     /// How often `--watch` looks for new input (streams are read continuously).
     pub fn poll(&self) -> Option<Duration> {
         match self {
             Source::Landing(l) => Some(l.poll.0),
-            Source::Kafka(_) | Source::Http(_) => None,
+            Source::Kafka(_) | Source::Http(_) | Source::PostgresCdc(_) => None,
         }
     }
 }
@@ -120,6 +122,40 @@ pub struct Http {
     /// `["https://shop.example.com"]`, or `["*"]` for any origin.
     #[serde(default)]
     pub cors: Vec<String>,
+}
+
+/// Change data capture from PostgreSQL (10+, `wal_level = logical`): a
+/// publication and a logical replication slot, an initial copy consistent
+/// with the slot, then every committed change, exactly once. The bronze table
+/// holds change rows (`op`, `table`, `key`, `before`, `after`, positions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresCdc {
+    /// A libpq URL (`postgresql://user:password@host:5432/db?sslmode=require`);
+    /// the user needs the REPLICATION attribute. Never printed.
+    pub url: Secret,
+    /// The schemas whose tables are captured, including tables created later
+    /// (when the publication is created).
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    /// Or the tables (`schema.table`) captured.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// The publication: created when absent, adopted as it is when present.
+    /// Default: `ingesta_<source>`.
+    #[serde(default)]
+    pub publication: Option<String>,
+    /// The logical slot (created with the initial copy). Default:
+    /// `ingesta_<pipeline>_<table>` (letters, digits and `_` only).
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// Connections the initial copy reads tables on at once.
+    #[serde(default = "default_copy_connections")]
+    pub copy_connections: usize,
+}
+
+fn default_copy_connections() -> usize {
+    2
 }
 
 fn default_listen() -> String {

@@ -1,5 +1,5 @@
 //! Bronze: one folder per source kind (`landing/` files, `kafka/` topics,
-//! `http/` the collector's log), each a task that reads its input after the
+//! `http/` the collector's log, `postgres/` a database's changes), each a task that reads its input after the
 //! positions the table holds and hands micro-batches to [`commit`], the one
 //! ingestion protocol they share: the quarantine's commit first, then the
 //! table's, each recording the input positions it covers in the same atomic
@@ -11,6 +11,7 @@ pub(crate) mod enrich;
 pub(crate) mod http;
 pub(crate) mod kafka;
 pub(crate) mod landing;
+pub(crate) mod postgres;
 
 use std::sync::Arc;
 

@@ -55,6 +55,7 @@ fn kind(s: &Source) -> &'static str {
         Source::Landing(_) => "landing",
         Source::Kafka(_) => "kafka",
         Source::Http(_) => "http",
+        Source::PostgresCdc(_) => "postgres_cdc",
     }
 }
 

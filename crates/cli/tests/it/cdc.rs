@@ -1,0 +1,166 @@
+//! PostgreSQL change data capture (seed 003), end to end against a real
+//! server: `ingesta generate oltp` writes the `shop` schema and a steady
+//! load, `examples/cdc-replica` is run, killed at random moments and cut off
+//! by a restart of PostgreSQL itself, and afterwards `cdc_check.py` (DuckDB
+//! and deltalake only) compares every replica with its source table, every
+//! history with the change rows, and the change rows with an independent
+//! `test_decoding` slot.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use ingesta_testkit::{Postgres, Workspace, interrupt, python, text, wait_until};
+
+use crate::{kill_ten_runs, workspace};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cdc-replica/ingesta.yaml");
+
+/// PostgreSQL's text of a timestamp, as DuckDB's `strftime` prints it.
+const PG_TS: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.US'";
+const DUCK_TS: &str = "'%Y-%m-%dT%H:%M:%S.%f'";
+
+/// Each table: its key, the columns as text in PostgreSQL and in DuckDB.
+fn spec() -> Vec<(&'static str, &'static str, String, String)> {
+    let ts = |c: &str| (format!("to_char({c} AT TIME ZONE 'UTC', {PG_TS})"), format!("strftime({c}, {DUCK_TS})"));
+    let txt = |c: &str| (format!("{c}::text"), format!("CAST({c} AS VARCHAR)"));
+    let table = |name, key, cols: Vec<(String, String)>| {
+        let (pg, duck): (Vec<_>, Vec<_>) = cols.into_iter().unzip();
+        (name, key, pg.join(", "), duck.join(", "))
+    };
+    vec![
+        table(
+            "customers",
+            "id",
+            vec![txt("id"), txt("name"), txt("email"), txt("city"), txt("notes"), ts("created_at"), ts("updated_at")],
+        ),
+        table(
+            "products",
+            "id",
+            vec![
+                txt("id"),
+                txt("name"),
+                txt("category"),
+                txt("price"),
+                txt("active"),
+                txt("description"),
+                ts("updated_at"),
+            ],
+        ),
+        table(
+            "orders",
+            "id",
+            vec![txt("id"), txt("customer_id"), txt("status"), txt("total"), ts("ordered_at"), ts("updated_at")],
+        ),
+        table(
+            "order_lines",
+            "order_id, line_no",
+            vec![txt("order_id"), txt("line_no"), txt("product_id"), txt("quantity"), txt("unit_price")],
+        ),
+    ]
+}
+
+fn generate(ws: &Workspace, url: &str, args: &[&str]) {
+    let mut all = vec!["generate", "oltp", "--to", url];
+    all.extend_from_slice(args);
+    let out = ws.ingesta(&all);
+    assert!(out.status.success(), "generate oltp failed: {}", text(&out.stderr));
+}
+
+/// A steady write load until killed.
+fn load(ws: &Workspace, url: &str, seed: u64) -> Child {
+    let seed = seed.to_string();
+    ws.command(&["generate", "oltp", "--to", url, "--rows", "0", "--transactions", "100000000", "--rate", "150"])
+        .args(["--seed", &seed])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Dumps each source table and the independent slot's changes, then runs
+/// the outside check; its report.
+fn check(pg: &Postgres, db: &str, lake: &Path, dumps: &Path) -> serde_json::Value {
+    std::fs::create_dir_all(dumps).unwrap();
+    let mut tables = serde_json::Map::new();
+    for (name, key, pg_cols, duck_cols) in spec() {
+        let csv = pg.psql(db, &format!("COPY (SELECT {pg_cols} FROM shop.{name}) TO STDOUT WITH (FORMAT csv)"));
+        std::fs::write(dumps.join(format!("{name}.csv")), csv + "\n").unwrap();
+        tables.insert(name.into(), serde_json::json!({"key": key, "duck": duck_cols}));
+    }
+    let changes = pg.psql(db, "SELECT lsn, xid, data FROM pg_logical_slot_peek_changes('check', NULL, NULL)");
+    std::fs::write(dumps.join("test_decoding.txt"), changes + "\n").unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/cdc_check.py");
+    let spec = serde_json::json!({ "tables": tables }).to_string();
+    let out = std::process::Command::new(python())
+        .args([script, lake.to_str().unwrap(), dumps.to_str().unwrap(), &spec])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cdc_check.py failed: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the check's report")
+}
+
+#[test]
+fn replicas_equal_their_sources_after_kills_and_a_postgres_restart() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let url = pg.url(&db);
+    let ws = workspace();
+    generate(&ws, &url, &["--rows", "300", "--users", "100", "--products", "50"]);
+    // an independent record of every change from here on
+    pg.psql(&db, "SELECT pg_create_logical_replication_slot('check', 'test_decoding')");
+    let lake = ws.lake();
+    let env = [("INGESTA_SOURCE", url.clone()), ("INGESTA_LAKE", lake.display().to_string())];
+
+    let writes = load(&ws, &url, 1);
+    let first = kill_ten_runs(&ws, EXAMPLE, &env, 2500);
+    let second = kill_ten_runs(&ws, EXAMPLE, &env, 2500);
+    eprintln!("20 runs killed (seeds {first}, {second})");
+
+    // PostgreSQL itself stops as a crash would, under a running pipeline
+    let log = ws.path().join("watch.log");
+    let mut watch = ws
+        .command(&["run", EXAMPLE, "--watch"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    stop(writes);
+    pg.stop_immediate();
+    std::thread::sleep(Duration::from_secs(1));
+    pg.start_again();
+    let writes = load(&ws, &url, 2);
+    std::thread::sleep(Duration::from_secs(6));
+    stop(writes);
+    std::thread::sleep(Duration::from_secs(3));
+    interrupt(&watch);
+    assert!(wait_until(Duration::from_secs(60), || watch.try_wait().unwrap().is_some()), "the pipeline did not stop");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("starting again"), "the stream did not reconnect after the restart:\n{stderr}");
+
+    let out = ws.command(&["run", EXAMPLE, "--once"]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(out.status.success(), "the last run failed: {}", text(&out.stderr));
+    let report = check(&pg, &db, &lake, &ws.path().join("dumps"));
+    eprintln!("{report:#}");
+    for (name, r) in report["replicas"].as_object().unwrap() {
+        assert!(r["rows"].as_u64().unwrap() > 0, "{name}: the source is empty");
+        assert_eq!((r["missing"].as_u64(), r["extra"].as_u64()), (Some(0), Some(0)), "replica {name}: {r}");
+    }
+    for (name, h) in report["histories"].as_object().unwrap() {
+        assert_eq!(h["versions"], h["changes"], "{name}_history: one version per change row: {h}");
+        assert_eq!(h["versions"], h["distinct_versions"], "{name}_history: a version twice: {h}");
+        assert_eq!(h["current"], h["keys"], "{name}_history: one current version per key: {h}");
+    }
+    let c = &report["changes"];
+    assert_eq!(c["rows"], c["distinct_places"], "a change row twice: {c}");
+    assert_eq!(c["ordinal_gaps"], 0, "{c}");
+    assert!(c["independent"].as_u64().unwrap() > 1000, "too little load to prove anything: {c}");
+    assert_eq!((c["missing"].as_u64(), c["doubled_or_extra"].as_u64()), (Some(0), Some(0)), "{c}");
+}
