@@ -10,7 +10,7 @@ use serde_yaml::{Mapping, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
 
-use crate::model::{Lake, Pipeline, Redis, Report, Serve, Sink, Source, Table, Vault, Warehouse};
+use crate::model::{Generated, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -127,10 +127,21 @@ impl Ctx<'_> {
         let sources = self.entries(&mut map, "sources", Self::source);
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
         let vaults = self.entries(&mut map, "vaults", |ctx, at, v| ctx.de::<Vault>(at, v));
-        let tables = match (tables, vaults) {
-            (Some(t), Some(v)) => Some(self.expand_vaults(t, v)),
+        let replicas = self.entries(&mut map, "replicas", |ctx, at, v| ctx.de::<Replicas>(at, v));
+        let tables = match (tables, vaults, replicas) {
+            (Some(t), Some(v), Some(r)) => {
+                let vaults =
+                    v.into_iter().map(|(name, v)| (format!("vaults.{name}"), v.expand(&format!("vaults.{name}"))));
+                let replicas =
+                    r.into_iter().map(|(name, r)| (format!("replicas.{name}"), r.expand(&format!("replicas.{name}"))));
+                Some(self.add_generated(t, vaults.chain(replicas).collect()))
+            }
             _ => None,
         };
+        let tables = tables.map(|mut t| {
+            t.values_mut().for_each(|t| t.write.resolve_replica());
+            t
+        });
         let sinks = self.entries(&mut map, "sinks", Self::sink);
         let reports = self.entries(&mut map, "reports", |ctx, at, v| ctx.de::<Report>(at, v));
         let serve = match map.remove("serve") {
@@ -147,7 +158,7 @@ impl Ctx<'_> {
         };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, warehouse, redis, sources, tables, vaults, sinks, serve, reports";
+            let known = "pipeline, lake, warehouse, redis, sources, tables, vaults, replicas, sinks, serve, reports";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
@@ -164,16 +175,16 @@ impl Ctx<'_> {
         })
     }
 
-    /// Adds each vault's hubs, links and satellites to `tables`; their
-    /// mistakes point at the vault entry they come from.
-    fn expand_vaults(
+    /// Adds the tables of each declaration (a vault's hubs, links and
+    /// satellites; replicas and histories) to `tables`; their mistakes
+    /// point at the declaration they come from.
+    fn add_generated(
         &mut self,
         mut tables: BTreeMap<String, Table>,
-        vaults: BTreeMap<String, Vault>,
+        generated: Vec<(String, Result<Vec<Generated>, Vec<(String, String)>>)>,
     ) -> BTreeMap<String, Table> {
-        for (name, vault) in vaults {
-            let at = format!("vaults.{name}");
-            match vault.expand(&at) {
+        for (_, expanded) in generated {
+            match expanded {
                 Ok(generated) => {
                     for g in generated {
                         if tables.contains_key(&g.name) {

@@ -83,20 +83,32 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Dumps each source table and the independent slot's changes, then runs
-/// the outside check; its report.
+/// Dumps each source table (and the source's own sums for the gold
+/// tables) and the independent slot's changes, then runs the outside check;
+/// its report.
 fn check(pg: &Postgres, db: &str, lake: &Path, dumps: &Path) -> serde_json::Value {
     std::fs::create_dir_all(dumps).unwrap();
-    let mut tables = serde_json::Map::new();
-    for (name, key, pg_cols, duck_cols) in spec() {
-        let csv = pg.psql(db, &format!("COPY (SELECT {pg_cols} FROM shop.{name}) TO STDOUT WITH (FORMAT csv)"));
+    let (mut compare, mut histories) = (serde_json::Map::new(), serde_json::Map::new());
+    let mut dump = |name: &str, pg_sql: String, duck: String, tables: Vec<&str>| {
+        let csv = pg.psql(db, &format!("COPY ({pg_sql}) TO STDOUT WITH (FORMAT csv)"));
         std::fs::write(dumps.join(format!("{name}.csv")), csv + "\n").unwrap();
-        tables.insert(name.into(), serde_json::json!({"key": key, "duck": duck_cols}));
+        compare.insert(name.into(), serde_json::json!({"duck": duck, "tables": tables}));
+    };
+    for (name, key, pg_cols, duck_cols) in spec() {
+        dump(name, format!("SELECT {pg_cols} FROM shop.{name}"), format!("SELECT {duck_cols} FROM {name}"), vec![name]);
+        histories.insert(name.into(), key.into());
     }
+    dump(
+        "orders_by_status",
+        "SELECT status, count(*)::text, sum(total)::text FROM shop.orders GROUP BY status".into(),
+        "SELECT status, CAST(orders AS VARCHAR), CAST(revenue AS VARCHAR) FROM orders_by_status WHERE orders <> 0"
+            .into(),
+        vec!["orders_by_status"],
+    );
     let changes = pg.psql(db, "SELECT lsn, xid, data FROM pg_logical_slot_peek_changes('check', NULL, NULL)");
     std::fs::write(dumps.join("test_decoding.txt"), changes + "\n").unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/cdc_check.py");
-    let spec = serde_json::json!({ "tables": tables }).to_string();
+    let spec = serde_json::json!({ "compare": compare, "histories": histories }).to_string();
     let out = std::process::Command::new(python())
         .args([script, lake.to_str().unwrap(), dumps.to_str().unwrap(), &spec])
         .output()

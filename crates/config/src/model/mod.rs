@@ -7,12 +7,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod enrich;
+mod replica;
 mod reports;
 mod serve;
 mod sources;
 mod vault;
 
 pub use enrich::*;
+pub use replica::*;
 pub use reports::*;
 pub use serve::*;
 pub use sources::*;
@@ -462,6 +464,18 @@ pub struct WriteConfig {
     pub measures: BTreeMap<String, Measure>,
 }
 
+impl WriteConfig {
+    /// `mode: replica` is an upsert with the change rows' defaults: `seq`
+    /// orders the versions, `op = 'd'` deletes (either may be given).
+    pub fn resolve_replica(&mut self) {
+        if self.mode == WriteModeName::Replica {
+            self.mode = WriteModeName::Upsert;
+            self.sequence.get_or_insert_with(|| "seq".into());
+            self.delete_when.get_or_insert_with(|| "op = 'd'".into());
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteModeName {
@@ -473,6 +487,10 @@ pub enum WriteModeName {
     Upsert,
     /// Merge by key, combining `measures` with the stored ones.
     Aggregate,
+    /// A replica of a change-row table's source table: an upsert whose
+    /// `sequence` is `seq` and whose rows with `op = 'd'` delete their key
+    /// (both defaults of this mode).
+    Replica,
     /// Keep every version of a key (slowly changing dimension, type 2):
     /// `valid_from` (the row's `sequence`), `valid_to` (the next version's)
     /// and `is_current` are added and kept right whatever the arrival order.
@@ -485,6 +503,7 @@ impl WriteModeName {
             WriteModeName::Append => "append",
             WriteModeName::InsertIfAbsent => "insert_if_absent",
             WriteModeName::Upsert => "upsert",
+            WriteModeName::Replica => "replica",
             WriteModeName::Aggregate => "aggregate",
             WriteModeName::Scd2 => "scd2",
         }

@@ -104,6 +104,7 @@ impl<'de> Deserialize<'de> for Columns {
 
 /// A generated table: its name, its YAML (read as any table), and the key
 /// path of the vault entry it comes from (where its mistakes are shown).
+#[derive(Debug)]
 pub struct Generated {
     pub name: String,
     pub table: Value,

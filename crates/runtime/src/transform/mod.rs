@@ -547,7 +547,8 @@ impl TransformTask {
         match w.mode {
             WriteModeName::Append => WriteMode::Append,
             WriteModeName::InsertIfAbsent => WriteMode::InsertIfAbsent { key: w.key.clone() },
-            WriteModeName::Upsert => WriteMode::Upsert {
+            // resolved to an upsert when the file is loaded
+            WriteModeName::Upsert | WriteModeName::Replica => WriteMode::Upsert {
                 key: w.key.clone(),
                 sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
                 deletes: w.delete_when.is_some(),
