@@ -10,7 +10,7 @@ use serde_yaml::{Mapping, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
 
-use crate::model::{Generated, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse};
+use crate::model::{Expansion, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse};
 use crate::spans::Spans;
 use crate::validate::validate;
 
@@ -130,10 +130,8 @@ impl Ctx<'_> {
         let replicas = self.entries(&mut map, "replicas", |ctx, at, v| ctx.de::<Replicas>(at, v));
         let tables = match (tables, vaults, replicas) {
             (Some(t), Some(v), Some(r)) => {
-                let vaults =
-                    v.into_iter().map(|(name, v)| (format!("vaults.{name}"), v.expand(&format!("vaults.{name}"))));
-                let replicas =
-                    r.into_iter().map(|(name, r)| (format!("replicas.{name}"), r.expand(&format!("replicas.{name}"))));
+                let vaults = v.into_iter().map(|(name, v)| v.expand(&format!("vaults.{name}")));
+                let replicas = r.into_iter().map(|(name, r)| r.expand(&format!("replicas.{name}")));
                 Some(self.add_generated(t, vaults.chain(replicas).collect()))
             }
             _ => None,
@@ -181,9 +179,9 @@ impl Ctx<'_> {
     fn add_generated(
         &mut self,
         mut tables: BTreeMap<String, Table>,
-        generated: Vec<(String, Result<Vec<Generated>, Vec<(String, String)>>)>,
+        generated: Vec<Expansion>,
     ) -> BTreeMap<String, Table> {
-        for (_, expanded) in generated {
+        for expanded in generated {
             match expanded {
                 Ok(generated) => {
                     for g in generated {

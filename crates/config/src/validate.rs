@@ -449,6 +449,10 @@ fn derived(p: &Pipeline, name: &str, t: &Table, at: &str, err: &mut dyn FnMut(&s
     if w.delete_when.is_some() && w.mode != WriteModeName::Upsert {
         err(&format!("{at}.write.delete_when"), "`delete_when` applies to upsert only".into());
     }
+    if w.truncate_when.is_some() && (w.mode != WriteModeName::Upsert || w.delete_when.is_none()) {
+        let msg = "`truncate_when` applies to upsert with `delete_when` (a truncate deletes the keys before it)";
+        err(&format!("{at}.write.truncate_when"), msg.into());
+    }
     let feeds = t.change_feed || p.tables.values().any(|r| r.input == name && r.read == ReadMode::Changes);
     if w.mode == WriteModeName::Scd2 && feeds {
         let msg = "an scd2 table keeps no change feed yet (`change_feed`, or a reader with `read: changes`); \

@@ -17,8 +17,9 @@ pub struct Row {
     pub before: Option<String>,
     pub after: Option<String>,
     /// TOASTed columns the change did not touch and whose value the stream
-    /// does not hold (no REPLICA IDENTITY FULL): left out of `after`, named
-    /// here (a JSON array), so a replica keeps its stored value.
+    /// does not hold (no REPLICA IDENTITY FULL), as a JSON array: their
+    /// values in `after` are read from the source row when the change is
+    /// committed ([`crate::slot::fill_unchanged`]).
     pub unchanged: Option<String>,
 }
 

@@ -137,3 +137,42 @@ pub fn qualified(t: &str) -> String {
         None => format!("\"public\".{}", ident(t)),
     }
 }
+
+/// Fills the TOASTed values an update did not carry (no REPLICA IDENTITY
+/// FULL, so the stream has no old row to take them from) with the source
+/// row's values now, so a replica never stores them as NULL. The value is
+/// the row's current one: exact for the replica (a later change carries any
+/// newer value); a history may show a version with a value the row took
+/// later. A row since deleted keeps the columns out (its delete follows).
+pub async fn fill_unchanged(c: &Client, rows: impl Iterator<Item = &mut crate::Row>) -> Result<usize> {
+    let mut filled = 0;
+    for row in rows.filter(|r| r.unchanged.is_some()) {
+        let names: Vec<String> = serde_json::from_str(row.unchanged.as_deref().unwrap_or("[]")).unwrap_or_default();
+        let key: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.key).unwrap_or_default();
+        let Some(serde_json::Value::Object(mut after)) =
+            row.after.as_deref().and_then(|a| serde_json::from_str(a).ok())
+        else {
+            continue;
+        };
+        let texts: Vec<Option<String>> =
+            key.values().map(|v| v.as_str().map(str::to_string).or(Some(v.to_string()))).collect();
+        let conds: Vec<String> =
+            key.keys().enumerate().map(|(i, k)| format!("{}::text = ${}", ident(k), i + 1)).collect();
+        let cols: Vec<String> = names.iter().map(|n| format!("{}::text", ident(n))).collect();
+        let sql = format!("SELECT {} FROM {} WHERE {}", cols.join(", "), qualified(&row.table), conds.join(" AND "));
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            texts.iter().map(|t| t as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let found = c
+            .query_opt(&sql, &params)
+            .await
+            .map_err(|e| classify(e, &format!("reading unchanged TOAST values of `{}`", row.table)))?;
+        let Some(found) = found else { continue };
+        for (i, n) in names.iter().enumerate() {
+            let v: Option<String> = found.get(i);
+            after.insert(n.clone(), v.map_or(serde_json::Value::Null, serde_json::Value::String));
+        }
+        row.after = Some(serde_json::Value::Object(after).to_string());
+        filled += 1;
+    }
+    Ok(filled)
+}

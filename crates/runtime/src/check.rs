@@ -119,10 +119,12 @@ async fn plan_table(
             out.push((format!("{at}.expect[{i}].check"), format!("does not plan: {}", first_line(&err.to_string()))));
         }
     }
-    if let Some(cond) = &t.write.delete_when
-        && let Err(e) = ctx.sql(&format!("SELECT coalesce(({cond}), false) FROM __planned")).await
-    {
-        out.push((format!("{at}.write.delete_when"), format!("does not plan: {}", first_line(&e.to_string()))));
+    for (key, cond) in [("delete_when", &t.write.delete_when), ("truncate_when", &t.write.truncate_when)] {
+        if let Some(cond) = cond
+            && let Err(e) = ctx.sql(&format!("SELECT coalesce(({cond}), false) FROM __planned")).await
+        {
+            out.push((format!("{at}.write.{key}"), format!("does not plan: {}", first_line(&e.to_string()))));
+        }
     }
     for (i, e) in t.transform.enrich.iter().enumerate() {
         let columns =

@@ -39,7 +39,9 @@ pub async fn apply(
     version: i64,
     unique: bool,
 ) -> Result<u64> {
-    let names: Vec<String> = columns.iter().map(|(n, _)| quote(n)).collect();
+    // the delete flag is staged beside the rows, never stored
+    let stored = columns.iter().filter(|(n, _)| n != ingesta_core::DELETE_FLAG);
+    let names: Vec<String> = stored.map(|(n, _)| quote(n)).collect();
     let list = names.join(", ");
     let on = |key: &[String], l: &str, r: &str| {
         key.iter().map(|k| format!("{l}.{k} = {r}.{k}", k = quote(k))).collect::<Vec<_>>().join(" AND ")

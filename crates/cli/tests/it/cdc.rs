@@ -176,3 +176,125 @@ fn replicas_equal_their_sources_after_kills_and_a_postgres_restart() {
     assert!(c["independent"].as_u64().unwrap() > 1000, "too little load to prove anything: {c}");
     assert_eq!((c["missing"].as_u64(), c["doubled_or_extra"].as_u64()), (Some(0), Some(0)), "{c}");
 }
+
+/// Rows of `a` not in `b`, then of `b` not in `a` (PostgreSQL's EXCEPT ALL).
+fn except_both_ways(pg: &Postgres, db: &str, a: &str, b: &str) -> (u64, u64) {
+    let count = |x: &str, y: &str| -> u64 {
+        pg.psql(db, &format!("SELECT count(*) FROM (({x}) EXCEPT ALL ({y})) d")).parse().unwrap()
+    };
+    (count(a, b), count(b, a))
+}
+
+#[test]
+fn replicas_in_the_warehouse_equal_their_sources_by_except() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let url = pg.url(&db);
+    let ws = workspace();
+    generate(&ws, &url, &["--rows", "200", "--users", "80", "--products", "40"]);
+    // the warehouse is the source database itself (schema `replica`), so
+    // EXCEPT compares them in one query; its writes are unpublished changes
+    let env = [
+        ("INGESTA_SOURCE", url.clone()),
+        ("INGESTA_LAKE", ws.lake().display().to_string()),
+        ("INGESTA_WAREHOUSE", url.clone()),
+        ("CDC_REPLICA_STORE", "warehouse".to_string()),
+    ];
+    let run = || {
+        let out = ws.command(&["run", EXAMPLE, "--once"]).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+        assert!(out.status.success(), "run failed: {}", text(&out.stderr));
+    };
+    run();
+    let writes = load(&ws, &url, 3);
+    std::thread::sleep(Duration::from_secs(2));
+    run();
+    std::thread::sleep(Duration::from_secs(2));
+    stop(writes);
+    // a wide value updated without touching it (no REPLICA IDENTITY FULL
+    // here: the change carries no old row), an added column, a truncate
+    pg.psql(&db, "ALTER TABLE shop.products REPLICA IDENTITY DEFAULT");
+    pg.psql(&db, "UPDATE shop.products SET price = price + 1 WHERE id <= 5");
+    pg.psql(&db, "ALTER TABLE shop.customers ADD COLUMN tier text");
+    pg.psql(&db, "UPDATE shop.customers SET tier = 'gold' WHERE id <= 3");
+    run();
+    let replica_lines = pg.psql(&db, "SELECT count(*) FROM replica.order_lines");
+    assert_ne!(replica_lines, "0");
+    // a truncate, then new rows in the same run: the replica holds the new rows only
+    pg.psql(&db, "TRUNCATE shop.order_lines");
+    pg.psql(&db, "INSERT INTO shop.order_lines SELECT id, 1, 1, 2, 9.99 FROM shop.orders WHERE id <= 3");
+    run();
+    let ts = |c: &str| format!("{c} AT TIME ZONE 'UTC'");
+    for (name, cols) in [
+        ("customers", format!("id, name, email, city, notes, {}, {}", ts("created_at"), ts("updated_at"))),
+        ("products", format!("id, name, category, price, active, description, {}", ts("updated_at"))),
+        ("orders", format!("id, customer_id, status, total, {}, {}", ts("ordered_at"), ts("updated_at"))),
+        ("order_lines", "order_id, line_no, product_id, quantity, unit_price".to_string()),
+    ] {
+        let source = format!("SELECT {cols} FROM shop.{name}");
+        let replica = format!("SELECT {} FROM replica.{name}", cols.replace(" AT TIME ZONE 'UTC'", ""));
+        assert_eq!(except_both_ways(&pg, &db, &source, &replica), (0, 0), "replica.{name} differs from shop.{name}");
+        let current = pg.psql(&db, &format!("SELECT count(*) FROM replica.{name}_history WHERE is_current"));
+        let keys = pg.psql(&db, &format!("SELECT count(*) FROM replica.{name}"));
+        assert!(current.parse::<u64>().unwrap() >= keys.parse::<u64>().unwrap(), "{name}_history: {current} current");
+    }
+    let sums = "SELECT status, count(*)::bigint, sum(total) FROM shop.orders GROUP BY status";
+    let gold = "SELECT status, orders, revenue FROM replica.orders_by_status WHERE orders <> 0";
+    assert_eq!(except_both_ways(&pg, &db, sums, gold), (0, 0), "orders_by_status differs from the source's sums");
+    // the added column is in the change rows; the untouched wide values were flagged (and filled)
+    let query = |sql: &str| {
+        let out =
+            ws.command(&["query", EXAMPLE, sql, "--format", "csv"]).envs(env.iter().map(|(k, v)| (k, v))).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "query failed: {}", text(&out.stderr));
+        text(&out.stdout).lines().nth(1).unwrap_or_default().to_string()
+    };
+    let tier =
+        "SELECT count(*) FROM shop_changes WHERE \"table\" = 'shop.customers' AND json_as_text(after, 'tier') = 'gold'";
+    assert_eq!(query(tier), "3");
+    let flagged = "SELECT count(*) FROM shop_changes WHERE unchanged = '[\"description\"]'";
+    assert_eq!(query(flagged), "5");
+    assert_eq!(pg.psql(&db, "SELECT count(*) FROM replica.order_lines"), "3", "the truncate did not empty the replica");
+}
+
+#[test]
+fn the_slot_holds_no_wal_while_only_unpublished_tables_change() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let url = pg.url(&db);
+    let ws = workspace();
+    generate(&ws, &url, &["--rows", "50", "--users", "20", "--products", "10"]);
+    pg.psql(&db, "CREATE TABLE public.noise (id bigserial PRIMARY KEY, pad text)");
+    let env = [("INGESTA_SOURCE", url.clone()), ("INGESTA_LAKE", ws.lake().display().to_string())];
+    let mut watch = ws
+        .command(&["run", EXAMPLE, "--watch"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let active = "SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name LIKE 'ingesta_%'";
+    assert!(wait_until(Duration::from_secs(60), || pg.try_psql(&db, active).as_deref() == Ok("1")), "no slot");
+    let lsn = |sql: &str| -> i64 { pg.psql(&db, sql).parse().unwrap() };
+    let start = lsn("SELECT pg_current_wal_lsn() - '0/0'");
+    // an "idle hour": a load on an unpublished table only, ~60 MiB of WAL
+    let noise = "INSERT INTO public.noise (pad) SELECT string_agg(md5(random()::text), '') \
+                 FROM generate_series(1, 2000) g, generate_series(1, 60) h GROUP BY g";
+    for _ in 0..25 {
+        pg.psql(&db, noise);
+        pg.psql(&db, "CHECKPOINT");
+    }
+    let written = lsn("SELECT pg_current_wal_lsn() - '0/0'") - start;
+    std::thread::sleep(Duration::from_secs(3));
+    pg.psql(&db, "CHECKPOINT");
+    std::thread::sleep(Duration::from_secs(2));
+    let held = "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots WHERE slot_name LIKE 'ingesta_%'";
+    let unconfirmed =
+        "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name LIKE 'ingesta_%'";
+    let (held, unconfirmed) = (lsn(held), lsn(unconfirmed));
+    eprintln!("WAL written {written} B; the slot holds {held} B, {unconfirmed} B unconfirmed");
+    interrupt(&watch);
+    assert!(wait_until(Duration::from_secs(30), || watch.try_wait().unwrap().is_some()), "the pipeline did not stop");
+    assert!(written > 50 << 20, "the load wrote too little WAL to tell: {written}");
+    assert!(held < 16 << 20, "the slot holds {held} B of the {written} B written");
+    assert!(unconfirmed < 1 << 20, "{unconfirmed} B unconfirmed");
+}

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! A replica `<name>` keeps each key's newest change by `seq` (out-of-order
-//! safe) and drops the key at a delete (`write: {mode: replica}`); a history
+//! safe), drops the key at a delete and every key at a truncate (`write:
+//! {mode: replica}`); a history
 //! `<name>_history` keeps every version (`mode: scd2`: `valid_from`,
 //! `valid_to`, `is_current`) with the `op` that made it. Both carry `seq`,
 //! `changed_at` (the commit time) and `op`. Columns are read from the change
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use super::ColumnType;
-use super::vault::{Columns, Generated};
+use super::vault::{Columns, Expansion, Generated};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +73,7 @@ pub struct ReplicaTable {
 
 impl Replicas {
     /// The replicas and histories, or each mistake as (key path, message).
-    pub fn expand(&self, at: &str) -> Result<Vec<Generated>, Vec<(String, String)>> {
+    pub fn expand(&self, at: &str) -> Expansion {
         let (mut out, mut errors) = (Vec::new(), Vec::new());
         for (name, t) in &self.tables {
             let at = format!("{at}.tables.{name}");
@@ -90,14 +91,16 @@ impl Replicas {
                 errors.push((format!("{at}.key"), "name the key columns (the source's primary key)".into()));
             }
             let source = t.table.clone().unwrap_or_else(|| format!("{}.{name}", self.source_schema));
+            // a truncate reaches the replica (it deletes every key before it), not the history
             let sql = format!(
-                "SELECT {}, seq, commit_ts AS changed_at, op FROM input WHERE \"table\" = '{}' AND op <> 't'",
+                "SELECT {}, seq, commit_ts AS changed_at, op FROM input WHERE \"table\" = '{}'",
                 select.join(", "),
                 source.replace('\'', "''")
             );
             out.push(self.table(name, &sql, &t.key, "replica", &at));
             if self.history {
-                out.push(self.table(&format!("{name}_history"), &sql, &t.key, "scd2", &at));
+                let versions = format!("{sql} AND op <> 't'");
+                out.push(self.table(&format!("{name}_history"), &versions, &t.key, "scd2", &at));
             }
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
@@ -164,6 +167,7 @@ mod tests {
         assert!(yaml.contains(r#"json_get_int(key, 'id') AS "id""#), "{yaml}");
         assert!(yaml.contains("CAST(json_as_text(after, 'total') AS DECIMAL(14,2))"), "{yaml}");
         assert!(yaml.contains(r#""table" = 'shop.orders'"#) && yaml.contains("mode: replica"), "{yaml}");
+        assert!(!yaml.contains("op <> 't'"), "a truncate reaches the replica: {yaml}");
         let bad: Replicas =
             serde_yaml::from_str("input: c\ntables:\n  t:\n    key: [x]\n    columns: {id: numberish}\n").unwrap();
         let errors = bad.expand("replicas.r").unwrap_err();

@@ -111,9 +111,12 @@ pub struct Generated {
     pub origin: String,
 }
 
+/// A declaration's tables, or each of its mistakes as (key path, message).
+pub type Expansion = Result<Vec<Generated>, Vec<(String, String)>>;
+
 impl Vault {
     /// The vault's tables, or each wrong reference as (key path, message).
-    pub fn expand(&self, at: &str) -> Result<Vec<Generated>, Vec<(String, String)>> {
+    pub fn expand(&self, at: &str) -> Expansion {
         let mut errors = Vec::new();
         let p = quote(&self.profile);
         let load = format!("min({}) AS load_dt, {} AS load_src", self.load_dt, quote(&self.load_src));

@@ -15,6 +15,7 @@ pub mod plan;
 mod query;
 mod rows;
 mod target;
+mod truncate;
 mod vault_hash;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::time::Instant;
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use ingesta_config::{ReadMode, Table, WriteModeName};
-use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore, WriteMode};
+use ingesta_core::{DELETE_FLAG, Error, QuarantineRecord, TableStore};
 use ingesta_lake::datafusion::catalog::TableProvider;
 use ingesta_lake::datafusion::datasource::MemTable;
 use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema};
@@ -89,6 +90,8 @@ struct Write {
     to: i64,
     counts: BTreeMap<String, RuleCount>,
     copied_files: usize,
+    /// With `truncate_when`: the truncates met and the keys staged.
+    truncates: Option<truncate::Truncates>,
 }
 
 /// Reads of a transform beside its input and lake lookups.
@@ -378,6 +381,9 @@ impl TransformTask {
             to,
             counts: BTreeMap::new(),
             copied_files: 0,
+            truncates: self.cfg.write.truncate_when.as_ref().map(|_| {
+                truncate::Truncates::new(&self.cfg.write.key, self.cfg.write.sequence.as_deref().unwrap_or_default())
+            }),
         })
     }
 
@@ -398,6 +404,10 @@ impl TransformTask {
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
             let n = batch.num_rows() as i64;
+            let batch = match w.truncates.as_mut() {
+                Some(t) => t.split(batch)?,
+                None => batch,
+            };
             let Split { keep, positions, quarantine: bad } =
                 apply_expectations(&self.name, &self.cfg.expect, batch, &mut w.counts, &source, seen + 1)?;
             quarantine.extend(bad);
@@ -415,6 +425,12 @@ impl TransformTask {
             self.target.as_ref().expect("ensured").stage(&mut w.staged, keep).await?;
         }
         drop(stream);
+        if let Some(deletes) = w.truncates.take() {
+            let target = self.target.as_ref().expect("ensured");
+            if let Some(rows) = deletes.deletes(target, &w.stored).await? {
+                target.stage(&mut w.staged, rows).await?;
+            }
+        }
         laps.lap("rows");
         report.quarantined += quarantine.len() as u64;
         let positions = vec![(app.to_string(), w.to)];
@@ -540,28 +556,6 @@ impl TransformTask {
     /// `--watch`); a plan or schema error stops the table.
     fn sql_error(&self, e: ingesta_lake::datafusion::error::DataFusionError) -> Error {
         Error::new(ingesta_lake::datafusion_kind(&e), format!("table `{}`: transform: {e}", self.name)).caused_by(e)
-    }
-
-    fn write_mode(&self) -> WriteMode {
-        let w = &self.cfg.write;
-        match w.mode {
-            WriteModeName::Append => WriteMode::Append,
-            WriteModeName::InsertIfAbsent => WriteMode::InsertIfAbsent { key: w.key.clone() },
-            // resolved to an upsert when the file is loaded
-            WriteModeName::Upsert | WriteModeName::Replica => WriteMode::Upsert {
-                key: w.key.clone(),
-                sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
-                deletes: w.delete_when.is_some(),
-            },
-            WriteModeName::Scd2 => WriteMode::History {
-                key: w.key.clone(),
-                sequence: w.sequence.clone().expect("validated: scd2 has a sequence"),
-            },
-            WriteModeName::Aggregate => WriteMode::CounterMerge {
-                key: w.key.clone(),
-                measures: w.measures.iter().map(|(k, m)| (k.clone(), m.clone())).collect(),
-            },
-        }
     }
 }
 

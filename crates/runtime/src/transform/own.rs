@@ -4,6 +4,7 @@
 //! from the transform's columns, committing the quarantine.
 
 use arrow_schema::SchemaRef;
+use ingesta_config::WriteModeName;
 use ingesta_core::{Error, QuarantineRecord, TableStore, WriteMode};
 use ingesta_lake::{Lake, LakeTable, quarantine_batch, quarantine_schema};
 
@@ -11,6 +12,29 @@ use super::TransformTask;
 use super::target::{self, Target};
 
 impl TransformTask {
+    /// The store's write mode of the table's `write:`.
+    pub(super) fn write_mode(&self) -> WriteMode {
+        let w = &self.cfg.write;
+        match w.mode {
+            WriteModeName::Append => WriteMode::Append,
+            WriteModeName::InsertIfAbsent => WriteMode::InsertIfAbsent { key: w.key.clone() },
+            // resolved to an upsert when the file is loaded
+            WriteModeName::Upsert | WriteModeName::Replica => WriteMode::Upsert {
+                key: w.key.clone(),
+                sequence: w.sequence.clone().expect("validated: upsert has a sequence"),
+                deletes: w.delete_when.is_some(),
+            },
+            WriteModeName::Scd2 => WriteMode::History {
+                key: w.key.clone(),
+                sequence: w.sequence.clone().expect("validated: scd2 has a sequence"),
+            },
+            WriteModeName::Aggregate => WriteMode::CounterMerge {
+                key: w.key.clone(),
+                measures: w.measures.iter().map(|(k, m)| (k.clone(), m.clone())).collect(),
+            },
+        }
+    }
+
     /// Opens (or reloads) this table and its quarantine, concurrently.
     pub(super) async fn open_own(&mut self) -> Result<(), Error> {
         let qname = self.quarantine_name();

@@ -101,7 +101,8 @@ fn steps_sql(t: &Table, input_schema: &Schema) -> String {
 }
 
 /// The query with one boolean column per expectation (true: the row passes),
-/// and an upsert's [`DELETE_FLAG`] from its `delete_when`.
+/// and an upsert's [`DELETE_FLAG`] and truncate flag from its `delete_when`
+/// and `truncate_when`.
 pub fn checked_sql(t: &Table, table_sql: &str) -> String {
     let mut extra: Vec<String> = t
         .expect
@@ -111,6 +112,9 @@ pub fn checked_sql(t: &Table, table_sql: &str) -> String {
         .collect();
     if let Some(cond) = &t.write.delete_when {
         extra.push(format!("coalesce(({cond}), false) AS {}", q(DELETE_FLAG)));
+    }
+    if let Some(cond) = &t.write.truncate_when {
+        extra.push(format!("coalesce(({cond}), false) AS {}", q(super::truncate::TRUNCATE_FLAG)));
     }
     if extra.is_empty() {
         return format!("SELECT * FROM {table_sql} AS t");
@@ -157,7 +161,10 @@ pub fn stored_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .filter(|f| !f.name().starts_with("__expect_") && f.name() != DELETE_FLAG)
+        .filter(|f| {
+            !f.name().starts_with("__expect_")
+                && ![DELETE_FLAG, super::truncate::TRUNCATE_FLAG].contains(&f.name().as_str())
+        })
         .map(|f| Field::new(f.name(), stored_type(f.data_type()), true))
         .collect();
     Arc::new(Schema::new(fields))

@@ -212,8 +212,13 @@ impl CdcTask {
     }
 
     /// Commits change rows with the place of the last one.
-    async fn commit(&mut self, w: &mut Worker, rows: Vec<Placed>) -> Result<(), Error> {
+    async fn commit(&mut self, w: &mut Worker, mut rows: Vec<Placed>) -> Result<(), Error> {
         let last = rows.last().map(|p| (p.tx.commit_lsn.0, p.ordinal)).expect("rows to commit");
+        if rows.iter().any(|p| p.row.unchanged.is_some()) {
+            let conn = self.source.connect().await?;
+            slot::fill_unchanged(&conn.client, rows.iter_mut().map(|p| &mut p.row)).await?;
+            conn.release();
+        }
         let (ingested_at, batch_id) = (chrono::Utc::now().timestamp_micros(), uuid::Uuid::new_v4().to_string());
         let batch = assemble(&w.tables.schema, &rows, ingested_at, &batch_id);
         let n = rows.len() as u64;
