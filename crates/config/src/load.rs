@@ -220,6 +220,7 @@ impl Ctx<'_> {
             "kafka" => self.de(at, m).map(Source::Kafka),
             "http" => self.de(at, m).map(Source::Http),
             "postgres_cdc" => self.de(at, m).map(Source::PostgresCdc),
+            "sql" => self.de(at, m).map(Source::Sql),
             _ => unreachable!("`typed` accepts Source::TYPES only"),
         }
     }

@@ -60,6 +60,15 @@ pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
                 postgres_cdc(c, &at, err);
                 continue;
             }
+            Source::Sql(s) => {
+                if s.key.is_empty() && (s.look_back.is_some() || s.sweep.is_some()) {
+                    err(&format!("{at}.key"), "`look_back` and `sweep` need the `key` columns".into());
+                }
+                if s.query.trim().is_empty() {
+                    err(&format!("{at}.query"), "the query is empty".into());
+                }
+                continue;
+            }
         };
         let path = l.path.trim();
         if path.contains("://") && !SCHEMES.iter().any(|s| path.starts_with(s)) {

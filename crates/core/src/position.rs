@@ -41,6 +41,11 @@ pub mod app_id {
         format!("ingesta/pgcdc/{slot}/ordinal")
     }
 
+    /// A `sql` source: the highest watermark held.
+    pub fn sql(source: &str) -> String {
+        format!("ingesta/sql/{source}")
+    }
+
     /// The ids a table records for its input table `input` start with this.
     pub fn table_prefix(input: &str) -> String {
         format!("ingesta/table/{input}/")

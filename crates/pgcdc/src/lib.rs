@@ -6,6 +6,7 @@
 //! tokio-postgres connection.
 
 pub mod decode;
+pub mod extract;
 pub mod rows;
 pub mod slot;
 pub mod snapshot;

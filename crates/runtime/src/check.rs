@@ -66,7 +66,7 @@ async fn warehouse_fits(p: &Pipeline, schemas: &BTreeMap<String, Option<SchemaRe
 
 async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>) -> Option<SchemaRef> {
     let source = p.sources.get(&t.input);
-    if let Some(ingesta_config::Source::PostgresCdc(_)) = source {
+    if let Some(ingesta_config::Source::PostgresCdc(_) | ingesta_config::Source::Sql(_)) = source {
         return Some(crate::bronze::postgres::change_schema());
     } else if let Some(ingesta_config::Source::Kafka(k)) = source {
         if let Some(r) = crate::bronze::kafka::declared_record(t.columns.as_deref(), k.format) {

@@ -28,6 +28,7 @@ pub use bronze::http::CollectTask;
 pub use bronze::kafka::StreamTask;
 pub use bronze::landing::BronzeTask;
 pub use bronze::postgres::CdcTask;
+pub use bronze::sql::SqlTask;
 pub use check::{Finding, check};
 pub use maintain::compact;
 pub use rebuild::rebuild;
@@ -57,6 +58,7 @@ pub enum Task {
     Stream(StreamTask),
     Collect(CollectTask),
     Cdc(CdcTask),
+    Sql(SqlTask),
     Transform(TransformTask),
     Sink(SinkTask),
 }
@@ -68,6 +70,7 @@ impl Task {
             Task::Stream(t) => t.name(),
             Task::Collect(t) => t.name(),
             Task::Cdc(t) => t.name(),
+            Task::Sql(t) => t.name(),
             Task::Transform(t) => t.name(),
             Task::Sink(t) => t.name(),
         }
@@ -79,6 +82,7 @@ impl Task {
             Task::Stream(t) => t.run_once(progress).await,
             Task::Collect(t) => t.run_once(progress).await,
             Task::Cdc(t) => t.run_once(progress).await,
+            Task::Sql(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
             Task::Sink(t) => t.run_once(progress).await,
         }
@@ -154,6 +158,7 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
                 Some(Source::PostgresCdc(c)) => {
                     Ok(Task::Cdc(CdcTask::new(lake.clone(), &p.pipeline, &name, t, &t.input, c)?))
                 }
+                Some(Source::Sql(s)) => Ok(Task::Sql(SqlTask::new(lake.clone(), &name, t, &t.input, s)?)),
                 None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
             }
         })

@@ -19,16 +19,19 @@ pub enum Source {
     Http(Http),
     /// A PostgreSQL database's changes, from a logical replication slot.
     PostgresCdc(PostgresCdc),
+    /// A query's new rows by a watermark column, polled.
+    Sql(SqlSource),
 }
 
 impl Source {
     /// The accepted values of `type`.
-    pub const TYPES: [&'static str; 4] = ["landing", "kafka", "http", "postgres_cdc"];
+    pub const TYPES: [&'static str; 5] = ["landing", "kafka", "http", "postgres_cdc", "sql"];
 
     /// How often `--watch` looks for new input (streams are read continuously).
     pub fn poll(&self) -> Option<Duration> {
         match self {
             Source::Landing(l) => Some(l.poll.0),
+            Source::Sql(s) => Some(s.poll.0),
             Source::Kafka(_) | Source::Http(_) | Source::PostgresCdc(_) => None,
         }
     }
@@ -152,6 +155,43 @@ pub struct PostgresCdc {
     /// Connections the initial copy reads tables on at once.
     #[serde(default = "default_copy_connections")]
     pub copy_connections: usize,
+}
+
+/// Incremental extraction from PostgreSQL: the query's rows whose
+/// `watermark` (an increasing `updated_at` or id) is above the last one
+/// committed, as change rows (`op` r, `d` for a swept delete), exactly once
+/// (the watermark in the commit). For batch loads and for databases without
+/// logical replication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSource {
+    /// A libpq URL. Never printed.
+    pub url: Secret,
+    /// A read-only query (`SELECT … FROM crm.accounts`), without ORDER BY.
+    pub query: String,
+    /// The column that grows with each change: an integer, a date or a timestamp.
+    pub watermark: String,
+    /// The key columns (for `look_back` and `sweep`), named in `key` of each row.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Read again the rows up to this far below the last watermark (a
+    /// timestamp watermark), for rows committed late; rows already held are skipped.
+    #[serde(default)]
+    pub look_back: Option<Dur>,
+    /// Compare the query's keys with the table's this often, and write a
+    /// delete (`op` d) for each key gone from the source.
+    #[serde(default)]
+    pub sweep: Option<Dur>,
+    /// How often `--watch` polls the query.
+    #[serde(default = "default_sql_poll")]
+    pub poll: Dur,
+    /// The `table` of its change rows (default: the source's name).
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+fn default_sql_poll() -> Dur {
+    Dur(std::time::Duration::from_secs(60))
 }
 
 fn default_copy_connections() -> usize {

@@ -1,5 +1,5 @@
 //! Bronze: one folder per source kind (`landing/` files, `kafka/` topics,
-//! `http/` the collector's log, `postgres/` a database's changes), each a task that reads its input after the
+//! `http/` the collector's log, `postgres/` a database's changes, `sql/` a query's new rows), each a task that reads its input after the
 //! positions the table holds and hands micro-batches to [`commit`], the one
 //! ingestion protocol they share: the quarantine's commit first, then the
 //! table's, each recording the input positions it covers in the same atomic
@@ -12,6 +12,7 @@ pub(crate) mod http;
 pub(crate) mod kafka;
 pub(crate) mod landing;
 pub(crate) mod postgres;
+pub(crate) mod sql;
 
 use std::sync::Arc;
 

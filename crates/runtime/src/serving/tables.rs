@@ -56,6 +56,7 @@ fn kind(s: &Source) -> &'static str {
         Source::Kafka(_) => "kafka",
         Source::Http(_) => "http",
         Source::PostgresCdc(_) => "postgres_cdc",
+        Source::Sql(_) => "sql",
     }
 }
 

@@ -12,7 +12,7 @@
 //! crash is kept once. While nothing is pending the server's WAL end is
 //! confirmed, so the slot holds no WAL when only unpublished tables change.
 
-mod columns;
+pub(crate) mod columns;
 mod snapshot;
 
 use std::sync::Arc;
@@ -246,13 +246,18 @@ impl CdcTask {
     }
 
     async fn open(&self) -> Result<Tables, Error> {
-        let schema = change_schema();
-        let url = self.lake.table_url(&self.name);
         let desc = format!("change rows of {} (slot `{}`)", self.source.describe(), self.source.slot);
-        let bronze = LakeTable::open_or_create(&self.lake, &self.name, &url, &schema, &[], &desc).await?;
-        let record = RecordSchema::from_arrow(&schema);
-        open_tables(&self.lake, &self.name, bronze, record, schema, self.cfg.target_file_size.0).await
+        open_change_table(&self.lake, &self.name, &self.cfg, &desc).await
     }
+}
+
+/// Opens (or creates) a table of change rows and its quarantine.
+pub(crate) async fn open_change_table(lake: &Lake, name: &str, cfg: &Table, desc: &str) -> Result<Tables, Error> {
+    let schema = change_schema();
+    let url = lake.table_url(name);
+    let bronze = LakeTable::open_or_create(lake, name, &url, &schema, &[], desc).await?;
+    let record = RecordSchema::from_arrow(&schema);
+    open_tables(lake, name, bronze, record, schema, cfg.target_file_size.0).await
 }
 
 struct Worker {
