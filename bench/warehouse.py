@@ -42,7 +42,7 @@ def pg_bin():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, options=""):
         self.bin = pg_bin()
         self.dir = tempfile.mkdtemp(prefix="ingesta-bench-pg-")
         self.data = f"{self.dir}/data"
@@ -58,7 +58,7 @@ class Server:
         subprocess.run(self.user + [f"{self.bin}/initdb", "-D", self.data, "-U", "bench", "--pwfile", f"{self.dir}/pw",
                                     "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C"],
                        check=True, capture_output=True)
-        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' {options}"
         subprocess.run(self.user + [f"{self.bin}/pg_ctl", "-D", self.data, "-l", f"{self.dir}/log", "-o", opts,
                                     "-w", "start"], check=True, capture_output=True)
 

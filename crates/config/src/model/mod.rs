@@ -453,13 +453,27 @@ pub struct BatchConfig {
     pub max_rows: usize,
     #[serde(default = "default_max_bytes")]
     pub max_bytes: ByteSize,
-    #[serde(default = "default_max_wait")]
-    pub max_wait: Dur,
+    /// How long the oldest row waits for its batch: 5 s by default, 250 ms
+    /// for a database's changes (a replica's lag is what they are read for).
+    #[serde(default)]
+    pub max_wait: Option<Dur>,
+}
+
+impl BatchConfig {
+    /// `max_wait`, or the source kind's default.
+    pub fn max_wait(&self, default: Duration) -> Duration {
+        self.max_wait.map_or(default, |d| d.0)
+    }
+
+    /// `max_wait`, or the default of files, topics and the collector.
+    pub fn wait(&self) -> Duration {
+        self.max_wait(Duration::from_secs(5))
+    }
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_rows: default_max_rows(), max_bytes: default_max_bytes(), max_wait: default_max_wait() }
+        Self { max_rows: default_max_rows(), max_bytes: default_max_bytes(), max_wait: None }
     }
 }
 
@@ -468,9 +482,6 @@ fn default_max_rows() -> usize {
 }
 fn default_max_bytes() -> ByteSize {
     ByteSize(512 << 20)
-}
-fn default_max_wait() -> Dur {
-    Dur(Duration::from_secs(5))
 }
 
 /// A size: a number of bytes or `64KiB`, `128MiB`, `1GiB` (also KB/MB/GB).

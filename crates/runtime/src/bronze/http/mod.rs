@@ -208,7 +208,7 @@ impl Committer {
             let due = stopping
                 || waiting as u64 >= self.cfg.batch.max_rows as u64
                 || pending_bytes() >= self.cfg.batch.max_bytes.0
-                || first_seen.elapsed() >= self.cfg.batch.max_wait.0;
+                || first_seen.elapsed() >= self.cfg.batch.wait();
             if !due {
                 std::thread::sleep(IDLE);
                 continue;

@@ -199,7 +199,7 @@ impl Worker {
             }
             let (rows, bytes) = self.pending();
             let oldest = self.owned.values().filter_map(|p| p.pending_since).min();
-            let waited = oldest.is_some_and(|t| t.elapsed() >= self.cfg.batch.max_wait.0);
+            let waited = oldest.is_some_and(|t| t.elapsed() >= self.cfg.batch.wait());
             let caught_up = !self.owned.is_empty() && self.owned.values().all(|p| p.caught_up);
             let once = matches!(until, Until::CaughtUp);
             if rows >= self.cfg.batch.max_rows as u64

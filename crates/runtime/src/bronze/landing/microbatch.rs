@@ -91,7 +91,7 @@ pub(crate) async fn run(
         let msg = match &pending {
             None => rx.recv().await,
             Some(p) => {
-                let left = cfg.batch.max_wait.0.saturating_sub(p.started.elapsed());
+                let left = cfg.batch.wait().saturating_sub(p.started.elapsed());
                 match tokio::time::timeout(left, rx.recv()).await {
                     Ok(m) => m,
                     Err(_) => {

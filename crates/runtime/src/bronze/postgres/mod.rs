@@ -30,10 +30,14 @@ use columns::{Placed, assemble};
 
 use crate::bronze::{self, Batch, Tables, open_tables};
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 
 /// Pending change rows beyond this many bytes are committed (a large
 /// transaction is committed in parts rather than held whole).
 const MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// How long a change waits for its micro-batch by default.
+const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 
 /// Where the table is in the source's history: a change's commit LSN and ordinal.
 type Place = (u64, u32);
@@ -87,6 +91,7 @@ impl CdcTask {
             tables: self.open().await?,
             progress: progress.clone(),
             at: None,
+            upkeep: Upkeep::new(&self.cfg),
         };
         let r = self.read(&mut w, stop).await.map_err(|e| e.context(&format!("table `{}`", self.name)));
         progress.done();
@@ -155,7 +160,7 @@ impl CdcTask {
         stop: Option<Arc<AtomicBool>>,
         target: Option<Lsn>,
     ) -> Result<(), Error> {
-        let (max_rows, max_wait) = (self.cfg.batch.max_rows.max(1), self.cfg.batch.max_wait.0);
+        let (max_rows, max_wait) = (self.cfg.batch.max_rows.max(1), self.cfg.batch.max_wait(DEFAULT_WAIT));
         let mut pending: Vec<Placed> = Vec::new();
         let (mut bytes, mut since) = (0usize, None::<Instant>);
         let mut tx: Option<Tx> = None;
@@ -237,6 +242,7 @@ impl CdcTask {
             ingested_at,
         };
         bronze::commit(&mut t.bronze, &mut t.quarantine, b).await?;
+        w.upkeep.run(&mut t.bronze).await;
         w.at = Some(last);
         w.report.rows += n;
         w.report.commits += 1;
@@ -267,6 +273,8 @@ struct Worker {
     progress: Progress,
     /// The place of the last change the table holds.
     at: Option<Place>,
+    /// Compaction of the small files frequent commits leave.
+    upkeep: Upkeep,
 }
 
 fn positions(slot: &str, (lsn, ordinal): Place) -> Vec<(String, i64)> {
