@@ -37,6 +37,10 @@ pub async fn rebuild(p: &Pipeline, name: &str, accept_loss: bool, progress: &Pro
         (Task::Collect(c), Some(Source::Http(h))) => collector_losses(&held, &cfg.input, h, c.wal_dir()).await?,
         (Task::Bronze(_), Some(Source::Landing(l))) => landing_losses(&held, &cfg.input, l).await?,
         (Task::Stream(_), Some(Source::Kafka(k))) => topic_losses(&held, k).await?,
+        // a fresh copy holds each row's current state, not the changes before it
+        (Task::Cdc(_) | Task::Sql(_), _) if !held.is_empty() => {
+            vec!["the change rows held so far (a new copy gives each source row's current state only)".into()]
+        }
         _ => Vec::new(),
     };
     if !lost.is_empty() {

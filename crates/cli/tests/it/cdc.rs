@@ -365,3 +365,47 @@ replicas:
     let versions = pg.psql(&db, "SELECT count(*) FROM replica.accounts_history");
     assert_eq!(versions, (1000 + 1 + 3 + 2).to_string(), "one version per row read and per delete, none twice");
 }
+
+#[test]
+fn a_dropped_slot_stops_the_table_until_a_rebuild_copies_again() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database();
+    let url = pg.url(&db);
+    let ws = workspace();
+    generate(&ws, &url, &["--rows", "30", "--users", "10", "--products", "5"]);
+    let env = [("INGESTA_SOURCE", url.clone()), ("INGESTA_LAKE", ws.lake().display().to_string())];
+    let ingesta = |args: &[&str]| ws.command(args).envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(ingesta(&["run", EXAMPLE, "--once"]).status.success());
+    pg.psql(&db, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots");
+    pg.psql(&db, "UPDATE shop.orders SET status = 'paid' WHERE id <= 5");
+    let out = ingesta(&["run", EXAMPLE, "--once"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a run without its slot succeeded");
+    assert!(
+        err.contains("no longer exists") && err.contains("ingesta rebuild PIPELINE shop_changes --accept-loss"),
+        "{err}"
+    );
+    let refused = ingesta(&["rebuild", EXAMPLE, "shop_changes"]);
+    assert!(!refused.status.success() && text(&refused.stderr).contains("--accept-loss"));
+    for table in ["shop_changes", "customers", "customers_history", "products", "products_history", "orders"] {
+        let out = ingesta(&["rebuild", EXAMPLE, table, "--accept-loss"]);
+        assert!(out.status.success(), "rebuild {table} failed: {}", text(&out.stderr));
+    }
+    for table in ["orders_history", "order_lines", "order_lines_history", "orders_by_status", "product_sales"] {
+        let out = ingesta(&["rebuild", EXAMPLE, table, "--accept-loss"]);
+        assert!(out.status.success(), "rebuild {table} failed: {}", text(&out.stderr));
+    }
+    let out = ingesta(&["run", EXAMPLE, "--once"]);
+    assert!(out.status.success(), "the run after the rebuild failed: {}", text(&out.stderr));
+    let out = ingesta(&["query", EXAMPLE, "SELECT count(*) FROM shop_changes WHERE op = 'r'", "--format", "csv"]);
+    let copied: u64 = text(&out.stdout).lines().nth(1).unwrap().parse().unwrap();
+    let source: u64 = pg
+        .psql(
+            &db,
+            "SELECT (SELECT count(*) FROM shop.customers) + (SELECT count(*) FROM shop.products) \
+             + (SELECT count(*) FROM shop.orders) + (SELECT count(*) FROM shop.order_lines)",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(copied, source, "the new copy holds every source row once");
+}

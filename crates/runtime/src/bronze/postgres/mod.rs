@@ -145,8 +145,8 @@ impl CdcTask {
     fn gone(&self, lsn: u64, what: &str) -> Error {
         Error::stop(format!(
             "the replication slot `{}` {what}; the changes after {} can no longer be read, so the table stops rather \
-             than keep a gap. To start again from a fresh copy of the source: `ingesta rebuild {} --accept-loss` \
-             (the change rows held so far are replaced by the copy)",
+             than keep a gap. To start again from a fresh copy of the source: `ingesta rebuild PIPELINE {} \
+             --accept-loss` (the change rows held so far are replaced by the copy), then rebuild the tables that read it",
             self.source.slot,
             Lsn(lsn),
             self.name
