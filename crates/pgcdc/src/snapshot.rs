@@ -42,15 +42,62 @@ pub async fn create_slot(cfg: ReplicationConfig) -> Result<Exported> {
     Ok(Exported { _session: session, consistent_point, snapshot })
 }
 
-/// Copies `table` as it was in `snapshot`, sending change rows (`r`) in
+/// A part of a table to copy: all of it, or a range of its integer key.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub table: Relation,
+    /// `key > low AND key <= high`, either end open.
+    pub range: Option<(String, Option<i64>, Option<i64>)>,
+}
+
+/// Tables of more rows than this (by the planner's estimate) with a
+/// one-column integer key are copied in `parts` ranges at once.
+const RANGED_ROWS: f64 = 1_000_000.0;
+
+/// The parts to copy `table` in: key ranges of about equal size when it is
+/// large and keyed by one integer column, else the whole table.
+pub async fn parts(c: &Client, table: Relation, parts: usize) -> Result<Vec<Part>> {
+    let keys: Vec<&crate::decode::Column> = table.columns.iter().filter(|c| c.key).collect();
+    let integer = matches!(keys.as_slice(), [k] if [20, 21, 23].contains(&k.type_oid));
+    if parts < 2 || !integer {
+        return Ok(vec![Part { table, range: None }]);
+    }
+    let name = table.qualified();
+    let key = keys[0].name.clone();
+    let sql = format!(
+        "SELECT reltuples::float8, (SELECT min({k})::int8 FROM {t}), (SELECT max({k})::int8 FROM {t}) \
+         FROM pg_class WHERE oid = $1::text::regclass",
+        k = ident(&key),
+        t = qualified(&name)
+    );
+    let row = c.query_one(&sql, &[&qualified(&name)]).await.map_err(|e| classify(e, &format!("sizing `{name}`")))?;
+    let (rows, lo, hi): (f64, Option<i64>, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![Part { table, range: None }]) };
+    if rows < RANGED_ROWS || hi - lo < parts as i64 {
+        return Ok(vec![Part { table, range: None }]);
+    }
+    // bounds read outside the snapshot: the first and last ranges are open,
+    // so rows beyond them (inserted since) are still copied once
+    let step = (hi - lo) / parts as i64;
+    Ok((0..parts)
+        .map(|i| {
+            let low = (i > 0).then(|| lo + step * i as i64);
+            let high = (i + 1 < parts).then(|| lo + step * (i as i64 + 1));
+            Part { table: table.clone(), range: Some((key.clone(), low, high)) }
+        })
+        .collect())
+}
+
+/// Copies `part` as it was in `snapshot`, sending change rows (`r`) in
 /// chunks of `chunk` rows; the rows copied.
-pub async fn copy_table(
+pub async fn copy_part(
     c: &Client,
     snapshot: &str,
-    table: &Relation,
+    part: &Part,
     chunk: usize,
     out: &tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<u64> {
+    let table = &part.table;
     let name = table.qualified();
     let begin = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
@@ -60,7 +107,16 @@ pub async fn copy_table(
         .await
         .map_err(|e| classify(e, &format!("importing the slot's snapshot to copy `{name}`")))?;
     let cols: Vec<String> = table.columns.iter().map(|c| ident(&c.name)).collect();
-    let sql = format!("COPY {} ({}) TO STDOUT", qualified(&name), cols.join(", "));
+    let sql = match &part.range {
+        None => format!("COPY {} ({}) TO STDOUT", qualified(&name), cols.join(", ")),
+        Some((key, low, high)) => {
+            let mut cond = vec!["TRUE".to_string()];
+            cond.extend(low.map(|l| format!("{} > {l}", ident(key))));
+            cond.extend(high.map(|h| format!("{} <= {h}", ident(key))));
+            let from = format!("SELECT {} FROM {} WHERE {}", cols.join(", "), qualified(&name), cond.join(" AND "));
+            format!("COPY ({from}) TO STDOUT")
+        }
+    };
     let stream = c.copy_out(&sql).await.map_err(|e| classify(e, &format!("copying `{name}`")))?;
     futures::pin_mut!(stream);
     let (mut rows, mut total, mut rest) = (Vec::with_capacity(chunk), 0u64, Vec::<u8>::new());

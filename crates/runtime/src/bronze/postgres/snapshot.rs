@@ -1,5 +1,5 @@
-//! The initial copy: the published tables copied under the new slot's
-//! snapshot, `copy_connections` at a time, staged as they arrive and made
+//! The initial copy: the published tables (a large one in key ranges)
+//! copied under the new slot's snapshot, `copy_connections` at a time, staged as they arrive and made
 //! visible in one commit whose position is the slot's consistent point, so a
 //! crash during the copy leaves nothing (the rerun drops the slot and copies
 //! again) and the stream takes over exactly where the copy ends.
@@ -22,9 +22,10 @@ pub(super) async fn copy(task: &CdcTask, w: &mut Worker) -> Result<Place, Error>
     let started = Instant::now();
     let conn = task.source.connect().await?;
     let names = slot::published_tables(&conn.client, &task.source.publication).await?;
-    let mut relations = Vec::with_capacity(names.len());
+    let mut parts = Vec::with_capacity(names.len());
     for n in &names {
-        relations.push(slot::relation(&conn.client, n).await?);
+        let rel = slot::relation(&conn.client, n).await?;
+        parts.extend(snapshot::parts(&conn.client, rel, task.copy_connections).await?);
     }
     conn.release();
     let exported = snapshot::create_slot(task.source.replication()?).await?;
@@ -32,14 +33,14 @@ pub(super) async fn copy(task: &CdcTask, w: &mut Worker) -> Result<Place, Error>
     let (send, mut receive) = mpsc::channel::<Vec<Row>>(2);
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(task.copy_connections.max(1)));
     let mut copies = tokio::task::JoinSet::new();
-    for rel in relations {
+    for part in parts {
         let (source, name, send, gate) = (task.source.clone(), exported.snapshot.clone(), send.clone(), gate.clone());
         copies.spawn(async move {
             let _turn = gate.acquire_owned().await.map_err(|_| Error::stop("the copy was cancelled"))?;
             let conn = source.connect().await?;
-            let n = snapshot::copy_table(&conn.client, &name, &rel, CHUNK, &send).await?;
+            let n = snapshot::copy_part(&conn.client, &name, &part, CHUNK, &send).await?;
             conn.release();
-            tracing::info!(table = %rel.qualified(), rows = n, "copied");
+            tracing::info!(table = %part.table.qualified(), range = ?part.range, rows = n, "copied");
             Ok::<u64, Error>(n)
         });
     }

@@ -37,22 +37,39 @@ pub struct SqlTask {
     lake: Lake,
     /// When the keys were last swept (this process).
     swept: Option<Instant>,
+    /// When the query was last read (this process): a long-running
+    /// pipeline passes more often than `poll` when other tables commit.
+    polled: Option<Instant>,
 }
 
 impl SqlTask {
     pub fn new(lake: Lake, name: &str, cfg: &Table, source: &str, src: &SqlSource) -> Result<Self, Error> {
         let db = Warehouse::database(src.url.expose(), 1, "the source database")?;
-        Ok(Self { name: name.into(), cfg: cfg.clone(), source: source.into(), src: src.clone(), db, lake, swept: None })
+        Ok(Self {
+            name: name.into(),
+            cfg: cfg.clone(),
+            source: source.into(),
+            src: src.clone(),
+            db,
+            lake,
+            swept: None,
+            polled: None,
+        })
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// One poll: the rows above the watermark, then a sweep when one is due.
+    /// One poll: the rows above the watermark, then a sweep when one is due
+    /// (nothing when the last poll is more recent than `poll`).
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
+        if self.polled.is_some_and(|at| at.elapsed() < self.src.poll.0) {
+            return Ok(report);
+        }
+        self.polled = Some(started);
         let r = self.poll(&mut report, progress).await.map_err(|e| e.context(&format!("table `{}`", self.name)));
         progress.done();
         report.elapsed = started.elapsed();
