@@ -13,6 +13,6 @@ mod validate_enrich;
 mod validate_reports;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use load::{Origin, load_file, load_str};
+pub use load::{Origin, generated_table, load_file, load_str};
 pub use model::*;
 pub use validate_reports::placeholders;

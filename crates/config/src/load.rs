@@ -10,9 +10,19 @@ use serde_yaml::{Mapping, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
 
-use crate::model::{Expansion, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse};
+use crate::model::{
+    Expansion, Generated, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse,
+};
 use crate::spans::Spans;
 use crate::validate::validate;
+
+/// A table a declaration generated after the file was loaded (the runtime's
+/// discovered replicas), read as any table.
+pub fn generated_table(g: &Generated) -> Result<Table, String> {
+    let mut t: Table = serde_yaml::from_value(g.table.clone()).map_err(|e| format!("{}: {e}", g.origin))?;
+    t.write.resolve_replica();
+    Ok(t)
+}
 
 /// Reads and validates a pipeline file, with `${VAR}` taken from the environment.
 pub fn load_file(path: &Path) -> Result<Pipeline, Diagnostics> {
@@ -128,10 +138,10 @@ impl Ctx<'_> {
         let tables = self.entries(&mut map, "tables", |ctx, at, v| ctx.de::<Table>(at, v));
         let vaults = self.entries(&mut map, "vaults", |ctx, at, v| ctx.de::<Vault>(at, v));
         let replicas = self.entries(&mut map, "replicas", |ctx, at, v| ctx.de::<Replicas>(at, v));
-        let tables = match (tables, vaults, replicas) {
+        let tables = match (tables, vaults, &replicas) {
             (Some(t), Some(v), Some(r)) => {
                 let vaults = v.into_iter().map(|(name, v)| v.expand(&format!("vaults.{name}")));
-                let replicas = r.into_iter().map(|(name, r)| r.expand(&format!("replicas.{name}")));
+                let replicas = r.iter().map(|(name, r)| r.expand(&format!("replicas.{name}")));
                 Some(self.add_generated(t, vaults.chain(replicas).collect()))
             }
             _ => None,
@@ -169,6 +179,7 @@ impl Ctx<'_> {
             sinks: sinks?,
             serve: serve?,
             reports: reports?,
+            replicas: replicas?,
             origin: Origin::default(),
         })
     }

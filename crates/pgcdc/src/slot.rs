@@ -176,3 +176,43 @@ pub async fn fill_unchanged(c: &Client, rows: impl Iterator<Item = &mut crate::R
     }
     Ok(filled)
 }
+
+/// The tables a source captures: the publication's when it exists, else
+/// those of `scope` now (the publication is made at the first run).
+pub async fn captured_tables(c: &Client, publication: &str, scope: &Scope) -> Result<Vec<String>> {
+    let exists = c
+        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&publication])
+        .await
+        .map_err(|e| classify(e, "reading the source's publications"))?;
+    if exists.is_some() {
+        return published_tables(c, publication).await;
+    }
+    match scope {
+        Scope::Tables(t) => Ok(t.clone()),
+        Scope::Schemas(s) => {
+            let rows = c
+                .query(
+                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname = ANY($1) ORDER BY 1",
+                    &[s],
+                )
+                .await
+                .map_err(|e| classify(e, "listing the source's tables"))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        }
+    }
+}
+
+/// A table's columns as SQL types (`format_type`: `numeric(12,2)`,
+/// `timestamp with time zone`) and whether each is in its primary key.
+pub async fn column_types(c: &Client, table: &str) -> Result<Vec<(String, String, bool)>> {
+    let rows = c
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), coalesce(a.attnum = ANY(i.indkey), false)
+             FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&qualified(table)],
+        )
+        .await
+        .map_err(|e| classify(e, &format!("reading the columns of `{table}`")))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}

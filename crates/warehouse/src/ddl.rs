@@ -134,12 +134,13 @@ pub fn handled(columns: Vec<(String, Option<PgType>, String)>) -> Vec<(String, P
     columns.into_iter().filter_map(|(n, t, _)| Some((n, t?))).collect()
 }
 
-/// What keeps an existing table's columns from taking `schema`'s rows, one line each.
+/// What keeps an existing table's columns from taking `schema`'s rows, one
+/// line each (a column it lacks is not in the way: it is added, nullable).
 pub fn differences(columns: &[(String, Option<PgType>, String)], schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for field in schema.fields() {
         match columns.iter().find(|(n, _, _)| n == field.name()) {
-            None => out.push(format!("column `{}` ({}) is missing", field.name(), field.data_type())),
+            None => {}
             Some((_, None, formatted)) => {
                 out.push(format!("column `{}` is `{formatted}`, a type the warehouse store cannot write", field.name()))
             }
@@ -178,7 +179,24 @@ pub async fn create_or_adopt(
                 let sql = format!("ALTER TABLE {target} ADD COLUMN {VERSION} bigint NOT NULL DEFAULT 0");
                 c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
             }
-            Ok(handled(columns))
+            let lacking: Vec<arrow_schema::Field> = schema
+                .fields()
+                .iter()
+                .filter(|f| !columns.iter().any(|(n, _, _)| n == f.name()))
+                .map(|f| f.as_ref().clone())
+                .collect();
+            let mut columns = handled(columns);
+            if !lacking.is_empty() {
+                // inside the caller's transaction: no BEGIN of our own
+                for f in &lacking {
+                    let ty = PgType::for_arrow(f.data_type())?;
+                    let sql = format!("ALTER TABLE {target} ADD COLUMN {} {}", quote(f.name()), ty.sql());
+                    c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
+                    columns.push((f.name().clone(), ty));
+                }
+                tracing::info!(table = %spec.name, added = lacking.len(), "added the columns the existing table lacked");
+            }
+            Ok(columns)
         }
         None => {
             let mut defs = Vec::new();
@@ -228,4 +246,22 @@ pub async fn partitioned(c: &tokio_postgres::Client, spec: &TableSpec) -> Result
         .await
         .map_err(|e| classify(e, &format!("reading how {} is partitioned", spec.qualified())))?;
     Ok(row.is_some())
+}
+
+/// Adds nullable columns to `target` (one transaction); their names and types.
+pub async fn add_columns(
+    c: &tokio_postgres::Client,
+    target: &str,
+    fields: &[arrow_schema::Field],
+) -> Result<Vec<(String, PgType)>> {
+    let mut added = Vec::with_capacity(fields.len());
+    let mut sql = vec!["BEGIN".to_string()];
+    for f in fields {
+        let ty = PgType::for_arrow(f.data_type())?;
+        sql.push(format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {} {}", quote(f.name()), ty.sql()));
+        added.push((f.name().clone(), ty));
+    }
+    sql.push("COMMIT".into());
+    c.batch_execute(&sql.join(";\n")).await.map_err(|e| classify(e, &format!("adding columns to {target}")))?;
+    Ok(added)
 }

@@ -176,6 +176,15 @@ impl WarehouseTable {
         &self.columns
     }
 
+    /// Adds nullable columns (`ALTER TABLE … ADD COLUMN`): old rows read null.
+    pub async fn add_columns(&mut self, fields: &[arrow_schema::Field]) -> Result<()> {
+        let conn = self.wh.connect().await?;
+        let added = ddl::add_columns(&conn.client, &self.target, fields).await?;
+        conn.release();
+        self.columns.extend(added);
+        Ok(())
+    }
+
     /// The table's columns as Arrow reads them.
     pub fn arrow_schema(&self) -> arrow_schema::SchemaRef {
         read::schema(&self.columns)

@@ -67,7 +67,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Loads a pipeline and plans its transforms, or says every mistake.
 async fn load(path: &Path) -> anyhow::Result<ingesta_config::Pipeline> {
     let loaded = match ingesta_config::load_file(path) {
-        Ok(p) => plan(p).await,
+        Ok(mut p) => {
+            if let Err(e) = ingesta_runtime::discover(&mut p).await {
+                // the declared tables still run; the source's own table says what is wrong
+                tracing::warn!(error = %e, "replicas not discovered; declare their `columns` to run without the source database");
+            }
+            plan(p).await
+        }
         Err(d) => Err(d),
     };
     loaded.map_err(|d| {

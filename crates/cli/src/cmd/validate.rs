@@ -5,7 +5,12 @@ use std::process::ExitCode;
 
 pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let result = match ingesta_config::load_file(path) {
-        Ok(p) => super::plan(p).await,
+        Ok(mut p) => {
+            if let Err(e) = ingesta_runtime::discover(&mut p).await {
+                eprintln!("warning: replicas not discovered: {}", e.message);
+            }
+            super::plan(p).await
+        }
         Err(d) => Err(d),
     };
     match result {

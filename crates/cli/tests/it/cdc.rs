@@ -216,6 +216,13 @@ fn replicas_in_the_warehouse_equal_their_sources_by_except() {
     pg.psql(&db, "UPDATE shop.products SET price = price + 1 WHERE id <= 5");
     pg.psql(&db, "ALTER TABLE shop.customers ADD COLUMN tier text");
     pg.psql(&db, "UPDATE shop.customers SET tier = 'gold' WHERE id <= 3");
+    // a table created while the pipeline runs: its replica is discovered at the next start
+    pg.psql(&db, "CREATE TABLE shop.coupons (code text PRIMARY KEY, pct numeric(5,2), until date)");
+    pg.psql(&db, "INSERT INTO shop.coupons VALUES ('A', 10, '2026-12-31'), ('B', 12.5, NULL)");
+    run();
+    // a column added to it appears in its replica (the warehouse table gains it)
+    pg.psql(&db, "ALTER TABLE shop.coupons ADD COLUMN note text");
+    pg.psql(&db, "UPDATE shop.coupons SET pct = 15, note = 'winter' WHERE code = 'A'");
     run();
     let replica_lines = pg.psql(&db, "SELECT count(*) FROM replica.order_lines");
     assert_ne!(replica_lines, "0");
@@ -237,6 +244,9 @@ fn replicas_in_the_warehouse_equal_their_sources_by_except() {
         let keys = pg.psql(&db, &format!("SELECT count(*) FROM replica.{name}"));
         assert!(current.parse::<u64>().unwrap() >= keys.parse::<u64>().unwrap(), "{name}_history: {current} current");
     }
+    let (coupons, replica) =
+        ("SELECT code, pct, until, note FROM shop.coupons", "SELECT code, pct, until, note FROM replica.coupons");
+    assert_eq!(except_both_ways(&pg, &db, coupons, replica), (0, 0), "the discovered replica differs");
     let sums = "SELECT status, count(*)::bigint, sum(total) FROM shop.orders GROUP BY status";
     let gold = "SELECT status, orders, revenue FROM replica.orders_by_status WHERE orders <> 0";
     assert_eq!(except_both_ways(&pg, &db, sums, gold), (0, 0), "orders_by_status differs from the source's sums");

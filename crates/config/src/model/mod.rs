@@ -40,6 +40,9 @@ pub struct Pipeline {
     pub serve: Option<Serve>,
     /// Named queries served at `/api/reports/<name>` and on the dashboard.
     pub reports: BTreeMap<String, Report>,
+    /// The `replicas:` declarations (their declared tables are in `tables`;
+    /// the runtime adds those it discovers).
+    pub replicas: BTreeMap<String, Replicas>,
     /// Where each key came from, for checks made after loading (SQL planning).
     pub origin: crate::Origin,
 }

@@ -48,7 +48,14 @@ pub struct Replicas {
     /// The warehouse schema of the tables.
     #[serde(default)]
     pub schema: Option<String>,
+    #[serde(default)]
     pub tables: BTreeMap<String, ReplicaTable>,
+    /// Also keep every other table the source publishes in `source_schema`,
+    /// its columns read from the source database when the pipeline starts
+    /// (a table created later gets its replica at the next start, from the
+    /// change rows kept meanwhile).
+    #[serde(default)]
+    pub discover: bool,
 }
 
 fn default_schema() -> String {
@@ -65,10 +72,20 @@ pub struct ReplicaTable {
     /// The source table, when not `<source_schema>.<name>`.
     #[serde(default)]
     pub table: Option<String>,
-    /// The key columns (the source's primary key).
+    /// The key columns (default with discovered columns: the source's primary key).
+    #[serde(default)]
     pub key: Vec<String>,
-    /// `name: type`, in the order the replica stores them.
-    pub columns: Columns,
+    /// `name: type`, in the order the replica stores them; none: read from
+    /// the source database when the pipeline starts.
+    #[serde(default)]
+    pub columns: Option<Columns>,
+}
+
+impl Replicas {
+    /// Whether the runtime reads columns or tables from the source.
+    pub fn discovers(&self) -> bool {
+        self.discover || self.tables.values().any(|t| t.columns.is_none())
+    }
 }
 
 impl Replicas {
@@ -77,14 +94,16 @@ impl Replicas {
         let (mut out, mut errors) = (Vec::new(), Vec::new());
         for (name, t) in &self.tables {
             let at = format!("{at}.tables.{name}");
-            let mut select = Vec::with_capacity(t.columns.0.len());
-            for (col, ty) in &t.columns.0 {
+            // discovered when the pipeline starts (`ingesta_runtime::discover`)
+            let Some(columns) = &t.columns else { continue };
+            let mut select = Vec::with_capacity(columns.0.len());
+            for (col, ty) in &columns.0 {
                 match ColumnType::try_from(ty.clone()) {
                     Ok(ty) => select.push(extract(col, ty, t.key.contains(col))),
                     Err(e) => errors.push((format!("{at}.columns.{col}"), e)),
                 }
             }
-            for k in t.key.iter().filter(|k| !t.columns.0.iter().any(|(c, _)| c == *k)) {
+            for k in t.key.iter().filter(|k| !columns.0.iter().any(|(c, _)| c == *k)) {
                 errors.push((format!("{at}.key"), format!("`{k}` is not one of the columns")));
             }
             if t.key.is_empty() {

@@ -110,13 +110,9 @@ impl TransformTask {
         if let Some((wh, spec)) = self.warehouse.as_deref() {
             if self.target.is_none() {
                 self.target = Some(target::open_warehouse(wh, spec, out).await?);
-            } else if !new.is_empty() {
-                return Err(Error::stop(format!(
-                    "table `{}`: the transform gained columns {names:?} that warehouse table {} lacks; \
-                     add them with ALTER TABLE (warehouse tables do not evolve by themselves yet)",
-                    self.name,
-                    spec.qualified()
-                )));
+            } else if let (false, Some(Target::Warehouse(t))) = (new.is_empty(), self.target.as_mut()) {
+                tracing::info!(table = %self.name, columns = ?names, "adding new columns");
+                t.add_columns(&new).await?;
             }
             return Ok(());
         }
