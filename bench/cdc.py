@@ -43,7 +43,7 @@ LOGICAL = "-c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=1
 
 
 def fill(server, db, rows):
-    server.psql(db, "DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
+    server.psql(db, "DROP PUBLICATION IF EXISTS ingesta_db; DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench")
     server.psql(db, "CREATE TABLE bench.items (id bigint PRIMARY KEY, name text, qty int, price numeric(12,2), "
                     "updated_at timestamptz, note text); CREATE TABLE bench.probe (id bigint PRIMARY KEY, sent timestamptz)")
     server.psql(db, f"INSERT INTO bench.items SELECT g, 'item ' || g, g % 100, (g % 10000) / 100.0, "

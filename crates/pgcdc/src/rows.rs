@@ -79,18 +79,6 @@ pub fn change_row(c: &Change) -> Row {
     Row { op, table, key, before, after, unchanged }
 }
 
-/// The change row of a row read by the initial copy.
-pub fn snapshot_row(table: &str, cols: &[Column], values: &[Value]) -> Row {
-    Row {
-        op: "r",
-        table: table.to_string(),
-        key: key_object(cols, values),
-        before: None,
-        after: Some(object(cols, values.iter().map(Some))),
-        unchanged: None,
-    }
-}
-
 fn key_object(cols: &[Column], values: &[Value]) -> String {
     object_of(cols.iter().zip(values).filter(|(c, _)| c.key).map(|(c, v)| (c, Some(v))))
 }
@@ -145,8 +133,29 @@ pub fn push_value(out: &mut String, oid: u32, text: &str) {
     }
 }
 
-fn push_string(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+/// A JSON string, escaped as RFC 8259 says. Written here rather than
+/// through serde_json, which would allocate a string per value: the initial
+/// copy writes one per column of every row.
+pub(crate) fn push_string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+    } else {
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -169,6 +178,15 @@ mod tests {
 
     fn t(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for s in ["plain", "quote \" and \\ back", "line\nfeed\ttab\u{1}\u{8}\u{c}", "ñ and 😀"] {
+            let mut out = String::new();
+            push_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
     }
 
     #[test]

@@ -9,8 +9,9 @@ use ingesta_warehouse::classify;
 use pgwire_replication::{ReplicationClient, ReplicationConfig};
 use tokio_postgres::Client;
 
-use crate::decode::{Relation, Value};
-use crate::rows::{Row, snapshot_row};
+use crate::decode::Column;
+use crate::decode::Relation;
+use crate::rows::{Row, push_string, push_value};
 use crate::slot::{ident, qualified};
 use crate::{Lsn, wire};
 
@@ -125,10 +126,10 @@ pub async fn copy_part(
         rest.extend_from_slice(&bytes);
         let Some(end) = memchr_last(&rest) else { continue };
         for line in rest[..end].split(|&b| b == b'\n') {
-            let values = parse_line(line, table.columns.len()).ok_or_else(|| {
+            let row = line_row(&name, &table.columns, line).ok_or_else(|| {
                 Error::stop(format!("copying `{name}`: a line of the copy does not match the columns"))
             })?;
-            rows.push(snapshot_row(&name, &table.columns, &values));
+            rows.push(row);
             if rows.len() >= chunk {
                 total += rows.len() as u64;
                 let full = std::mem::replace(&mut rows, Vec::with_capacity(chunk));
@@ -149,14 +150,46 @@ fn memchr_last(b: &[u8]) -> Option<usize> {
     b.iter().rposition(|&c| c == b'\n')
 }
 
-/// One line of `COPY … TO STDOUT` in text format: tab-separated, `\N` for
-/// NULL, backslash escapes. None when it has not `n` fields.
-pub fn parse_line(line: &[u8], n: usize) -> Option<Vec<Value>> {
-    let mut values = Vec::with_capacity(n);
-    for field in line.split(|&b| b == b'\t') {
-        values.push(if field == b"\\N" { Value::Null } else { Value::Text(unescape(field)) });
+/// The change row (`r`) of one line of `COPY … TO STDOUT` in text format
+/// (tab-separated, `\N` for NULL, backslash escapes), written straight into
+/// its JSON; None when the line has not the table's columns.
+pub fn line_row(table: &str, cols: &[Column], line: &[u8]) -> Option<Row> {
+    let mut after = String::with_capacity(line.len() + cols.len() * 16);
+    let mut key = String::with_capacity(24);
+    after.push('{');
+    key.push('{');
+    let mut n = 0;
+    for (i, field) in line.split(|&b| b == b'\t').enumerate() {
+        let c = cols.get(i)?;
+        n += 1;
+        let text = match field {
+            b"\\N" => None,
+            f if f.contains(&b'\\') => Some(std::borrow::Cow::Owned(unescape(f))),
+            f => Some(String::from_utf8_lossy(f)),
+        };
+        let targets: &mut [&mut String] = if c.key { &mut [&mut after, &mut key] } else { &mut [&mut after] };
+        for out in targets.iter_mut() {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            push_string(out, &c.name);
+            out.push(':');
+            match &text {
+                Some(t) => push_value(out, c.type_oid, t),
+                None => out.push_str("null"),
+            }
+        }
     }
-    (values.len() == n).then_some(values)
+    after.push('}');
+    key.push('}');
+    (n == cols.len()).then(|| Row {
+        op: "r",
+        table: table.to_string(),
+        key,
+        before: None,
+        after: Some(after),
+        unchanged: None,
+    })
 }
 
 fn unescape(field: &[u8]) -> String {
@@ -209,12 +242,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_copy_text_lines() {
-        let v = parse_line(b"1\t\\N\ta\\tb\\\\c\\nd\t\\101", 4).unwrap();
-        assert_eq!(v[0], Value::Text("1".into()));
-        assert_eq!(v[1], Value::Null);
-        assert_eq!(v[2], Value::Text("a\tb\\c\nd".into()));
-        assert_eq!(v[3], Value::Text("A".into()));
-        assert!(parse_line(b"1\t2", 3).is_none());
+    fn reads_copy_text_lines_into_change_rows() {
+        let col = |name: &str, type_oid, key| Column { name: name.into(), type_oid, key };
+        let cols = [col("id", 20, true), col("gone", 25, false), col("text", 25, false), col("oct", 25, false)];
+        let r = line_row("s.t", &cols, b"1\t\\N\ta\\tb\\\\c\\nd\t\\101").unwrap();
+        assert_eq!(r.key, r#"{"id":1}"#);
+        assert_eq!(r.after.as_deref(), Some(r#"{"id":1,"gone":null,"text":"a\tb\\c\nd","oct":"A"}"#));
+        assert!(line_row("s.t", &cols, b"1\t2").is_none());
     }
 }
