@@ -21,7 +21,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 /// The encoded bytes after which a row group is flushed (or a million rows).
-const ROW_GROUP_BYTES: usize = 128 << 20;
+const ROW_GROUP_BYTES: usize = 64 << 20;
 
 /// The properties of a data file with `schema`'s columns.
 pub(crate) fn writer_properties(schema: &Schema) -> WriterProperties {
@@ -30,7 +30,7 @@ pub(crate) fn writer_properties(schema: &Schema) -> WriterProperties {
         .set_compression(Compression::SNAPPY)
         // a row group is held in memory until it is flushed: wide rows (a
         // change row's JSON) end one before a million of them would pass
-        // what a writer may hold (Java's parquet.block.size is the same)
+        // what a writer may hold (Java's parquet.block.size does the same at 128 MiB)
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES));
     for field in schema.fields() {
         if matches!(field.data_type(), DataType::Int64 | DataType::Timestamp(_, _)) {

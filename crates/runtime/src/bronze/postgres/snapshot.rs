@@ -15,7 +15,7 @@ use super::{CdcTask, Place, Worker, positions};
 use crate::bronze::{self, Batch};
 
 /// Rows per chunk sent by a copying connection (and per staged batch).
-const CHUNK: usize = 50_000;
+const CHUNK: usize = 16_384;
 
 /// Copies every published table; the place the commit recorded.
 pub(super) async fn copy(task: &CdcTask, w: &mut Worker) -> Result<Place, Error> {
