@@ -21,7 +21,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 /// The encoded bytes after which a row group is flushed (or a million rows).
-const ROW_GROUP_BYTES: usize = 64 << 20;
+const ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// The properties of a data file with `schema`'s columns.
 pub(crate) fn writer_properties(schema: &Schema) -> WriterProperties {
