@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
 use super::ColumnType;
-use super::vault::{Columns, Expansion, Generated};
+use super::vault::{Columns, Expansion, Generated, silver_table};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,18 +127,7 @@ impl Replicas {
 
     fn table(&self, name: &str, sql: &str, key: &[String], mode: &str, origin: &str) -> Generated {
         let s = |v: &str| Value::String(v.to_string());
-        let mut t = Mapping::new();
-        t.insert(s("layer"), s("silver"));
-        t.insert(s("input"), s(&self.input));
-        if let Some(store) = &self.store {
-            t.insert(s("store"), s(store));
-        }
-        if let Some(schema) = &self.schema {
-            t.insert(s("schema"), s(schema));
-        }
-        let mut transform = Mapping::new();
-        transform.insert(s("sql"), s(sql));
-        t.insert(s("transform"), Value::Mapping(transform));
+        let mut t = silver_table(&self.input, self.store.as_deref(), self.schema.as_deref(), sql);
         let mut write = Mapping::new();
         write.insert(s("mode"), s(mode));
         write.insert(s("key"), Value::Sequence(key.iter().map(|k| s(k)).collect()));

@@ -199,19 +199,8 @@ impl Vault {
     /// A table as its YAML would be written: an aggregate keyed by `key`
     /// keeping the smallest value of the `earliest` columns.
     fn table(&self, name: &str, sql: &str, key: &str, earliest: &[&str], origin: &str) -> Generated {
-        let mut t = Mapping::new();
         let s = |v: &str| Value::String(v.to_string());
-        t.insert(s("layer"), s("silver"));
-        t.insert(s("input"), s(&self.input));
-        if let Some(store) = &self.store {
-            t.insert(s("store"), s(store));
-        }
-        if let Some(schema) = &self.schema {
-            t.insert(s("schema"), s(schema));
-        }
-        let mut transform = Mapping::new();
-        transform.insert(s("sql"), s(sql));
-        t.insert(s("transform"), Value::Mapping(transform));
+        let mut t = silver_table(&self.input, self.store.as_deref(), self.schema.as_deref(), sql);
         let mut write = Mapping::new();
         write.insert(s("mode"), s("aggregate"));
         write.insert(s("key"), Value::Sequence(vec![s(key)]));
@@ -220,6 +209,25 @@ impl Vault {
         t.insert(s("write"), Value::Mapping(write));
         Generated { name: name.to_string(), table: Value::Mapping(t), origin: origin.to_string() }
     }
+}
+
+/// A generated silver table's YAML reading `input` with `sql` (its `write`
+/// is the caller's to add).
+pub(super) fn silver_table(input: &str, store: Option<&str>, schema: Option<&str>, sql: &str) -> Mapping {
+    let s = |v: &str| Value::String(v.to_string());
+    let mut t = Mapping::new();
+    t.insert(s("layer"), s("silver"));
+    t.insert(s("input"), s(input));
+    if let Some(store) = store {
+        t.insert(s("store"), s(store));
+    }
+    if let Some(schema) = schema {
+        t.insert(s("schema"), s(schema));
+    }
+    let mut transform = Mapping::new();
+    transform.insert(s("sql"), s(sql));
+    t.insert(s("transform"), Value::Mapping(transform));
+    t
 }
 
 /// A SQL string literal.

@@ -41,6 +41,15 @@ pub(crate) struct Batch<S> {
     pub ingested_at: i64,
 }
 
+impl<S> Batch<S> {
+    /// A batch of a source whose records cannot be malformed (a database's
+    /// rows): nothing for the quarantine, plain commits.
+    pub fn clean(staged: S, rows: u64, positions: Vec<(String, i64)>, batch_id: String, ingested_at: i64) -> Self {
+        let (quarantine, quarantine_positions, expect) = (Vec::new(), Vec::new(), None);
+        Self { staged, rows, positions, quarantine, quarantine_positions, expect, batch_id, ingested_at }
+    }
+}
+
 /// The positions the table and its quarantine held when the batch was read.
 pub(crate) struct Expected {
     pub table: Vec<(String, Option<i64>)>,

@@ -231,16 +231,7 @@ impl CdcTask {
         let t = &mut w.tables;
         let mut staged = t.bronze.begin(&WriteMode::Append)?;
         t.bronze.stage(&mut staged, batch).await?;
-        let b = Batch {
-            staged,
-            rows: n,
-            positions: positions(&self.source.slot, last),
-            quarantine: Vec::new(),
-            quarantine_positions: Vec::new(),
-            expect: None,
-            batch_id,
-            ingested_at,
-        };
+        let b = Batch::clean(staged, n, positions(&self.source.slot, last), batch_id, ingested_at);
         bronze::commit(&mut t.bronze, &mut t.quarantine, b).await?;
         w.upkeep.run(&mut t.bronze).await;
         w.at = Some(last);

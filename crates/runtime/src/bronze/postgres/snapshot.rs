@@ -66,16 +66,7 @@ pub(super) async fn copy(task: &CdcTask, w: &mut Worker) -> Result<Place, Error>
         done.map_err(|e| Error::stop(format!("a copying task failed: {e}")))??;
     }
     let place = (point.0, n);
-    let b = Batch {
-        staged,
-        rows: u64::from(n),
-        positions: positions(&task.source.slot, place),
-        quarantine: Vec::new(),
-        quarantine_positions: Vec::new(),
-        expect: None,
-        batch_id,
-        ingested_at,
-    };
+    let b = Batch::clean(staged, u64::from(n), positions(&task.source.slot, place), batch_id, ingested_at);
     bronze::commit(&mut t.bronze, &mut t.quarantine, b).await?;
     drop(exported);
     tracing::info!(table = %task.name, rows = n, consistent_point = %point, elapsed = ?started.elapsed(), "initial copy committed");

@@ -168,16 +168,7 @@ impl Writer<'_> {
         let mut staged = self.t.bronze.begin(&WriteMode::Append)?;
         self.t.bronze.stage(&mut staged, batch).await?;
         let n = placed.len() as u64;
-        let b = Batch {
-            staged,
-            rows: n,
-            positions: vec![(self.id.to_string(), high)],
-            quarantine: Vec::new(),
-            quarantine_positions: Vec::new(),
-            expect: None,
-            batch_id,
-            ingested_at: now,
-        };
+        let b = Batch::clean(staged, n, vec![(self.id.to_string(), high)], batch_id, now);
         bronze::commit(&mut self.t.bronze, &mut self.t.quarantine, b).await?;
         self.report.rows += n;
         self.report.commits += 1;
