@@ -7,7 +7,7 @@ use ingesta_core::{Error, Result};
 use ingesta_warehouse::classify;
 use tokio_postgres::Client;
 
-use crate::rows::push_value;
+use crate::rows::Object;
 use crate::slot::ident;
 
 /// The query's columns, and how its watermark becomes a position.
@@ -111,20 +111,9 @@ impl Described {
 
     /// A JSON object of the columns `i` and their text values.
     fn object<'a>(&self, values: impl Iterator<Item = (usize, Option<&'a str>)>) -> String {
-        let mut out = String::from("{");
-        for (i, v) in values {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&serde_json::to_string(&self.columns[i].0).expect("a string"));
-            out.push(':');
-            match v {
-                Some(t) => push_value(&mut out, self.columns[i].1, t),
-                None => out.push_str("null"),
-            }
-        }
-        out.push('}');
-        out
+        let mut out = Object::with_capacity(128);
+        values.for_each(|(i, v)| out.field(&self.columns[i].0, self.columns[i].1, v));
+        out.finish()
     }
 
     /// The key of every row the query gives now (JSON objects, as `key`).

@@ -89,22 +89,45 @@ fn object<'a>(cols: &'a [Column], values: impl Iterator<Item = Option<&'a Value>
 }
 
 fn object_of<'a>(pairs: impl Iterator<Item = (&'a Column, Option<&'a Value>)>) -> String {
-    let mut out = String::with_capacity(128);
-    out.push('{');
+    let mut out = Object::with_capacity(128);
     for (c, v) in pairs {
         let Some(v) = v else { continue };
-        if out.len() > 1 {
-            out.push(',');
+        let text = match v {
+            Value::Text(t) => Some(t.as_str()),
+            Value::Null | Value::Unchanged => None,
+        };
+        out.field(&c.name, c.type_oid, text);
+    }
+    out.finish()
+}
+
+/// A JSON object written field by field: each value's text typed by its
+/// column's type ([`push_value`]), `None` as null.
+pub(crate) struct Object(String);
+
+impl Object {
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut out = String::with_capacity(bytes);
+        out.push('{');
+        Self(out)
+    }
+
+    pub fn field(&mut self, name: &str, oid: u32, text: Option<&str>) {
+        if self.0.len() > 1 {
+            self.0.push(',');
         }
-        push_string(&mut out, &c.name);
-        out.push(':');
-        match v {
-            Value::Text(t) => push_value(&mut out, c.type_oid, t),
-            Value::Null | Value::Unchanged => out.push_str("null"),
+        push_string(&mut self.0, name);
+        self.0.push(':');
+        match text {
+            Some(t) => push_value(&mut self.0, oid, t),
+            None => self.0.push_str("null"),
         }
     }
-    out.push('}');
-    out
+
+    pub fn finish(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
 }
 
 const BOOL: u32 = 16;
@@ -136,7 +159,7 @@ pub fn push_value(out: &mut String, oid: u32, text: &str) {
 /// A JSON string, escaped as RFC 8259 says. Written here rather than
 /// through serde_json, which would allocate a string per value: the initial
 /// copy writes one per column of every row.
-pub(crate) fn push_string(out: &mut String, s: &str) {
+fn push_string(out: &mut String, s: &str) {
     out.push('"');
     if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         out.push_str(s);

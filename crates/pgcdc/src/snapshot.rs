@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 
 use crate::decode::Column;
 use crate::decode::Relation;
-use crate::rows::{Row, push_string, push_value};
+use crate::rows::{Object, Row};
 use crate::slot::{ident, qualified};
 use crate::{Lsn, wire};
 
@@ -154,10 +154,8 @@ fn memchr_last(b: &[u8]) -> Option<usize> {
 /// (tab-separated, `\N` for NULL, backslash escapes), written straight into
 /// its JSON; None when the line has not the table's columns.
 pub fn line_row(table: &str, cols: &[Column], line: &[u8]) -> Option<Row> {
-    let mut after = String::with_capacity(line.len() + cols.len() * 16);
-    let mut key = String::with_capacity(24);
-    after.push('{');
-    key.push('{');
+    let mut after = Object::with_capacity(line.len() + cols.len() * 16);
+    let mut key = Object::with_capacity(24);
     let mut n = 0;
     for (i, field) in line.split(|&b| b == b'\t').enumerate() {
         let c = cols.get(i)?;
@@ -167,29 +165,13 @@ pub fn line_row(table: &str, cols: &[Column], line: &[u8]) -> Option<Row> {
             f if f.contains(&b'\\') => Some(std::borrow::Cow::Owned(unescape(f))),
             f => Some(String::from_utf8_lossy(f)),
         };
-        let targets: &mut [&mut String] = if c.key { &mut [&mut after, &mut key] } else { &mut [&mut after] };
-        for out in targets.iter_mut() {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            push_string(out, &c.name);
-            out.push(':');
-            match &text {
-                Some(t) => push_value(out, c.type_oid, t),
-                None => out.push_str("null"),
-            }
+        after.field(&c.name, c.type_oid, text.as_deref());
+        if c.key {
+            key.field(&c.name, c.type_oid, text.as_deref());
         }
     }
-    after.push('}');
-    key.push('}');
-    (n == cols.len()).then(|| Row {
-        op: "r",
-        table: table.to_string(),
-        key,
-        before: None,
-        after: Some(after),
-        unchanged: None,
-    })
+    let (key, after) = (key.finish(), Some(after.finish()));
+    (n == cols.len()).then(|| Row { op: "r", table: table.to_string(), key, before: None, after, unchanged: None })
 }
 
 fn unescape(field: &[u8]) -> String {
