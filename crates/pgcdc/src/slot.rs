@@ -89,20 +89,7 @@ pub async fn published_tables(c: &Client, publication: &str) -> Result<Vec<Strin
 /// A table's columns as a Relation message would describe them (the
 /// primary key's columns are its key).
 pub async fn relation(c: &Client, table: &str) -> Result<Relation> {
-    let rows = c
-        .query(
-            "SELECT a.attname::text, a.atttypid::int8, coalesce(a.attnum = ANY(i.indkey), false), \
-                    cl.relreplident::text, n.nspname::text, cl.relname::text
-             FROM pg_attribute a
-             JOIN pg_class cl ON cl.oid = a.attrelid
-             JOIN pg_namespace n ON n.oid = cl.relnamespace
-             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
-             ORDER BY a.attnum",
-            &[&qualified(table)],
-        )
-        .await
-        .map_err(|e| classify(e, &format!("reading the columns of `{table}`")))?;
+    let rows = catalog(c, table).await?;
     let first = rows.first().ok_or_else(|| Error::stop(format!("the source table `{table}` has no columns")))?;
     let columns =
         rows.iter().map(|r| Column { name: r.get(0), type_oid: r.get::<_, i64>(1) as u32, key: r.get(2) }).collect();
@@ -113,6 +100,30 @@ pub async fn relation(c: &Client, table: &str) -> Result<Relation> {
         full_identity: first.get::<_, String>(3) == "f",
         columns,
     })
+}
+
+/// A table's columns as SQL types (`format_type`: `numeric(12,2)`,
+/// `timestamp with time zone`) and whether each is in its primary key.
+pub async fn column_types(c: &Client, table: &str) -> Result<Vec<(String, String, bool)>> {
+    Ok(catalog(c, table).await?.iter().map(|r| (r.get(0), r.get(6), r.get(2))).collect())
+}
+
+/// One row per column of `table`, in order: name, type oid, in the primary
+/// key, the table's replica identity, schema and name, the formatted type.
+async fn catalog(c: &Client, table: &str) -> Result<Vec<tokio_postgres::Row>> {
+    c.query(
+        "SELECT a.attname::text, a.atttypid::int8, coalesce(a.attnum = ANY(i.indkey), false), \
+                cl.relreplident::text, n.nspname::text, cl.relname::text, format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a
+         JOIN pg_class cl ON cl.oid = a.attrelid
+         JOIN pg_namespace n ON n.oid = cl.relnamespace
+         LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+         WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attnum",
+        &[&qualified(table)],
+    )
+    .await
+    .map_err(|e| classify(e, &format!("reading the columns of `{table}`")))
 }
 
 /// How far the source's WAL is flushed now.
@@ -200,19 +211,4 @@ pub async fn captured_tables(c: &Client, publication: &str, scope: &Scope) -> Re
             Ok(rows.iter().map(|r| r.get(0)).collect())
         }
     }
-}
-
-/// A table's columns as SQL types (`format_type`: `numeric(12,2)`,
-/// `timestamp with time zone`) and whether each is in its primary key.
-pub async fn column_types(c: &Client, table: &str) -> Result<Vec<(String, String, bool)>> {
-    let rows = c
-        .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), coalesce(a.attnum = ANY(i.indkey), false)
-             FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            &[&qualified(table)],
-        )
-        .await
-        .map_err(|e| classify(e, &format!("reading the columns of `{table}`")))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
