@@ -224,21 +224,10 @@ impl CdcTask {
             slot::fill_unchanged(&conn.client, rows.iter_mut().map(|p| &mut p.row)).await?;
             conn.release();
         }
-        let (ingested_at, batch_id) = (chrono::Utc::now().timestamp_micros(), uuid::Uuid::new_v4().to_string());
-        let batch = assemble(&w.tables.schema, &rows, ingested_at, &batch_id);
-        let n = rows.len() as u64;
-        drop(rows);
-        let t = &mut w.tables;
-        let mut staged = t.bronze.begin(&WriteMode::Append)?;
-        t.bronze.stage(&mut staged, batch).await?;
-        let b = Batch::clean(staged, n, positions(&self.source.slot, last), batch_id, ingested_at);
-        bronze::commit(&mut t.bronze, &mut t.quarantine, b).await?;
-        w.upkeep.run(&mut t.bronze).await;
+        let progress = (&w.progress, self.name.as_str(), w.started);
+        commit_rows(&mut w.tables, rows, positions(&self.source.slot, last), &mut w.report, progress).await?;
+        w.upkeep.run(&mut w.tables.bronze).await;
         w.at = Some(last);
-        w.report.rows += n;
-        w.report.commits += 1;
-        w.progress.committed();
-        w.progress.show(&self.name, w.report.rows, 0, 0, w.started);
         Ok(())
     }
 
@@ -246,6 +235,31 @@ impl CdcTask {
         let desc = format!("change rows of {} (slot `{}`)", self.source.describe(), self.source.slot);
         open_change_table(&self.lake, &self.name, &self.cfg, &desc).await
     }
+}
+
+/// Commits change rows with `positions` (nothing can be malformed: no
+/// quarantine), counted in `report` and shown by the progress of
+/// (table, its start).
+pub(crate) async fn commit_rows(
+    t: &mut Tables,
+    rows: Vec<Placed>,
+    positions: Vec<(String, i64)>,
+    report: &mut TableReport,
+    (progress, name, started): (&Progress, &str, Instant),
+) -> Result<(), Error> {
+    let (ingested_at, batch_id) = (chrono::Utc::now().timestamp_micros(), uuid::Uuid::new_v4().to_string());
+    let batch = assemble(&t.schema, &rows, ingested_at, &batch_id);
+    let n = rows.len() as u64;
+    drop(rows); // the batch holds them now
+    let mut staged = t.bronze.begin(&WriteMode::Append)?;
+    t.bronze.stage(&mut staged, batch).await?;
+    let b = Batch::clean(staged, n, positions, batch_id, ingested_at);
+    bronze::commit(&mut t.bronze, &mut t.quarantine, b).await?;
+    report.rows += n;
+    report.commits += 1;
+    progress.committed();
+    progress.show(name, report.rows, 0, 0, started);
+    Ok(())
 }
 
 /// Opens (or creates) a table of change rows and its quarantine.

@@ -13,16 +13,16 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use ingesta_config::{SqlSource, Table};
-use ingesta_core::{Error, TableStore, WriteMode, app_id};
+use ingesta_core::{Error, TableStore, app_id};
 use ingesta_lake::Lake;
-use ingesta_lake::datafusion::arrow::array::{Array, AsArray};
+use ingesta_lake::datafusion::arrow::array::AsArray;
 use ingesta_pgcdc::extract::{Described, Extracted, describe};
 use ingesta_pgcdc::{Lsn, Row, Tx};
 use ingesta_warehouse::Warehouse;
 
-use super::postgres::columns::{Placed, assemble};
-use super::postgres::open_change_table;
-use crate::bronze::{self, Batch, Tables};
+use super::postgres::columns::Placed;
+use super::postgres::{commit_rows, open_change_table};
+use crate::bronze::Tables;
 use crate::report::{Progress, TableReport};
 
 /// Rows per chunk read from the cursor (and per staged batch).
@@ -163,24 +163,15 @@ impl Writer<'_> {
                 Placed { row, lsn: position as u64, tx, ordinal: self.ordinal }
             })
             .collect();
-        let batch_id = uuid::Uuid::new_v4().to_string();
-        let batch = assemble(&self.t.schema, &placed, now, &batch_id);
-        let mut staged = self.t.bronze.begin(&WriteMode::Append)?;
-        self.t.bronze.stage(&mut staged, batch).await?;
-        let n = placed.len() as u64;
-        let b = Batch::clean(staged, n, vec![(self.id.to_string(), high)], batch_id, now);
-        bronze::commit(&mut self.t.bronze, &mut self.t.quarantine, b).await?;
-        self.report.rows += n;
-        self.report.commits += 1;
-        self.progress.committed();
-        self.progress.show(self.name, self.report.rows, 0, 0, self.started);
+        let positions = vec![(self.id.to_string(), high)];
+        commit_rows(self.t, placed, positions, self.report, (self.progress, self.name, self.started)).await?;
         Ok(())
     }
 }
 
 /// The (key, watermark) pairs the table holds above `low`.
 async fn held_since(t: &Tables, low: i64) -> Result<HashSet<(String, i64)>, Error> {
-    let sql = format!("SELECT \"key\", lsn FROM t WHERE op = 'r' AND lsn > {low}");
+    let sql = format!("SELECT arrow_cast(\"key\", 'Utf8'), lsn FROM t WHERE op = 'r' AND lsn > {low}");
     let mut out = HashSet::new();
     for b in query(t, &sql).await? {
         let (keys, marks) =
@@ -193,7 +184,7 @@ async fn held_since(t: &Tables, low: i64) -> Result<HashSet<(String, i64)>, Erro
 /// The keys the table holds (their last row is not a delete) that the
 /// query no longer gives.
 async fn swept(w: &Writer<'_>, d: &Described, c: &ingesta_warehouse::Conn) -> Result<Vec<String>, Error> {
-    let sql = "SELECT \"key\" FROM (SELECT \"key\", op, row_number() OVER (PARTITION BY \"key\" ORDER BY seq DESC) AS n \
+    let sql = "SELECT arrow_cast(\"key\", 'Utf8') FROM (SELECT \"key\", op, row_number() OVER (PARTITION BY \"key\" ORDER BY seq DESC) AS n \
                FROM t) WHERE n = 1 AND op <> 'd'";
     let now: HashSet<String> = d.keys(&c.client).await?.into_iter().collect();
     let mut gone = Vec::new();
@@ -204,36 +195,13 @@ async fn swept(w: &Writer<'_>, d: &Described, c: &ingesta_warehouse::Conn) -> Re
     Ok(gone)
 }
 
+/// The rows of `sql` over the table (as `t`); text columns cast to Utf8 in
+/// the query, as the callers read them.
 async fn query(t: &Tables, sql: &str) -> Result<Vec<arrow_array::RecordBatch>, Error> {
     let df = |e: ingesta_lake::datafusion::error::DataFusionError| {
         Error::new(ingesta_lake::datafusion_kind(&e), e.to_string())
     };
     let ctx = crate::transform::plan::session();
     ctx.register_table("t", t.bronze.provider().await?).map_err(df)?;
-    let frame = ctx.sql(sql).await.map_err(df)?;
-    let batches = frame.collect().await.map_err(df)?;
-    // the session may hand views; the caller reads plain strings
-    batches
-        .into_iter()
-        .map(|b| {
-            let cols = b
-                .columns()
-                .iter()
-                .map(|c| match c.data_type() {
-                    arrow_schema::DataType::Utf8View => arrow_cast::cast(c, &arrow_schema::DataType::Utf8),
-                    _ => Ok(c.clone()),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::stop(e.to_string()))?;
-            let fields: Vec<_> = b
-                .schema()
-                .fields()
-                .iter()
-                .zip(&cols)
-                .map(|(f, c)| arrow_schema::Field::new(f.name(), c.data_type().clone(), true))
-                .collect();
-            arrow_array::RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), cols)
-                .map_err(|e| Error::stop(e.to_string()))
-        })
-        .collect()
+    ctx.sql(sql).await.map_err(df)?.collect().await.map_err(df)
 }
