@@ -187,13 +187,7 @@ pub async fn create_or_adopt(
                 .collect();
             let mut columns = handled(columns);
             if !lacking.is_empty() {
-                // inside the caller's transaction: no BEGIN of our own
-                for f in &lacking {
-                    let ty = PgType::for_arrow(f.data_type())?;
-                    let sql = format!("ALTER TABLE {target} ADD COLUMN {} {}", quote(f.name()), ty.sql());
-                    c.batch_execute(&sql).await.map_err(|e| classify(e, &doing))?;
-                    columns.push((f.name().clone(), ty));
-                }
+                columns.extend(add_columns(c, &target, &lacking).await?);
                 tracing::info!(table = %spec.name, added = lacking.len(), "added the columns the existing table lacked");
             }
             Ok(columns)
@@ -248,20 +242,20 @@ pub async fn partitioned(c: &tokio_postgres::Client, spec: &TableSpec) -> Result
     Ok(row.is_some())
 }
 
-/// Adds nullable columns to `target` (one transaction); their names and types.
+/// Adds nullable columns to `target`; their names and types. One statement
+/// string: its own transaction, or part of the caller's when one is open.
 pub async fn add_columns(
     c: &tokio_postgres::Client,
     target: &str,
     fields: &[arrow_schema::Field],
 ) -> Result<Vec<(String, PgType)>> {
     let mut added = Vec::with_capacity(fields.len());
-    let mut sql = vec!["BEGIN".to_string()];
+    let mut sql = Vec::with_capacity(fields.len());
     for f in fields {
         let ty = PgType::for_arrow(f.data_type())?;
         sql.push(format!("ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {} {}", quote(f.name()), ty.sql()));
         added.push((f.name().clone(), ty));
     }
-    sql.push("COMMIT".into());
     c.batch_execute(&sql.join(";\n")).await.map_err(|e| classify(e, &format!("adding columns to {target}")))?;
     Ok(added)
 }
