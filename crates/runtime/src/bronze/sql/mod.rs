@@ -40,6 +40,8 @@ pub struct SqlTask {
     /// When the query was last read (this process): a long-running
     /// pipeline passes more often than `poll` when other tables commit.
     polled: Option<Instant>,
+    /// The table and its quarantine, kept between polls (a failed poll opens them again).
+    tables: Option<Tables>,
 }
 
 impl SqlTask {
@@ -54,6 +56,7 @@ impl SqlTask {
             lake,
             swept: None,
             polled: None,
+            tables: None,
         })
     }
 
@@ -77,8 +80,16 @@ impl SqlTask {
     }
 
     async fn poll(&mut self, report: &mut TableReport, progress: &Progress) -> Result<(), Error> {
-        let desc = format!("rows of a query on {}, by `{}`", self.db.describe(), self.src.watermark);
-        let mut t = open_change_table(&self.lake, &self.name, &self.cfg, &desc).await?;
+        let mut t = match self.tables.take() {
+            Some(mut t) => {
+                t.bronze.refresh().await?;
+                t
+            }
+            None => {
+                let desc = format!("rows of a query on {}, by `{}`", self.db.describe(), self.src.watermark);
+                open_change_table(&self.lake, &self.name, &self.cfg, &desc).await?
+            }
+        };
         let id = app_id::sql(&self.source);
         let held = t.bronze.position(&id).await?;
         let mut conn = self.db.connect().await?;
@@ -131,6 +142,7 @@ impl SqlTask {
             self.swept = Some(Instant::now());
         }
         conn.release();
+        self.tables = Some(t);
         Ok(())
     }
 }
