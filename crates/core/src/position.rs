@@ -85,6 +85,15 @@ impl FileKey {
     pub fn app_id(&self) -> String {
         app_id::landing(&self.source, &self.path, self.size, self.mtime_ms)
     }
+
+    /// The file an application id of `source` names (the inverse of
+    /// [`FileKey::app_id`]); `None` for any other id.
+    pub fn from_app_id(source: &str, id: &str) -> Option<Self> {
+        let rest = id.strip_prefix(&app_id::landing_prefix(source))?;
+        let (path, version) = rest.rsplit_once('@')?;
+        let (size, mtime) = version.split_once(':')?;
+        Some(Self { source: source.into(), path: path.into(), size: size.parse().ok()?, mtime_ms: mtime.parse().ok()? })
+    }
 }
 
 /// How far one input has been consumed: records up to and including `last` are
@@ -142,5 +151,13 @@ mod tests {
         let a = FileKey { source: "iot".into(), path: "a.csv".into(), size: 10, mtime_ms: 1 };
         let b = FileKey { size: 11, ..a.clone() };
         assert_ne!(a.app_id(), b.app_id());
+    }
+
+    #[test]
+    fn a_file_is_read_back_from_its_app_id() {
+        let a = FileKey { source: "iot".into(), path: "d/x@y.csv".into(), size: 10, mtime_ms: -3 };
+        assert_eq!(FileKey::from_app_id("iot", &a.app_id()), Some(a.clone()));
+        assert_eq!(FileKey::from_app_id("other", &a.app_id()), None);
+        assert_eq!(FileKey::from_app_id("iot", &app_id::kafka("iot", 1)), None);
     }
 }

@@ -10,6 +10,7 @@ mod enrich;
 mod exactly_once;
 mod history;
 mod kafka;
+mod landing_changes;
 mod layers;
 mod live;
 mod maintain;

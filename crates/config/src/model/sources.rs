@@ -329,6 +329,27 @@ pub struct Landing {
     /// How often `--watch` looks for new files.
     #[serde(default = "default_poll")]
     pub poll: Dur,
+    /// What a file that changes after it was ingested means.
+    #[serde(default)]
+    pub on_change: OnChange,
+}
+
+/// What to do with a landing file whose size or modification time changed
+/// after (some of) it was ingested.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// The file grew: read only the records after the last one already
+    /// ingested. A file that became smaller was rewritten: it is recorded in
+    /// quarantine, not read.
+    #[default]
+    Tail,
+    /// The changed file is a new input: read it again whole.
+    Reingest,
+    /// Stop the table, naming the file.
+    Error,
+    /// Leave the changed file alone.
+    Ignore,
 }
 
 fn default_glob() -> String {

@@ -2,6 +2,7 @@
 //! positions recorded in the table), the table's columns (declared, stored, or
 //! inferred once), and the tables themselves (data and quarantine).
 
+mod changed;
 mod microbatch;
 
 use std::collections::HashSet;
@@ -81,12 +82,20 @@ impl BronzeTask {
         // every position of both tables in one pass (per-file lookups replay the log)
         let (all_b, all_q) = match &self.tables {
             Some(t) if scan.ready.iter().any(|f| !self.done.contains(&f.key.app_id())) => {
-                (t.bronze.positions().await?, t.quarantine.positions().await?)
+                let all_b = t.bronze.positions().await?;
+                if all_b.is_none() {
+                    tracing::warn!(table = %self.name, "the table's log cannot be read in one pass: a file that changed after it was ingested is read again whole");
+                }
+                (all_b, t.quarantine.positions().await?)
             }
             _ => (None, None),
         };
+        let earlier = match &all_b {
+            Some(m) => changed::Earlier::from_positions(&self.landing.name, m),
+            None => changed::Earlier::default(),
+        };
         let mut work = Vec::new();
-        for file in scan.ready {
+        for mut file in scan.ready {
             let id = file.key.app_id();
             if self.done.contains(&id) {
                 continue;
@@ -104,13 +113,27 @@ impl BronzeTask {
                 ),
                 None => (None, None),
             };
-            let b = b.map(Pos::decode).unwrap_or_default();
-            if b.done {
-                self.done.insert(id);
-                continue;
-            }
+            let skip_until = match b.map(Pos::decode) {
+                Some(b) if b.done => {
+                    self.done.insert(id);
+                    continue;
+                }
+                Some(b) => b.last,
+                None => match changed::plan(self.landing.config.on_change, &self.name, &file.key, &earlier)? {
+                    changed::Plan::Read(after) => after,
+                    changed::Plan::Skip => {
+                        tracing::info!(table = %self.name, file = %file.key.path, "the file changed after it was ingested; on_change: ignore leaves it");
+                        self.done.insert(id);
+                        continue;
+                    }
+                    changed::Plan::Refuse(why) => {
+                        file.problem = Some(why);
+                        0
+                    }
+                },
+            };
             let q = q.unwrap_or_default();
-            work.push(Work { file, skip_until: b.last, quarantine_version: q });
+            work.push(Work { file, skip_until, quarantine_version: q });
         }
         if !work.is_empty() {
             self.ensure_tables(&work[0].file).await?;

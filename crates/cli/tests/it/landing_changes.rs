@@ -1,0 +1,90 @@
+//! Landing files that change after they were ingested follow the source's
+//! `on_change` policy; the default (`tail`) never duplicates a row.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use ingesta_testkit::{Workspace, read_delta, text};
+
+use crate::{iot_pipeline, reading, workspace};
+
+fn lines(r: std::ops::Range<usize>) -> String {
+    r.map(|i| reading(i) + "\n").collect()
+}
+
+/// Appends to a landing file and moves its modification time on, as a writer would.
+fn append(ws: &Workspace, rel: &str, more: &str) {
+    let path = ws.landing().join(rel);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(more.as_bytes()).unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+}
+
+fn bronze(ws: &Workspace) -> ingesta_testkit::TableView {
+    read_delta(&ws.lake().join("iot_bronze"), &["_source", "_position"], Some("device_id"))
+}
+
+#[test]
+fn a_file_appended_to_after_ingest_adds_only_the_appended_rows() {
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("", 400));
+    ws.drop_file("a.ndjson", lines(0..1000));
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 1000);
+    append(&ws, "a.ndjson", &(lines(1000..1499) + "{not json\n"));
+    let second = ws.run_once();
+    assert_eq!(second["tables"][0]["rows"], 499, "only the appended lines are read");
+    assert_eq!(second["tables"][0]["quarantined"], 1);
+    append(&ws, "a.ndjson", &lines(1499..1500));
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 1);
+    let view = bronze(&ws);
+    assert_eq!((view.rows, view.distinct_keys), (1500, 1500), "every line once");
+    assert_eq!(view.groups.len(), 1500, "every reading once, none twice");
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 0, "and nothing more afterwards");
+}
+
+#[test]
+fn a_rewritten_file_follows_the_declared_policy() {
+    // reingest: the changed file is a new input
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("    on_change: reingest", 400));
+    ws.drop_file("a.ndjson", lines(0..100));
+    ws.run_once();
+    append(&ws, "a.ndjson", &lines(100..150));
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 150);
+
+    // tail: a file that became smaller was rewritten; it is quarantined, unread
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("", 400));
+    let path = ws.drop_file("a.ndjson", lines(0..100));
+    ws.run_once();
+    std::fs::write(&path, lines(500..510)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    let run = ws.run_once();
+    assert_eq!((run["tables"][0]["rows"].as_u64(), run["tables"][0]["quarantined"].as_u64()), (Some(0), Some(1)));
+    let q = read_delta(&ws.lake().join("_quarantine/iot_bronze"), &["source"], Some("reason"));
+    assert_eq!(q.groups.get("file_error"), Some(&1), "{:?}", q.groups);
+
+    // error: the table stops, naming the file and the way out
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("    on_change: error", 400));
+    ws.drop_file("a.ndjson", lines(0..10));
+    ws.run_once();
+    append(&ws, "a.ndjson", &lines(10..20));
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("`a.ndjson` changed after it was ingested"), "{err}");
+
+    // ignore: the change is left alone
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("    on_change: ignore", 400));
+    ws.drop_file("a.ndjson", lines(0..10));
+    ws.run_once();
+    append(&ws, "a.ndjson", &lines(10..20));
+    assert_eq!(ws.run_once()["tables"][0]["rows"], 0);
+    assert_eq!(bronze(&ws).rows, 10);
+}
