@@ -88,3 +88,24 @@ fn a_rewritten_file_follows_the_declared_policy() {
     assert_eq!(ws.run_once()["tables"][0]["rows"], 0);
     assert_eq!(bronze(&ws).rows, 10);
 }
+
+#[test]
+fn fields_the_columns_do_not_name_are_kept_in_rescued() {
+    let ws = workspace();
+    ws.write_pipeline(&iot_pipeline("    glob: \"*\"", 400));
+    let with_firmware = |i: usize| reading(i).replacen('{', r#"{"firmware":"1.2","#, 1) + "\n";
+    let ndjson = lines(0..3) + &with_firmware(3) + &lines(4..6);
+    ws.drop_file("a.ndjson", ndjson);
+    let header = "device_id,farm_id,ts,temperature,site\n";
+    ws.drop_file(
+        "b.csv",
+        format!("{header}dev-9,farm-001,2026-11-01T00:00:00Z,20.5,north\ndev-8,farm-001,2026-11-01T00:00:01Z,20.5,\n"),
+    );
+    let run = ws.run_once();
+    assert_eq!((run["tables"][0]["rows"].as_u64(), run["tables"][0]["quarantined"].as_u64()), (Some(8), Some(0)));
+    let view = read_delta(&ws.lake().join("iot_bronze"), &["_source", "_position"], Some("_source,_rescued"));
+    assert_eq!(view.groups.get(r#"a.ndjson|{"firmware":"1.2"}"#), Some(&1), "{:?}", view.groups);
+    assert_eq!(view.groups.get("a.ndjson|None"), Some(&5), "{:?}", view.groups);
+    assert_eq!(view.groups.get(r#"b.csv|{"site":"north"}"#), Some(&1), "{:?}", view.groups);
+    assert_eq!(view.groups.get("b.csv|None"), Some(&1), "{:?}", view.groups);
+}

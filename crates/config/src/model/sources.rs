@@ -379,6 +379,14 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// Records in this format can name fields the table does not (JSON,
+    /// CSV): a landing bronze table keeps those in `_rescued`.
+    pub fn rescues(self) -> bool {
+        !matches!(self, Format::Parquet | Format::Avro)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {

@@ -8,17 +8,33 @@ use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, Ti
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Datelike};
 use ingesta_config::{Partition, PartitionTransform};
-use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, RecordSchema, SOURCE, utc_micros};
+use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, POSITION, RESCUED, RecordSchema, SOURCE, utc_micros};
 
-/// The columns of a bronze table fed by files: the record's, the metadata, the partitions.
-pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaRef {
+/// The columns of a bronze table fed by files: the record's, the metadata, the
+/// partitions, and `_rescued` last when the format keeps other fields (so
+/// that a table from before it had one, which gains it at the end, has the
+/// same order).
+pub fn bronze_schema(record: &RecordSchema, partitions: &[Partition], rescued: bool) -> SchemaRef {
     let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(INGESTED_AT, utc_micros(), true));
     fields.push(Field::new(SOURCE, DataType::Utf8, true));
     fields.push(Field::new(POSITION, DataType::Int64, true));
     fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
     fields.extend(partition_fields(record, partitions));
+    if rescued {
+        fields.push(Field::new(RESCUED, DataType::Utf8, true));
+    }
     Arc::new(Schema::new(fields))
+}
+
+/// The columns records are read into: the table's, then `_rescued` (which
+/// the readers fill with the fields the others do not name).
+pub fn read_schema(record: &RecordSchema) -> RecordSchema {
+    let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(RESCUED, DataType::Utf8, true));
+    let mut required = record.required.clone();
+    required.push(false);
+    RecordSchema { schema: Arc::new(Schema::new(fields)), required }
 }
 
 /// The partition columns' fields.
@@ -46,20 +62,24 @@ fn partition_type(t: PartitionTransform, from: &DataType) -> DataType {
 
 /// A chunk's rows with what the worker can add: source, positions, partitions.
 pub struct Enriched {
+    /// The record columns (without `_rescued`).
     pub rows: RecordBatch,
+    pub rescued: Option<ArrayRef>,
     pub source: ArrayRef,
     pub positions: ArrayRef,
     pub partitions: Vec<ArrayRef>,
 }
 
-pub fn enrich(rows: RecordBatch, source: &str, positions: &[i64], partitions: &[Partition]) -> Enriched {
+pub fn enrich(mut rows: RecordBatch, source: &str, positions: &[i64], partitions: &[Partition]) -> Enriched {
     let n = rows.num_rows();
+    let rescued = rows.schema().index_of(RESCUED).ok().map(|i| rows.remove_column(i));
     let parts = partition_arrays(&rows, partitions);
     Enriched {
         source: Arc::new(StringArray::new_repeated(source, n)),
         positions: Arc::new(Int64Array::from(positions.to_vec())),
         partitions: parts,
         rows,
+        rescued,
     }
 }
 
@@ -103,6 +123,7 @@ pub fn assemble(schema: &SchemaRef, e: &Enriched, ingested_at: i64, batch_id: &s
     cols.push(e.positions.clone());
     cols.push(Arc::new(StringArray::new_repeated(batch_id, n)));
     cols.extend(e.partitions.iter().cloned());
+    cols.extend(e.rescued.clone());
     RecordBatch::try_new(schema.clone(), cols).expect("columns follow the bronze schema")
 }
 

@@ -4,6 +4,7 @@
 //! and `coerce` finishes them. A record with the wrong number of fields or
 //! invalid UTF-8 is quarantined. Positions count data records from 1.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 
 use ingesta_core::Reason;
@@ -11,6 +12,7 @@ use ingesta_core::Reason;
 use super::coerce::{cannot_read, coerce_columns, missing};
 use super::csv_fields::{Fields, Pushed};
 use super::{Chunk, Collector, PART_ROWS, ReadCtx, Stopped};
+use crate::schema::RESCUED;
 
 pub struct CsvFormat {
     pub header: bool,
@@ -50,8 +52,15 @@ pub fn read_csv(
     // each table column's file column (the first of its name) and its sink
     let targets = ctx.schema.schema.fields();
     let columns: Vec<Option<usize>> = targets.iter().map(|f| names.iter().position(|n| n == f.name())).collect();
+    // file columns the table does not name: kept, as a JSON object, in `_rescued`
+    let rescued_at = targets.iter().position(|f| f.name() == RESCUED && !names.contains(f.name()));
+    let others: Vec<usize> = match rescued_at {
+        Some(_) => (0..names.len()).filter(|c| !columns.contains(&Some(*c))).collect(),
+        None => Vec::new(),
+    };
+    let present = |i: usize| columns[i].is_some() || (Some(i) == rescued_at && !others.is_empty());
     let mut fields: Vec<Fields> =
-        targets.iter().zip(&columns).map(|(f, c)| Fields::new(f.data_type(), c.is_some(), ctx.chunk_rows)).collect();
+        targets.iter().enumerate().map(|(i, f)| Fields::new(f.data_type(), present(i), ctx.chunk_rows)).collect();
     // A record whose fields do not parse, or that lacks a required value, is
     // quarantined as it is read, so a chunk is typed in one part and needs no
     // copy without it. Only columns that a cast types later (dates, decimals,
@@ -110,8 +119,13 @@ pub fn read_csv(
         }
         // the first problem in the table's column order
         let mut problem = None;
+        let other = (!others.is_empty()).then(|| other_fields(&names, &others, |c| record.unescape(c)));
         for (i, sink) in fields.iter_mut().enumerate() {
-            let field = columns[i].and_then(|c| record.unescape(c)).unwrap_or_default();
+            let field = match (columns[i], &other) {
+                (Some(c), _) => record.unescape(c).unwrap_or_default(),
+                (None, Some(o)) if Some(i) == rescued_at => Cow::Borrowed(o.as_bytes()),
+                _ => Cow::Borrowed(&b""[..]),
+            };
             match sink.push(&field) {
                 Pushed::Value => {}
                 _ if problem.is_some() => {}
@@ -140,6 +154,18 @@ pub fn read_csv(
     }
     add(&mut col, &mut fields, &mut raw, &mut positions);
     col.emit(true)
+}
+
+/// The fields of `others` that are not empty, as a JSON object of strings
+/// (empty when none is).
+fn other_fields<'r>(names: &[String], others: &[usize], field: impl Fn(usize) -> Option<Cow<'r, [u8]>>) -> String {
+    let mut out = serde_json::Map::new();
+    for &c in others {
+        if let Some(v) = field(c).filter(|v| !v.is_empty()) {
+            out.insert(names[c].clone(), String::from_utf8_lossy(&v).into_owned().into());
+        }
+    }
+    if out.is_empty() { String::new() } else { serde_json::Value::Object(out).to_string() }
 }
 
 /// The records of a part as written, one after another.

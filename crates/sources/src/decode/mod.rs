@@ -12,6 +12,7 @@ mod message;
 mod ndjson;
 mod number;
 mod parquet;
+mod rescue;
 mod timestamp;
 
 use arrow_array::RecordBatch;

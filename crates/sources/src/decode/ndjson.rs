@@ -11,7 +11,7 @@ use arrow_json::ReaderBuilder;
 use arrow_schema::SchemaRef;
 use ingesta_core::Reason;
 
-use super::{Chunk, Collector, ReadCtx, Stopped, coerce};
+use super::{Chunk, Collector, ReadCtx, Stopped, coerce, rescue};
 
 /// Bytes read per block.
 const BLOCK_BYTES: usize = 8 << 20;
@@ -189,7 +189,8 @@ impl JsonLines {
 }
 
 /// Decodes `data[range]`, which holds exactly the lines at `spans`, and emits
-/// a chunk; a line that does not decode goes to quarantine.
+/// a chunk; a line that does not decode goes to quarantine (as written), and
+/// fields the columns do not name go to `_rescued` when the schema keeps them.
 fn decode_and_emit(
     schema: &SchemaRef,
     data: &[u8],
@@ -199,32 +200,44 @@ fn decode_and_emit(
     col: &mut Collector,
     done: bool,
 ) -> Result<(), Stopped> {
-    let n = spans.len();
-    let text = &data[range.0..range.1];
-    // arrow-json checks the strings' UTF-8 itself: a bad line fails the block;
-    // each part is typed as soon as it is decoded, while it is in the caches
-    let typed = |b: RecordBatch| coerce::coerce(&b, col.ctx.schema);
-    let fast = if n > 0 { decode_json(schema, text, typed).ok() } else { None };
-    if let Some(parts) = fast.filter(|p| p.iter().map(|t| t.keep.len()).sum::<usize>() == n) {
-        let mut at = 0;
-        for part in parts {
-            let rows = part.keep.len();
-            let raw = |row: usize| {
-                let (s, e) = spans[at + row];
-                data[s..e].to_vec()
-            };
-            col.add_typed(part, &positions[at..at + rows], &raw);
-            at += rows;
-        }
+    let raw = |row: usize| data[spans[row].0..spans[row].1].to_vec();
+    if emit_fast(schema, &data[range.0..range.1], positions, col, &raw) {
         return col.emit(done);
     }
-    let (batch, rows) = decode_each(schema, data, spans, positions, col);
-    let kept: Vec<i64> = rows.iter().map(|&i| positions[i]).collect();
-    let raw = |row: usize| {
-        let (s, e) = spans[rows[row]];
-        data[s..e].to_vec()
+    let rescued = rescue::rewrite(schema, data, spans);
+    let (data, spans) = match &rescued {
+        Some((buf, _)) if emit_fast(schema, buf, positions, col, &raw) => return col.emit(done),
+        Some((buf, rewritten)) => (&buf[..], &rewritten[..]),
+        None => (data, spans),
     };
-    col.flush(&batch, &kept, &raw, done)
+    let (batch, rows) = decode_each(schema, data, spans, positions, col, &raw);
+    let kept: Vec<i64> = rows.iter().map(|&i| positions[i]).collect();
+    col.flush(&batch, &kept, &|row| raw(rows[row]), done)
+}
+
+/// Decodes `text` (one line per position) in one go and adds the rows;
+/// false, adding nothing, when a line does not decode.
+fn emit_fast(
+    schema: &SchemaRef,
+    text: &[u8],
+    positions: &[i64],
+    col: &mut Collector,
+    raw: &dyn Fn(usize) -> Vec<u8>,
+) -> bool {
+    let n = positions.len();
+    let record = col.ctx.schema;
+    // arrow-json checks the strings' UTF-8 itself: a bad line fails the block;
+    // each part is typed as soon as it is decoded, while it is in the caches
+    let typed = |b: RecordBatch| coerce::coerce(&b, record);
+    let fast = if n > 0 { decode_json(schema, text, typed).ok() } else { None };
+    let Some(parts) = fast.filter(|p| p.iter().map(|t| t.keep.len()).sum::<usize>() == n) else { return false };
+    let mut at = 0;
+    for part in parts {
+        let rows = part.keep.len();
+        col.add_typed(part, &positions[at..at + rows], &|row| raw(at + row));
+        at += rows;
+    }
+    true
 }
 
 /// The slow path: each line on its own; bad lines to quarantine. Returns the
@@ -235,6 +248,7 @@ fn decode_each(
     spans: &[(usize, usize)],
     positions: &[i64],
     col: &mut Collector,
+    raw: &dyn Fn(usize) -> Vec<u8>,
 ) -> (RecordBatch, Vec<usize>) {
     let mut good = Vec::new();
     let mut rows = Vec::new();
@@ -252,7 +266,7 @@ fn decode_each(
                 Err(e) => format!("invalid JSON: {e}"),
             },
         };
-        col.bad(positions[i], Reason::Parse, error, line);
+        col.bad(positions[i], Reason::Parse, error, &raw(i));
     }
     let batch = arrow_select::concat::concat_batches(schema, &good).expect("same schema");
     (batch, rows)
@@ -269,8 +283,11 @@ fn decode_json<T>(
     bytes: &[u8],
     mut each: impl FnMut(RecordBatch) -> T,
 ) -> Result<Vec<T>, arrow_schema::ArrowError> {
-    let mut d =
-        ReaderBuilder::new(schema.clone()).with_coerce_primitive(true).with_batch_size(DECODE_ROWS).build_decoder()?;
+    let mut d = ReaderBuilder::new(schema.clone())
+        .with_coerce_primitive(true)
+        .with_strict_mode(rescue::rescues(schema))
+        .with_batch_size(DECODE_ROWS)
+        .build_decoder()?;
     let mut batches = Vec::new();
     let mut at = 0;
     // `decode` stops after DECODE_ROWS values; `flush` has none once all is read

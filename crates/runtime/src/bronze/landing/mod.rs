@@ -13,10 +13,10 @@ use arrow_schema::SchemaRef;
 use ingesta_config::{Landing as LandingConfig, Table};
 use ingesta_core::{Error, Progress as Pos, TableStore};
 use ingesta_lake::{Lake, LakeTable};
-use ingesta_sources::schema::RecordSchema;
+use ingesta_sources::schema::{RESCUED, RecordSchema};
 use ingesta_sources::{FileInfo, Landing};
 
-use crate::bronze::enrich::bronze_schema;
+use crate::bronze::enrich::{bronze_schema, read_schema};
 use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
 use crate::upkeep::Upkeep;
@@ -156,11 +156,17 @@ impl BronzeTask {
             return Ok(());
         }
         let url = self.lake.table_url(&self.name);
-        let Some(bronze) = LakeTable::open(&self.lake, &self.name, &url).await? else {
+        let Some(mut bronze) = LakeTable::open(&self.lake, &self.name, &url).await? else {
             return Ok(());
         };
         let record = self.record_schema_of(&bronze)?;
-        let schema = bronze_schema(&record, &self.cfg.partition_by);
+        let schema = bronze_schema(&record, &self.cfg.partition_by, self.rescues());
+        if let Ok(rescued) = schema.field_with_name(RESCUED)
+            && bronze.arrow_schema()?.field_with_name(RESCUED).is_err()
+        {
+            tracing::info!(table = %self.name, "adding column `{RESCUED}` for fields the columns do not name");
+            bronze.add_columns(std::slice::from_ref(rescued)).await?;
+        }
         self.tables = Some(self.finish_open(bronze, record, schema).await?);
         Ok(())
     }
@@ -183,7 +189,7 @@ impl BronzeTask {
                 r
             }
         };
-        let schema = bronze_schema(&record, &self.cfg.partition_by);
+        let schema = bronze_schema(&record, &self.cfg.partition_by, self.rescues());
         let parts: Vec<String> = self.cfg.partition_by.iter().map(|p| p.column.clone()).collect();
         let url = self.lake.table_url(&self.name);
         let desc = format!("bronze table fed by source `{}`", self.landing.name);
@@ -192,7 +198,13 @@ impl BronzeTask {
         Ok(())
     }
 
+    /// Fields the columns do not name are kept (in `_rescued`).
+    fn rescues(&self) -> bool {
+        self.landing.config.format.rescues()
+    }
+
     async fn finish_open(&self, bronze: LakeTable, record: RecordSchema, schema: SchemaRef) -> Result<Tables, Error> {
+        let record = if self.rescues() { read_schema(&record) } else { record };
         open_tables(&self.lake, &self.name, bronze, record, schema, self.cfg.target_file_size.0).await
     }
 
