@@ -11,7 +11,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::interpolate::{Substitution, interpolate};
 
 use crate::model::{
-    Expansion, Generated, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse,
+    Alert, Expansion, Generated, Lake, Pipeline, Redis, Replicas, Report, Serve, Sink, Source, Table, Vault, Warehouse,
 };
 use crate::spans::Spans;
 use crate::validate::validate;
@@ -152,6 +152,7 @@ impl Ctx<'_> {
         });
         let sinks = self.entries(&mut map, "sinks", Self::sink);
         let reports = self.entries(&mut map, "reports", |ctx, at, v| ctx.de::<Report>(at, v));
+        let alerts = self.entries(&mut map, "alerts", |ctx, at, v| ctx.de::<Alert>(at, v));
         let serve = match map.remove("serve") {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.de::<Serve>("serve", v).map(Some),
@@ -166,7 +167,8 @@ impl Ctx<'_> {
         };
         for (k, _) in map {
             let key = scalar_text(&k);
-            let known = "pipeline, lake, warehouse, redis, sources, tables, vaults, replicas, sinks, serve, reports";
+            let known =
+                "pipeline, lake, warehouse, redis, sources, tables, vaults, replicas, sinks, serve, reports, alerts";
             self.push(&key, format!("unknown key `{key}`; expected one of: {known}"));
         }
         Some(Pipeline {
@@ -180,6 +182,7 @@ impl Ctx<'_> {
             serve: serve?,
             reports: reports?,
             replicas: replicas?,
+            alerts: alerts?,
             origin: Origin::default(),
         })
     }

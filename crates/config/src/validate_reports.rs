@@ -1,4 +1,4 @@
-//! Checks of `reports:` that need no lake: names, parameter types and
+//! Checks of `reports:` and `alerts:` that need no lake: names, parameter types and
 //! defaults, placeholders against declared parameters. Planning each query
 //! against the tables' columns happens in the runtime's `check`.
 
@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use crate::model::{ParamType, Pipeline};
 
 pub fn validate(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
+    validate_alerts(p, err);
     for (name, r) in &p.reports {
         let at = format!("reports.{name}");
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -101,6 +102,30 @@ pub fn placeholders(sql: &str) -> BTreeSet<String> {
 
 fn list(names: &BTreeSet<&str>) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// `alerts:`: thresholds that fit their rule, tables that exist, a webhook URL.
+fn validate_alerts(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
+    for (name, a) in &p.alerts {
+        let at = format!("alerts.{name}");
+        if let Err(e) = a.threshold() {
+            err(&format!("{at}.over"), e);
+        }
+        for (i, t) in a.tables.iter().enumerate() {
+            if !p.tables.contains_key(t) {
+                err(&format!("{at}.tables[{i}]"), format!("no table `{t}` in the pipeline"));
+            }
+        }
+        let url = a.webhook.expose().trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            err(&format!("{at}.webhook"), "the webhook must be an http:// or https:// URL (it is not shown)".into());
+        }
+    }
+    for (name, t) in &p.tables {
+        if t.retry.attempts == 0 {
+            err(&format!("tables.{name}.retry.attempts"), "at least 1 (the first attempt)".into());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,11 @@ impl Lake {
         self.root.join(&format!("_quarantine/{table}/")).expect("table names are URL-safe")
     }
 
+    /// The run history: one row per table pass.
+    pub fn runs_url(&self) -> Url {
+        self.root.join("_runs/").expect("a URL-safe name")
+    }
+
     /// A sink's ledger: the input versions it has published.
     pub fn sink_url(&self, sink: &str) -> Url {
         self.root.join(&format!("_sinks/{sink}/")).expect("sink names are URL-safe")

@@ -25,11 +25,26 @@ pub(crate) fn passed(table: &str, took: Duration) {
     metrics::histogram!("ingesta_pass_seconds", "table" => table.to_string()).record(took.as_secs_f64());
 }
 
-/// A table's pass failed with a passing fault; it is tried again.
-pub(crate) fn retrying(table: &str, error: &str) {
-    tracing::warn!(table, error, "will try again at the next poll");
+/// A table's pass failed with a passing fault (attempt `attempt`); it is
+/// tried again after `wait`.
+pub(crate) fn retrying(table: &str, error: &str, attempt: u32, wait: Duration) {
+    tracing::warn!(table, error, attempt, wait = ?wait, "pass failed; will try again");
     metrics::counter!("ingesta_retries_total", "table" => table.to_string()).increment(1);
     metrics::counter!("ingesta_errors_total", "table" => table.to_string(), "kind" => "retry").increment(1);
+}
+
+/// A table's pass failed on its last attempt; `--watch` goes on trying
+/// every `wait`.
+pub(crate) fn failed(table: &str, error: &str, attempts: u32, wait: Duration) {
+    tracing::error!(table, error, attempts, wait = ?wait, "pass failed on its last attempt; will try again later");
+    metrics::gauge!("ingesta_table_failed", "table" => table.to_string()).set(1.0);
+    metrics::counter!("ingesta_errors_total", "table" => table.to_string(), "kind" => "retry").increment(1);
+}
+
+/// A table passed again after failing.
+pub(crate) fn recovered(table: &str, failures: u32) {
+    tracing::info!(table, failures, "table recovered");
+    metrics::gauge!("ingesta_table_failed", "table" => table.to_string()).set(0.0);
 }
 
 /// A table stopped on a fault that needs a person; the others go on.

@@ -21,6 +21,8 @@ pub struct Board {
 struct TableHealth {
     stopped: Option<String>,
     retrying: Option<(String, DateTime<Utc>)>,
+    /// `retrying` after the table's last attempt.
+    failed: bool,
     last_commit: Option<DateTime<Utc>>,
     /// How long the pass that made the last commit took (reading, writing, committing).
     last_commit_seconds: Option<f64>,
@@ -38,6 +40,7 @@ impl Board {
     pub fn ok(&self, table: &str, rows: u64, committed: Option<f64>) {
         self.entry(table, |t| {
             t.retrying = None;
+            t.failed = false;
             t.rows += rows;
             if let Some(seconds) = committed {
                 t.last_commit = Some(Utc::now());
@@ -51,6 +54,12 @@ impl Board {
             Some((p, _)) if p == problem => {}
             _ => t.retrying = Some((problem.to_string(), Utc::now())),
         });
+    }
+
+    /// A pass failed on its last attempt (it is still tried, less often).
+    pub fn failed(&self, table: &str, problem: &str) {
+        self.retrying(table, problem);
+        self.entry(table, |t| t.failed = true);
     }
 
     pub fn stopped(&self, table: &str, error: &str) {
@@ -72,6 +81,7 @@ impl Board {
                 let client = clients.iter().find(|(n, _)| n == name).and_then(|(_, h)| h.problem());
                 let (state, problem, since) = match (&t.stopped, &t.retrying, client) {
                     (Some(e), _, _) => ("stopped", Some(e.clone()), None),
+                    (None, Some((p, at)), _) if t.failed => ("failed", Some(p.clone()), Some(at.to_rfc3339())),
                     (None, Some((p, at)), _) => ("retrying", Some(p.clone()), Some(at.to_rfc3339())),
                     (None, None, Some(p)) => {
                         let since = Utc::now() - chrono::Duration::from_std(p.since.elapsed()).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! new inputs on worker threads (one file each), and commits micro-batches of
 //! rows together with the inputs' positions, quarantine first, then the table.
 
+mod alerts;
 mod bronze;
 mod check;
 mod events;
@@ -12,6 +13,8 @@ pub mod query;
 mod rebuild;
 mod replicas;
 mod report;
+mod retry;
+pub mod runs;
 pub mod serving;
 pub mod sink;
 mod status;
@@ -168,21 +171,43 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
         .collect()
 }
 
-/// Runs every table once over what its source holds now. A table that fails
-/// does not stop the others: its report carries the error.
+/// Runs every table once over what its source holds now; a pass that fails
+/// on a passing fault is tried again as the table's `retry` says. A table
+/// that fails does not stop the others: its report carries the error. Every
+/// pass that did something, or failed, goes to the run history.
 pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut report = RunReport::default();
+    let mut runs = runs::RunLog::new(&lake, runs::Trigger::Once);
     for mut task in tasks_of(p, &lake)? {
-        let table = match task.run_once(progress).await {
-            Ok(r) => r,
-            Err(e) => {
-                progress.done();
-                TableReport { table: task.name().to_string(), error: Some(e.message), ..Default::default() }
+        let policy = retry::policy(p, task.name());
+        let mut attempt = 1;
+        let table = loop {
+            let started = std::time::SystemTime::now();
+            let name = task.name().to_string();
+            let pass = |status, report, error| runs::Pass { table: &name, attempt, status, started, report, error };
+            match task.run_once(progress).await {
+                Ok(r) => {
+                    runs.record(pass(runs::Status::Ok, Some(&r), None));
+                    break r;
+                }
+                Err(e) if e.kind == ErrorKind::Retry && attempt < policy.attempts => {
+                    runs.record(pass(runs::Status::Retrying, None, Some(&e.message)));
+                    let wait = retry::backoff(&policy, attempt);
+                    events::retrying(&name, &e.message, attempt, wait);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    progress.done();
+                    runs.record(pass(runs::Status::Failed, None, Some(&e.message)));
+                    break TableReport { table: name, error: Some(e.message), ..Default::default() };
+                }
             }
         };
         report.tables.push(table);
     }
+    runs.append().await;
     Ok(report)
 }
 
@@ -246,6 +271,9 @@ pub async fn run_watch(
     }
     let mut total = RunReport::default();
     let mut failed: Vec<String> = Vec::new();
+    let mut runs = runs::RunLog::new(&lake, runs::Trigger::Watch);
+    let mut failing = Failing::default();
+    let mut alerts = alerts::Alerts::new(p)?;
     tokio::pin!(stop);
     let waves = waves(p, &tasks);
     loop {
@@ -255,31 +283,50 @@ pub async fn run_watch(
             let passes = tasks
                 .iter_mut()
                 .enumerate()
-                .filter(|(i, t)| wave.contains(i) && !failed.iter().any(|s| s == t.name()))
-                .map(|(_, task)| async move { (task.name().to_string(), task.run_once(progress).await) });
+                .filter(|(i, t)| wave.contains(i) && !failed.iter().any(|s| s == t.name()) && failing.due(t.name()))
+                .map(|(_, task)| async move {
+                    let started = std::time::SystemTime::now();
+                    (task.name().to_string(), started, task.run_once(progress).await)
+                });
             let done: Vec<_> = futures::stream::iter(passes).buffer_unordered(PASSES_AT_ONCE).collect().await;
-            for (name, result) in done {
+            for (name, started, result) in done {
+                let attempt = failing.attempt(&name);
+                let pass = |status, report, error| runs::Pass { table: &name, attempt, status, started, report, error };
                 match result {
                     Ok(r) => {
                         if r.commits > 0 {
                             events::passed(&name, r.elapsed);
                         }
+                        failing.passed(&name);
+                        runs.record(pass(runs::Status::Ok, Some(&r), None));
                         board.ok(&name, r.rows, (r.commits > 0).then_some(r.elapsed.as_secs_f64()));
                         total.merge(RunReport { tables: vec![r] });
                     }
-                    // a passing fault (a folder briefly gone, a commit conflict): next poll
+                    // a passing fault (a folder briefly gone, a commit conflict): tried again
                     Err(e) if e.kind == ErrorKind::Retry => {
-                        events::retrying(&name, &e.message);
-                        board.retrying(&name, &e.message);
+                        let policy = retry::policy(p, &name);
+                        let (last, wait) = failing.failed(&name, &policy);
+                        let status = if last { runs::Status::Failed } else { runs::Status::Retrying };
+                        runs.record(pass(status, None, Some(&e.message)));
+                        if last {
+                            events::failed(&name, &e.message, policy.attempts, wait);
+                            board.failed(&name, &e.message);
+                        } else {
+                            events::retrying(&name, &e.message, attempt, wait);
+                            board.retrying(&name, &e.message);
+                        }
                     }
                     Err(e) => {
                         progress.done();
                         failed.push(name.clone());
+                        runs.record(pass(runs::Status::Failed, None, Some(&e.message)));
                         total.merge(RunReport { tables: vec![stopped(&board, name, e)] });
                     }
                 }
             }
         }
+        runs.append_when_due().await;
+        alerts.check(&board).await;
         // the tables' state updates and upkeep, while the pipeline waits
         for task in &mut tasks {
             task.settle_in_background();
@@ -294,6 +341,7 @@ pub async fn run_watch(
     for task in &mut tasks {
         task.settle().await;
     }
+    runs.append().await;
     let _ = shutdown.send(true);
     for s in servers {
         if tokio::time::timeout(Duration::from_secs(10), s).await.is_err() {
@@ -307,6 +355,38 @@ pub async fn run_watch(
         }
     }
     Ok(total)
+}
+
+/// The tables whose passes failed on passing faults, under `--watch`: how
+/// many times in a row, and when each may pass again.
+#[derive(Default)]
+struct Failing(std::collections::HashMap<String, (u32, tokio::time::Instant)>);
+
+impl Failing {
+    fn due(&self, table: &str) -> bool {
+        self.0.get(table).is_none_or(|(_, next)| tokio::time::Instant::now() >= *next)
+    }
+
+    /// The attempt a pass of `table` is (1 unless it has been failing).
+    fn attempt(&self, table: &str) -> u32 {
+        self.0.get(table).map_or(1, |(n, _)| n + 1)
+    }
+
+    fn passed(&mut self, table: &str) {
+        if let Some((n, _)) = self.0.remove(table) {
+            events::recovered(table, n);
+        }
+    }
+
+    /// Counts a failure: (it was the last attempt, or one after it; the wait).
+    fn failed(&mut self, table: &str, policy: &ingesta_config::Retry) -> (bool, Duration) {
+        let e = self.0.entry(table.to_string()).or_insert((0, tokio::time::Instant::now()));
+        e.0 += 1;
+        let last = e.0 >= policy.attempts;
+        let wait = if last { retry::backoff(policy, u32::MAX) } else { retry::backoff(policy, e.0) };
+        e.1 = tokio::time::Instant::now() + wait;
+        (last, wait)
+    }
 }
 
 /// Table passes that overlap under `--watch`: each holds at most two

@@ -1,6 +1,6 @@
 //! Read-only SQL over the lake and the warehouse: every table of a pipeline
-//! under its name, and its quarantine as `<name>__quarantine`, at their
-//! current versions. A warehouse table is read whole when the session opens
+//! under its name, its quarantine as `<name>__quarantine` and the run history
+//! as `ingesta_runs`, at their current versions. A warehouse table is read whole when the session opens
 //! (marts are small; a provider that pushes filters down to PostgreSQL is
 //! for later), so one statement can join it with lake tables.
 
@@ -56,6 +56,11 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
                 opened.insert(table, OpenedTable::Lake(t));
             }
         }
+    }
+    // the run history, as `ingesta_runs`
+    if let Some(t) = LakeTable::open(&lake, crate::runs::TABLE, &lake.runs_url()).await? {
+        t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+        ctx.register_table(crate::runs::TABLE, t.provider().await?).map_err(|e| Error::stop(e.to_string()))?;
     }
     // aggregates read with the input rows they have not rolled up yet
     crate::transform::live::register(&ctx, p, &opened).await?;

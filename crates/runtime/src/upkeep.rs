@@ -23,7 +23,11 @@ pub struct Upkeep {
 
 impl Upkeep {
     pub fn new(cfg: &Table) -> Self {
-        Self { compact_after: cfg.compact_after, vacuum_after: cfg.vacuum_after.0, last_vacuum: None }
+        Self::with(cfg.compact_after, cfg.vacuum_after.0)
+    }
+
+    pub fn with(compact_after: usize, vacuum_after: Duration) -> Self {
+        Self { compact_after, vacuum_after, last_vacuum: None }
     }
 
     /// Compacts and vacuums `t` when due.

@@ -64,6 +64,20 @@ pub async fn quarantine(
     }
 }
 
+/// The run history: `?table=` one table's passes, `?limit=` how many (20).
+pub async fn runs(State(s): Shared, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Response {
+    let data = guard!(s, headers);
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(l)) => l.min(1000),
+        Some(Err(_)) => return fail(StatusCode::BAD_REQUEST, "`limit` must be a whole number".into()),
+    };
+    match data.runs(q.get("table").cloned(), limit).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
 /// Admin: compacts one table (its rows do not change).
 pub async fn compact(State(s): Shared, headers: HeaderMap, Path(name): Path<String>) -> Response {
     if let Some(refused) = s.tokens.refuse(&headers, Scope::Admin) {

@@ -65,6 +65,8 @@ pub trait Data: Send + Sync + 'static {
         params: BTreeMap<String, String>,
         page: Page,
     ) -> BoxFuture<'_, Result<Answer, Failure>>;
+    /// `GET /api/runs`: the latest passes (of one table, or all), newest first.
+    fn runs(&self, table: Option<String>, limit: usize) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
     /// Read-only SQL.
     fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>>;
     /// `POST /api/tables/{name}/compact` (admin): rewrites small files into large ones.
@@ -149,6 +151,7 @@ pub fn router(surface: Surface) -> Router {
         .route("/api/tables/{name}", get(api::table))
         .route("/api/tables/{name}/quarantine", get(api::quarantine))
         .route("/api/tables/{name}/compact", post(api::compact))
+        .route("/api/runs", get(api::runs))
         .route("/api/reports", get(api::reports))
         .route("/api/reports/{name}", get(api::report))
         .route("/api/sql", post(api::sql))

@@ -66,6 +66,15 @@ pub fn document(pipeline: &str, reports: &BTreeMap<String, Report>) -> Value {
             "responses": {"200": {"description": "Files before and after"}, "403": {"description": "Not an admin token"}},
             "security": [{"bearer": []}]}}),
     );
+    paths.insert(
+        "/api/runs".into(),
+        json!({"get": {"operationId": "runs", "tags": ["tables"],
+            "summary": "The run history: each table pass that committed or failed, newest first",
+            "parameters": [{"name": "table", "in": "query", "schema": {"type": "string"}},
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20}}],
+            "responses": {"200": {"description": "The passes"}, "404": {"description": "No such table"}},
+            "security": [{"bearer": []}]}}),
+    );
     paths.insert("/api/reports".into(), simple("reports", "The declared reports and their parameters"));
     json!({
         "openapi": "3.1.0",

@@ -6,6 +6,7 @@ mod generate;
 mod maintain;
 mod query;
 mod run;
+mod runs;
 mod send;
 mod serve;
 mod status;
@@ -37,6 +38,8 @@ enum Command {
     },
     /// Read-only SQL over the pipeline's tables (DataFusion).
     Query(query::Args),
+    /// The run history: each table pass that committed or failed, newest first.
+    Runs(runs::Args),
     /// Serve the dashboard, reports, SQL and metrics over the pipeline's tables.
     Serve(serve::Args),
     /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
@@ -55,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args).await,
         Command::Status { pipeline, json } => status::run(&pipeline, json).await,
         Command::Query(args) => query::run(args).await,
+        Command::Runs(args) => runs::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,

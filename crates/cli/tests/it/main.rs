@@ -14,6 +14,7 @@ mod landing_changes;
 mod layers;
 mod live;
 mod maintain;
+mod operate;
 mod orders_dwh;
 mod sales_mart;
 mod serving;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod enrich;
+mod operate;
 mod replica;
 mod reports;
 mod serve;
@@ -15,6 +16,7 @@ mod vault;
 mod write;
 
 pub use enrich::*;
+pub use operate::*;
 pub use replica::*;
 pub use reports::*;
 pub use serve::*;
@@ -43,6 +45,8 @@ pub struct Pipeline {
     /// The `replicas:` declarations (their declared tables are in `tables`;
     /// the runtime adds those it discovers).
     pub replicas: BTreeMap<String, Replicas>,
+    /// Rules that notify a webhook (`alerts:`).
+    pub alerts: BTreeMap<String, Alert>,
     /// Where each key came from, for checks made after loading (SQL planning).
     pub origin: crate::Origin,
 }
@@ -223,6 +227,9 @@ pub struct Table {
     /// Data files are cut at about this size.
     #[serde(default = "default_file_size")]
     pub target_file_size: ByteSize,
+    /// How a pass that failed on a passing fault is tried again.
+    #[serde(default)]
+    pub retry: Retry,
 }
 
 fn default_compact_after() -> usize {
@@ -496,6 +503,12 @@ pub struct ByteSize(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "SizeOrText")]
 pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::try_from(SizeOrText::Text(text.to_string()))
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(untagged)]

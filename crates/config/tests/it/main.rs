@@ -330,3 +330,27 @@ fn a_wrong_hub_in_a_vault_is_shown_at_its_line() {
     let text = load_str("p.yaml", &clash, env).unwrap_err().to_string();
     assert!(text.contains("`h_user` is also a table of `tables`"), "{text}");
 }
+
+#[test]
+fn alerts_and_retries_load_and_their_mistakes_are_named() {
+    let good = GOOD.to_string()
+        + "    retry: {attempts: 5, backoff: 2s}\nalerts:\n  stale:\n    on: freshness\n    tables: [iot_bronze]\n    over: 2h\n\
+           \x20   webhook: https://hooks.example.com/T0/B0/${TOKEN}\n    format: slack\n    repeat: 1h\n";
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let t = &p.tables["iot_bronze"];
+    assert_eq!((t.retry.attempts, t.retry.backoff.0.as_secs(), t.retry.max_backoff.0.as_secs()), (5, 2, 10));
+    let a = &p.alerts["stale"];
+    assert_eq!(a.threshold(), Ok(ingesta_config::Threshold::Duration(std::time::Duration::from_secs(7200))));
+    assert!(!format!("{a:?}").contains("a-read-token"), "the webhook is a secret");
+    let bad = good
+        .replace("over: 2h", "over: 5%")
+        .replace("tables: [iot_bronze]", "tables: [nope]")
+        .replace("https://hooks.example.com/T0/B0/", "hooks.example.com/")
+        .replace("attempts: 5", "attempts: 0");
+    let text = load_str("p.yaml", &bad, env).unwrap_err().to_string();
+    assert!(text.contains("alerts.stale.over: `5%` is not a duration"), "{text}");
+    assert!(text.contains("alerts.stale.tables[0]: no table `nope`"), "{text}");
+    assert!(text.contains("alerts.stale.webhook: the webhook must be an http:// or https:// URL"), "{text}");
+    assert!(text.contains("tables.iot_bronze.retry.attempts: at least 1"), "{text}");
+    assert!(!text.contains("a-read-token"), "{text}");
+}

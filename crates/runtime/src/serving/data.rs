@@ -243,6 +243,23 @@ impl Data for PipelineData {
         })
     }
 
+    fn runs(&self, table: Option<String>, limit: usize) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            if let Some(t) = &table
+                && !self.p.tables.contains_key(t)
+                && !self.p.sinks.contains_key(t)
+            {
+                return Err(Failure::NotFound(format!("no table `{t}` in this pipeline")));
+            }
+            let lake = crate::lake_of(&self.p).map_err(|e| Failure::Unavailable(e.message))?;
+            let batches = crate::runs::recent(&lake, table.as_deref(), limit)
+                .await
+                .map_err(|e| Failure::Unavailable(e.message))?;
+            let rows = ingesta_serve::json_objects(&batches).map_err(Failure::Unavailable)?;
+            Ok(serde_json::json!({"runs": rows}))
+        })
+    }
+
     fn report(
         &self,
         name: String,

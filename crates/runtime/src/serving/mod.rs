@@ -4,7 +4,7 @@
 
 mod data;
 pub mod reports;
-mod tables;
+pub(crate) mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;

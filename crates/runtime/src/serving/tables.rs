@@ -63,23 +63,7 @@ fn kind(s: &Source) -> &'static str {
 /// The table's latest `n` commits, oldest first: when, and the rows it wrote
 /// (or read, for silver and gold).
 pub async fn history(p: &Pipeline, name: &str, n: usize) -> Result<Vec<(DateTime<Utc>, u64)>, ingesta_core::Error> {
-    let cfg = &p.tables[name];
-    let infos = match (cfg.store, crate::warehouse_of(p)?) {
-        (Store::Warehouse, Some(wh)) => {
-            let spec = crate::transform::warehouse_spec(name, cfg);
-            match ingesta_warehouse::WarehouseTable::open_existing(&wh, &spec).await? {
-                Some(t) => t.commit_infos(n as i64).await?,
-                None => Vec::new(),
-            }
-        }
-        _ => {
-            let lake = crate::lake_of(p)?;
-            match LakeTable::open(&lake, name, &lake.table_url(name)).await? {
-                Some(t) => t.commit_infos(n).await?,
-                None => Vec::new(),
-            }
-        }
-    };
+    let infos = commit_infos(p, name, n).await?;
     let mut out: Vec<(DateTime<Utc>, u64)> = infos
         .iter()
         .filter_map(|i| {
@@ -99,4 +83,29 @@ pub async fn history(p: &Pipeline, name: &str, n: usize) -> Result<Vec<(DateTime
 pub fn objects(a: Answer) -> Result<Vec<Value>, Failure> {
     let rows = ingesta_serve::json_objects(&a.batches).map_err(Failure::Unavailable)?;
     Ok(rows.into_iter().map(Value::Object).collect())
+}
+
+/// The table's latest `n` commit infos, newest first (each with its `timestamp`, ms).
+pub(crate) async fn commit_infos(
+    p: &Pipeline,
+    name: &str,
+    n: usize,
+) -> Result<Vec<serde_json::Map<String, Value>>, ingesta_core::Error> {
+    let cfg = &p.tables[name];
+    Ok(match (cfg.store, crate::warehouse_of(p)?) {
+        (Store::Warehouse, Some(wh)) => {
+            let spec = crate::transform::warehouse_spec(name, cfg);
+            match ingesta_warehouse::WarehouseTable::open_existing(&wh, &spec).await? {
+                Some(t) => t.commit_infos(n as i64).await?,
+                None => Vec::new(),
+            }
+        }
+        _ => {
+            let lake = crate::lake_of(p)?;
+            match LakeTable::open(&lake, name, &lake.table_url(name)).await? {
+                Some(t) => t.commit_infos(n).await?,
+                None => Vec::new(),
+            }
+        }
+    })
 }

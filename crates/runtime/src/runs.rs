@@ -1,0 +1,228 @@
+//! The run history: one row per table pass that committed or failed (passes
+//! with nothing to do are not kept), in the lake's `_runs` Delta table,
+//! queryable as `ingesta_runs`. Rows are gathered in memory and appended at
+//! most once a minute under `--watch`, at once after a failure, and when the
+//! process ends; a process killed outright loses the rows it had not
+//! appended yet (the tables' own commits are not affected).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use ingesta_core::{Error, TableStore, WriteMode};
+use ingesta_lake::{Lake, LakeTable};
+
+use crate::report::TableReport;
+use crate::upkeep::Upkeep;
+
+/// The name the history is queried by (`ingesta query`, the SQL API).
+pub const TABLE: &str = "ingesta_runs";
+
+/// How often `--watch` appends what it gathered (a failure: at once).
+const FLUSH_EVERY: Duration = Duration::from_secs(60);
+
+/// Why a pass ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `run --once`.
+    Once,
+    /// A poll of `run --watch`.
+    Watch,
+}
+
+impl Trigger {
+    fn code(self) -> &'static str {
+        match self {
+            Trigger::Once => "once",
+            Trigger::Watch => "watch",
+        }
+    }
+}
+
+/// How a pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Failed on a passing fault; it is tried again.
+    Retrying,
+    /// Failed after its last attempt, or stopped.
+    Failed,
+}
+
+impl Status {
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Retrying => "retrying",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One pass of one table.
+pub struct Pass<'a> {
+    pub table: &'a str,
+    pub attempt: u32,
+    pub status: Status,
+    pub started: SystemTime,
+    pub report: Option<&'a TableReport>,
+    pub error: Option<&'a str>,
+}
+
+struct Row {
+    table: String,
+    attempt: i32,
+    status: &'static str,
+    started: i64,
+    ended: i64,
+    counts: [i64; 4],
+    error: Option<String>,
+}
+
+pub struct RunLog {
+    lake: Lake,
+    run_id: String,
+    trigger: Trigger,
+    rows: Vec<Row>,
+    appended: Instant,
+    table: Option<LakeTable>,
+    upkeep: Upkeep,
+}
+
+fn schema() -> SchemaRef {
+    let ts = || DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+    let fields = [
+        ("run_id", DataType::Utf8),
+        ("trigger", DataType::Utf8),
+        ("table", DataType::Utf8),
+        ("attempt", DataType::Int32),
+        ("status", DataType::Utf8),
+        ("started", ts()),
+        ("ended", ts()),
+        ("rows", DataType::Int64),
+        ("quarantined", DataType::Int64),
+        ("files", DataType::Int64),
+        ("commits", DataType::Int64),
+        ("error", DataType::Utf8),
+    ];
+    Arc::new(Schema::new(fields.into_iter().map(|(n, t)| Field::new(n, t, true)).collect::<Vec<_>>()))
+}
+
+fn micros(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+impl RunLog {
+    pub fn new(lake: &Lake, trigger: Trigger) -> Self {
+        Self {
+            lake: lake.clone(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            trigger,
+            rows: Vec::new(),
+            appended: Instant::now(),
+            table: None,
+            upkeep: Upkeep::with(64, Duration::from_secs(7 * 24 * 3600)),
+        }
+    }
+
+    /// Keeps a pass; one with nothing done and no error is left out.
+    pub fn record(&mut self, pass: Pass) {
+        let r = pass.report;
+        let counts = r.map_or([0; 4], |r| [r.rows, r.quarantined, r.files, r.commits].map(|n| n as i64));
+        if pass.status == Status::Ok && counts[3] == 0 {
+            return;
+        }
+        self.rows.push(Row {
+            table: pass.table.to_string(),
+            attempt: pass.attempt as i32,
+            status: pass.status.code(),
+            started: micros(pass.started),
+            ended: micros(SystemTime::now()),
+            counts,
+            error: pass.error.map(str::to_string),
+        });
+    }
+
+    /// Appends what was gathered when it is due: a minute after the last
+    /// append, or at once when a pass failed.
+    pub async fn append_when_due(&mut self) {
+        let failed = self.rows.iter().any(|r| r.status != Status::Ok.code());
+        if failed || self.appended.elapsed() >= FLUSH_EVERY {
+            self.append().await;
+        }
+    }
+
+    /// Appends what was gathered; a failure is logged and the rows kept for the next try.
+    pub async fn append(&mut self) {
+        self.appended = Instant::now();
+        if self.rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.try_append().await {
+            tracing::warn!(error = %e, "cannot append to the run history; tried again later");
+        }
+    }
+
+    async fn try_append(&mut self) -> Result<(), Error> {
+        let table = match &mut self.table {
+            Some(t) => t,
+            None => {
+                let url = self.lake.runs_url();
+                let desc = "the run history: one row per table pass";
+                let t = LakeTable::open_or_create(&self.lake, "_runs", &url, &schema(), &[], desc).await?;
+                self.table.insert(t)
+            }
+        };
+        let n = self.rows.len();
+        let col =
+            |f: &dyn Fn(&Row) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(self.rows.iter().map(f))) };
+        let ts = |f: &dyn Fn(&Row) -> i64| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from_iter_values(self.rows.iter().map(f)).with_timezone("UTC"))
+        };
+        let text = |f: &dyn Fn(&Row) -> Option<String>| -> ArrayRef {
+            Arc::new(self.rows.iter().map(f).collect::<StringArray>())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.run_id, n))),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.trigger.code(), n))),
+            text(&|r| Some(r.table.clone())),
+            Arc::new(Int32Array::from_iter_values(self.rows.iter().map(|r| r.attempt))),
+            text(&|r| Some(r.status.to_string())),
+            ts(&|r| r.started),
+            ts(&|r| r.ended),
+            col(&|r| r.counts[0]),
+            col(&|r| r.counts[1]),
+            col(&|r| r.counts[2]),
+            col(&|r| r.counts[3]),
+            text(&|r| r.error.clone()),
+        ];
+        let batch = RecordBatch::try_new(schema(), columns).map_err(|e| Error::stop(e.to_string()))?;
+        table.refresh().await?;
+        let mut staged = table.begin(&WriteMode::Append)?;
+        table.stage(&mut staged, batch).await?;
+        table.commit(staged, Vec::new(), Vec::new()).await?;
+        self.rows.clear();
+        self.upkeep.run(table).await;
+        Ok(())
+    }
+}
+
+/// The latest `last` passes (of `table`, or of all), newest first; none
+/// before the first was recorded. The table name is a bound parameter.
+pub async fn recent(lake: &Lake, table: Option<&str>, last: usize) -> Result<Vec<RecordBatch>, Error> {
+    use ingesta_lake::datafusion::scalar::ScalarValue;
+    let Some(t) = LakeTable::open(lake, TABLE, &lake.runs_url()).await? else { return Ok(Vec::new()) };
+    let ctx = crate::transform::plan::session();
+    let failed = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(e.to_string());
+    t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
+    ctx.register_table(TABLE, t.provider().await?).map_err(failed)?;
+    let sql = format!(
+        "SELECT started, \"table\", status, attempt, \"trigger\", rows, quarantined, files, commits, \
+         round((CAST(ended AS BIGINT) - CAST(started AS BIGINT)) / 1000000.0, 3) AS seconds, error, run_id \
+         FROM {TABLE} WHERE $1 IS NULL OR \"table\" = $1 ORDER BY started DESC, attempt DESC LIMIT {last}"
+    );
+    let frame = ctx.sql(&sql).await.map_err(failed)?;
+    let frame = frame.with_param_values(vec![ScalarValue::Utf8(table.map(str::to_string))]).map_err(failed)?;
+    frame.collect().await.map_err(failed)
+}
