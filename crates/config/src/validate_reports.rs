@@ -122,6 +122,9 @@ fn validate_alerts(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         }
     }
     for (name, t) in &p.tables {
+        if let Some(Err(e)) = t.schedule.as_ref().map(|s| s.check()) {
+            err(&format!("tables.{name}.schedule"), e);
+        }
         if t.retry.attempts == 0 {
             err(&format!("tables.{name}.retry.attempts"), "at least 1 (the first attempt)".into());
         }

@@ -4,6 +4,7 @@
 //! and a restart resumes exactly where the last commit ended.
 
 mod changes;
+mod claims;
 mod copy;
 mod counter;
 mod encoding;

@@ -15,6 +15,7 @@ mod replicas;
 mod report;
 mod retry;
 pub mod runs;
+mod schedule;
 pub mod serving;
 pub mod sink;
 mod status;
@@ -178,14 +179,16 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
 pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut report = RunReport::default();
-    let mut runs = runs::RunLog::new(&lake, runs::Trigger::Once);
+    let mut runs = runs::RunLog::new(&lake);
     for mut task in tasks_of(p, &lake)? {
         let policy = retry::policy(p, task.name());
         let mut attempt = 1;
         let table = loop {
             let started = std::time::SystemTime::now();
             let name = task.name().to_string();
-            let pass = |status, report, error| runs::Pass { table: &name, attempt, status, started, report, error };
+            let trigger = runs::Trigger::Once;
+            let pass =
+                |status, report, error| runs::Pass { table: &name, trigger, attempt, status, started, report, error };
             match task.run_once(progress).await {
                 Ok(r) => {
                     runs.record(pass(runs::Status::Ok, Some(&r), None));
@@ -271,19 +274,29 @@ pub async fn run_watch(
     }
     let mut total = RunReport::default();
     let mut failed: Vec<String> = Vec::new();
-    let mut runs = runs::RunLog::new(&lake, runs::Trigger::Watch);
-    let mut failing = Failing::default();
+    let mut runs = runs::RunLog::new(&lake);
+    let mut failing = retry::Failing::default();
+    let mut schedules = schedule::Schedules::new(p);
     let mut alerts = alerts::Alerts::new(p)?;
     tokio::pin!(stop);
     let waves = waves(p, &tasks);
     loop {
+        let scheduled = schedules.due(&lake).await;
         for wave in &waves {
+            // a scheduled table passes at its times (and to retry); the others at every poll
+            let go: Vec<bool> = tasks
+                .iter()
+                .map(|t| match schedules.has(t.name()) {
+                    true => scheduled.contains(t.name()) || failing.retry_due(t.name()),
+                    false => failing.due(t.name()),
+                })
+                .collect();
             // the tables of a wave read nothing another of them writes: their
             // passes overlap (each waits on its store most of the time)
             let passes = tasks
                 .iter_mut()
                 .enumerate()
-                .filter(|(i, t)| wave.contains(i) && !failed.iter().any(|s| s == t.name()) && failing.due(t.name()))
+                .filter(|(i, t)| wave.contains(i) && go[*i] && !failed.iter().any(|s| s == t.name()))
                 .map(|(_, task)| async move {
                     let started = std::time::SystemTime::now();
                     (task.name().to_string(), started, task.run_once(progress).await)
@@ -291,7 +304,16 @@ pub async fn run_watch(
             let done: Vec<_> = futures::stream::iter(passes).buffer_unordered(PASSES_AT_ONCE).collect().await;
             for (name, started, result) in done {
                 let attempt = failing.attempt(&name);
-                let pass = |status, report, error| runs::Pass { table: &name, attempt, status, started, report, error };
+                let trigger = if scheduled.contains(&name) { runs::Trigger::Schedule } else { runs::Trigger::Watch };
+                let pass = |status, report, error| runs::Pass {
+                    table: &name,
+                    trigger,
+                    attempt,
+                    status,
+                    started,
+                    report,
+                    error,
+                };
                 match result {
                     Ok(r) => {
                         if r.commits > 0 {
@@ -355,38 +377,6 @@ pub async fn run_watch(
         }
     }
     Ok(total)
-}
-
-/// The tables whose passes failed on passing faults, under `--watch`: how
-/// many times in a row, and when each may pass again.
-#[derive(Default)]
-struct Failing(std::collections::HashMap<String, (u32, tokio::time::Instant)>);
-
-impl Failing {
-    fn due(&self, table: &str) -> bool {
-        self.0.get(table).is_none_or(|(_, next)| tokio::time::Instant::now() >= *next)
-    }
-
-    /// The attempt a pass of `table` is (1 unless it has been failing).
-    fn attempt(&self, table: &str) -> u32 {
-        self.0.get(table).map_or(1, |(n, _)| n + 1)
-    }
-
-    fn passed(&mut self, table: &str) {
-        if let Some((n, _)) = self.0.remove(table) {
-            events::recovered(table, n);
-        }
-    }
-
-    /// Counts a failure: (it was the last attempt, or one after it; the wait).
-    fn failed(&mut self, table: &str, policy: &ingesta_config::Retry) -> (bool, Duration) {
-        let e = self.0.entry(table.to_string()).or_insert((0, tokio::time::Instant::now()));
-        e.0 += 1;
-        let last = e.0 >= policy.attempts;
-        let wait = if last { retry::backoff(policy, u32::MAX) } else { retry::backoff(policy, e.0) };
-        e.1 = tokio::time::Instant::now() + wait;
-        (last, wait)
-    }
 }
 
 /// Table passes that overlap under `--watch`: each holds at most two

@@ -22,6 +22,44 @@ pub(crate) fn backoff(policy: &Retry, failures: u32) -> Duration {
     wait.mul_f64(0.75 + random * 0.5)
 }
 
+/// The tables whose passes failed on passing faults, under `--watch`: how
+/// many times in a row, and when each may pass again.
+#[derive(Default)]
+pub(crate) struct Failing(std::collections::HashMap<String, (u32, tokio::time::Instant)>);
+
+impl Failing {
+    /// The table may pass (it is not waiting out a backoff).
+    pub fn due(&self, table: &str) -> bool {
+        self.0.get(table).is_none_or(|(_, next)| tokio::time::Instant::now() >= *next)
+    }
+
+    /// The table is failing and its backoff is over: its next attempt is due.
+    pub fn retry_due(&self, table: &str) -> bool {
+        self.0.contains_key(table) && self.due(table)
+    }
+
+    /// The attempt a pass of `table` is (1 unless it has been failing).
+    pub fn attempt(&self, table: &str) -> u32 {
+        self.0.get(table).map_or(1, |(n, _)| n + 1)
+    }
+
+    pub fn passed(&mut self, table: &str) {
+        if let Some((n, _)) = self.0.remove(table) {
+            crate::events::recovered(table, n);
+        }
+    }
+
+    /// Counts a failure: (it was the last attempt, or one after it; the wait).
+    pub fn failed(&mut self, table: &str, policy: &ingesta_config::Retry) -> (bool, Duration) {
+        let e = self.0.entry(table.to_string()).or_insert((0, tokio::time::Instant::now()));
+        e.0 += 1;
+        let last = e.0 >= policy.attempts;
+        let wait = if last { backoff(policy, u32::MAX) } else { backoff(policy, e.0) };
+        e.1 = tokio::time::Instant::now() + wait;
+        (last, wait)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

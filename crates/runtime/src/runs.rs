@@ -29,6 +29,8 @@ pub enum Trigger {
     Once,
     /// A poll of `run --watch`.
     Watch,
+    /// A time of the table's `schedule` (under `run --watch`).
+    Schedule,
 }
 
 impl Trigger {
@@ -36,6 +38,7 @@ impl Trigger {
         match self {
             Trigger::Once => "once",
             Trigger::Watch => "watch",
+            Trigger::Schedule => "schedule",
         }
     }
 }
@@ -63,6 +66,7 @@ impl Status {
 /// One pass of one table.
 pub struct Pass<'a> {
     pub table: &'a str,
+    pub trigger: Trigger,
     pub attempt: u32,
     pub status: Status,
     pub started: SystemTime,
@@ -72,6 +76,7 @@ pub struct Pass<'a> {
 
 struct Row {
     table: String,
+    trigger: Trigger,
     attempt: i32,
     status: &'static str,
     started: i64,
@@ -83,7 +88,6 @@ struct Row {
 pub struct RunLog {
     lake: Lake,
     run_id: String,
-    trigger: Trigger,
     rows: Vec<Row>,
     appended: Instant,
     table: Option<LakeTable>,
@@ -114,11 +118,10 @@ fn micros(t: SystemTime) -> i64 {
 }
 
 impl RunLog {
-    pub fn new(lake: &Lake, trigger: Trigger) -> Self {
+    pub fn new(lake: &Lake) -> Self {
         Self {
             lake: lake.clone(),
             run_id: uuid::Uuid::new_v4().to_string(),
-            trigger,
             rows: Vec::new(),
             appended: Instant::now(),
             table: None,
@@ -126,15 +129,17 @@ impl RunLog {
         }
     }
 
-    /// Keeps a pass; one with nothing done and no error is left out.
+    /// Keeps a pass; one with nothing done and no error is left out, unless
+    /// its schedule called it.
     pub fn record(&mut self, pass: Pass) {
         let r = pass.report;
         let counts = r.map_or([0; 4], |r| [r.rows, r.quarantined, r.files, r.commits].map(|n| n as i64));
-        if pass.status == Status::Ok && counts[3] == 0 {
+        if pass.status == Status::Ok && counts[3] == 0 && pass.trigger != Trigger::Schedule {
             return;
         }
         self.rows.push(Row {
             table: pass.table.to_string(),
+            trigger: pass.trigger,
             attempt: pass.attempt as i32,
             status: pass.status.code(),
             started: micros(pass.started),
@@ -185,7 +190,7 @@ impl RunLog {
         };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.run_id, n))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.trigger.code(), n))),
+            Arc::new(StringArray::from_iter_values(self.rows.iter().map(|r| r.trigger.code()))),
             text(&|r| Some(r.table.clone())),
             Arc::new(Int32Array::from_iter_values(self.rows.iter().map(|r| r.attempt))),
             text(&|r| Some(r.status.to_string())),

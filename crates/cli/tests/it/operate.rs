@@ -148,3 +148,56 @@ fn a_failing_table_is_retried_recorded_and_alerted_once_then_resolved_once() {
     assert_eq!(refused.ok(), Some(401), "the run history needs the read token");
     assert_eq!(api["runs"].as_array().map(Vec::len), Some(passes.len()), "{api}");
 }
+
+/// Runs `run --watch` for `secs` seconds and stops it with Ctrl-C.
+fn watch_for(ws: &Workspace, secs: u64) -> std::process::Child {
+    let child = spawn_watch(ws);
+    std::thread::sleep(Duration::from_secs(secs));
+    interrupt(&child);
+    child
+}
+
+fn finish(mut child: std::process::Child) {
+    assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_scheduled_table_catches_up_once_and_no_time_runs_twice_across_processes() {
+    let ws = workspace();
+    let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
+    let pipeline = |schedule: &str| {
+        iot_pipeline("    poll: 200ms", 1000)
+            + "\n  doubled:\n    layer: silver\n    input: iot_bronze\n"
+            + &format!("    schedule: {schedule}\n")
+            + "    transform:\n      select: [device_id, {name: t2, expr: \"temperature * 2\"}]\n"
+    };
+    let scheduled = |ws: &Workspace| runs(ws, "doubled").into_iter().filter(|r| r["trigger"] == "schedule").count();
+    ws.write_pipeline(&pipeline("{every: 1h}"));
+    ws.drop_file("a.ndjson", lines(0..10));
+    // the hour's time has passed and nobody ran it: a first watch runs it at once
+    finish(watch_for(&ws, 3));
+    assert_eq!(scheduled(&ws), 1, "{:?}", runs(&ws, "doubled"));
+    assert_eq!(runs(&ws, "doubled")[0]["rows"], 10);
+    // a second watch within the same hour finds that time claimed: no pass
+    ws.drop_file("b.ndjson", lines(10..20));
+    finish(watch_for(&ws, 3));
+    assert_eq!(scheduled(&ws), 1, "{:?}", runs(&ws, "doubled"));
+    let sql = "SELECT count(*) AS n FROM doubled";
+    let count = || text(&ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "csv"]).stdout);
+    assert_eq!(count().trim(), "n\n10", "the silver table waits for its time");
+
+    // two processes, a time every 2 s: each time is claimed and run by one of them
+    ws.write_pipeline(&pipeline("{every: 2s}"));
+    let (a, b) = (spawn_watch(&ws), spawn_watch(&ws));
+    std::thread::sleep(Duration::from_secs(7));
+    interrupt(&a);
+    interrupt(&b);
+    finish(a);
+    finish(b);
+    let claims = std::fs::read_dir(ws.lake().join("_claims/schedules/doubled")).unwrap().count();
+    assert!(claims >= 3, "{claims} times claimed");
+    assert_eq!(scheduled(&ws), claims, "one pass per time: {:?}", runs(&ws, "doubled"));
+    assert_eq!(count().trim(), "n\n20");
+}

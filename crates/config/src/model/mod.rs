@@ -230,6 +230,9 @@ pub struct Table {
     /// How a pass that failed on a passing fault is tried again.
     #[serde(default)]
     pub retry: Retry,
+    /// When the table passes under `run --watch` (at every poll without one).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 fn default_compact_after() -> usize {

@@ -1,9 +1,10 @@
-//! Operating a pipeline: a table's retry policy and the `alerts:` rules that
-//! notify a webhook when a table fails, goes stale, quarantines too much or
-//! passes too slowly.
+//! Operating a pipeline: a table's schedule and retry policy, and the
+//! `alerts:` rules that notify a webhook when a table fails, goes stale,
+//! quarantines too much or passes too slowly.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{Dur, Secret};
@@ -119,5 +120,91 @@ impl Alert {
             },
             (_, None) => Err("this rule needs `over` (a duration like `15m`, or for quarantine_rate `5%`)".into()),
         }
+    }
+}
+
+/// When a table passes under `run --watch`: every `every` (counted from the
+/// Unix epoch, so that every process agrees on the times), or at the times of
+/// `cron` (five fields, minute first) in `timezone`. A table without one
+/// passes at every poll.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(default)]
+    pub every: Option<Dur>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// The IANA time zone `cron` is read in (`Europe/Madrid`); UTC by default.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl Schedule {
+    /// The schedule, checked: one of `every` and `cron`, a pattern that
+    /// parses, a time zone that exists.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.every, &self.cron) {
+            (Some(_), Some(_)) | (None, None) => Err("give one of `every` (a duration) and `cron` (a pattern)".into()),
+            (Some(d), None) if d.0.is_zero() => Err("`every` must be longer than 0".into()),
+            (Some(_), None) if self.timezone.is_some() => Err("`timezone` goes with `cron`, not `every`".into()),
+            (Some(_), None) => Ok(()),
+            (None, Some(c)) => self.cron_in_zone(c).map(|_| ()),
+        }
+    }
+
+    fn cron_in_zone(&self, pattern: &str) -> Result<(croner::Cron, chrono_tz::Tz), String> {
+        let cron = pattern.parse::<croner::Cron>().map_err(|e| format!("`{pattern}` is not a cron pattern: {e}"))?;
+        let zone = self.timezone.as_deref().unwrap_or("UTC");
+        let tz = zone.parse::<chrono_tz::Tz>().map_err(|_| format!("`{zone}` is not an IANA time zone"))?;
+        Ok((cron, tz))
+    }
+
+    /// The latest time of the schedule at or before `now`: the occurrence a
+    /// pass at `now` serves.
+    pub fn latest(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.step(now, true)
+    }
+
+    /// The first time of the schedule after `at`.
+    pub fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.step(at, false)
+    }
+
+    fn step(&self, at: DateTime<Utc>, back: bool) -> Option<DateTime<Utc>> {
+        if let Some(every) = self.every {
+            let step = every.0.as_millis().max(1) as i64;
+            let floor = at.timestamp_millis().div_euclid(step) * step;
+            return DateTime::from_timestamp_millis(if back { floor } else { floor + step });
+        }
+        let (cron, tz) = self.cron_in_zone(self.cron.as_deref()?).ok()?;
+        let local = at.with_timezone(&tz);
+        let found =
+            if back { cron.find_previous_occurrence(&local, true) } else { cron.find_next_occurrence(&local, false) };
+        found.ok().map(|t| t.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn intervals_are_counted_from_the_epoch_and_cron_in_its_time_zone() {
+        let every = Schedule { every: Some(Dur(Duration::from_secs(900))), cron: None, timezone: None };
+        assert_eq!(every.latest(at("2026-12-07T10:20:00Z")), Some(at("2026-12-07T10:15:00Z")));
+        assert_eq!(every.next_after(at("2026-12-07T10:15:00Z")), Some(at("2026-12-07T10:30:00Z")));
+        let madrid = Schedule { every: None, cron: Some("0 2 * * *".into()), timezone: Some("Europe/Madrid".into()) };
+        assert_eq!(madrid.check(), Ok(()));
+        // 02:00 in Madrid is 01:00 UTC in winter, 00:00 UTC in summer
+        assert_eq!(madrid.latest(at("2026-12-07T10:00:00Z")), Some(at("2026-12-07T01:00:00Z")));
+        assert_eq!(madrid.next_after(at("2026-07-01T10:00:00Z")), Some(at("2026-07-02T00:00:00Z")));
+        let bad = Schedule { every: None, cron: Some("0 2 * *".into()), timezone: Some("Mars/Base".into()) };
+        assert!(bad.check().unwrap_err().contains("not a cron pattern"));
+        let both = Schedule { every: Some(Dur(Duration::from_secs(1))), ..madrid.clone() };
+        assert!(both.check().is_err());
     }
 }
