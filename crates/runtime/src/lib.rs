@@ -11,6 +11,7 @@ pub mod health;
 mod maintain;
 pub mod query;
 mod rebuild;
+mod repair;
 mod replicas;
 mod report;
 mod retry;
@@ -37,6 +38,7 @@ pub use bronze::sql::SqlTask;
 pub use check::{Finding, check};
 pub use maintain::compact;
 pub use rebuild::rebuild;
+pub use repair::repair;
 pub use replicas::discover;
 pub use report::{Progress, RunReport, TableReport};
 pub use sink::SinkTask;
@@ -177,16 +179,26 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
 /// that fails does not stop the others: its report carries the error. Every
 /// pass that did something, or failed, goes to the run history.
 pub async fn run_once(p: &Pipeline, progress: &Progress) -> Result<RunReport, Error> {
+    run_tables(p, progress, None, runs::Trigger::Once).await
+}
+
+/// Runs the tables of `only` (every table when none), once each, in order.
+pub(crate) async fn run_tables(
+    p: &Pipeline,
+    progress: &Progress,
+    only: Option<&std::collections::BTreeSet<String>>,
+    trigger: runs::Trigger,
+) -> Result<RunReport, Error> {
     let lake = lake_of(p)?;
     let mut report = RunReport::default();
     let mut runs = runs::RunLog::new(&lake);
-    for mut task in tasks_of(p, &lake)? {
+    let tasks = tasks_of(p, &lake)?.into_iter().filter(|t| only.is_none_or(|o| o.contains(t.name())));
+    for mut task in tasks {
         let policy = retry::policy(p, task.name());
         let mut attempt = 1;
         let table = loop {
             let started = std::time::SystemTime::now();
             let name = task.name().to_string();
-            let trigger = runs::Trigger::Once;
             let pass =
                 |status, report, error| runs::Pass { table: &name, trigger, attempt, status, started, report, error };
             match task.run_once(progress).await {

@@ -8,9 +8,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_core::{Error, TableStore, WriteMode};
+use ingesta_lake::datafusion::error::DataFusionError;
+use ingesta_lake::datafusion::prelude::SessionContext;
+use ingesta_lake::datafusion::scalar::ScalarValue;
 use ingesta_lake::{Lake, LakeTable};
 
 use crate::report::TableReport;
@@ -31,6 +35,8 @@ pub enum Trigger {
     Watch,
     /// A time of the table's `schedule` (under `run --watch`).
     Schedule,
+    /// `ingesta repair`.
+    Repair,
 }
 
 impl Trigger {
@@ -39,6 +45,7 @@ impl Trigger {
             Trigger::Once => "once",
             Trigger::Watch => "watch",
             Trigger::Schedule => "schedule",
+            Trigger::Repair => "repair",
         }
     }
 }
@@ -213,15 +220,24 @@ impl RunLog {
     }
 }
 
-/// The latest `last` passes (of `table`, or of all), newest first; none
-/// before the first was recorded. The table name is a bound parameter.
-pub async fn recent(lake: &Lake, table: Option<&str>, last: usize) -> Result<Vec<RecordBatch>, Error> {
-    use ingesta_lake::datafusion::scalar::ScalarValue;
-    let Some(t) = LakeTable::open(lake, TABLE, &lake.runs_url()).await? else { return Ok(Vec::new()) };
+/// A session with the history registered as `ingesta_runs`; none before the
+/// first pass was recorded.
+async fn history(lake: &Lake) -> Result<Option<SessionContext>, Error> {
+    let Some(t) = LakeTable::open(lake, TABLE, &lake.runs_url()).await? else { return Ok(None) };
     let ctx = crate::transform::plan::session();
-    let failed = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(e.to_string());
     t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
     ctx.register_table(TABLE, t.provider().await?).map_err(failed)?;
+    Ok(Some(ctx))
+}
+
+fn failed(e: DataFusionError) -> Error {
+    Error::stop(e.to_string())
+}
+
+/// The latest `last` passes (of `table`, or of all), newest first. The table
+/// name is a bound parameter.
+pub async fn recent(lake: &Lake, table: Option<&str>, last: usize) -> Result<Vec<RecordBatch>, Error> {
+    let Some(ctx) = history(lake).await? else { return Ok(Vec::new()) };
     let sql = format!(
         "SELECT started, \"table\", status, attempt, \"trigger\", rows, quarantined, files, commits, \
          round((CAST(ended AS BIGINT) - CAST(started AS BIGINT)) / 1000000.0, 3) AS seconds, error, run_id \
@@ -230,4 +246,19 @@ pub async fn recent(lake: &Lake, table: Option<&str>, last: usize) -> Result<Vec
     let frame = ctx.sql(&sql).await.map_err(failed)?;
     let frame = frame.with_param_values(vec![ScalarValue::Utf8(table.map(str::to_string))]).map_err(failed)?;
     frame.collect().await.map_err(failed)
+}
+
+/// The tables and sinks whose latest recorded pass failed.
+pub async fn failing(lake: &Lake) -> Result<Vec<String>, Error> {
+    let Some(ctx) = history(lake).await? else { return Ok(Vec::new()) };
+    let sql = format!(
+        "SELECT CAST(\"table\" AS VARCHAR) FROM (SELECT \"table\", status, row_number() OVER (PARTITION BY \"table\" \
+         ORDER BY started DESC, attempt DESC) AS latest FROM {TABLE}) WHERE latest = 1 AND status = 'failed' ORDER BY 1"
+    );
+    let batches = ctx.sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+    let names = batches.iter().flat_map(|b| {
+        let col = arrow_cast::cast(b.column(0), &DataType::Utf8).expect("text casts to text");
+        col.as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>()
+    });
+    Ok(names.collect())
 }

@@ -5,6 +5,7 @@ mod demo_sales;
 mod generate;
 mod maintain;
 mod query;
+mod repair;
 mod run;
 mod runs;
 mod send;
@@ -42,6 +43,8 @@ enum Command {
     Runs(runs::Args),
     /// Serve the dashboard, reports, SQL and metrics over the pipeline's tables.
     Serve(serve::Args),
+    /// Run again the tables whose latest pass failed, and the tables that read them.
+    Repair(repair::Args),
     /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
     Compact(maintain::CompactArgs),
     /// Delete one table and compute it again from its input.
@@ -60,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args).await,
         Command::Runs(args) => runs::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Repair(args) => repair::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
         // blocking work (files, the producer, the registry client): off the runtime

@@ -201,3 +201,51 @@ fn a_scheduled_table_catches_up_once_and_no_time_runs_twice_across_processes() {
     assert_eq!(scheduled(&ws), claims, "one pass per time: {:?}", runs(&ws, "doubled"));
     assert_eq!(count().trim(), "n\n20");
 }
+
+#[test]
+fn repair_runs_the_failed_table_and_its_readers_only() {
+    let ws = workspace();
+    let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
+    let bronze_only = iot_pipeline("", 1000);
+    let retry = "    retry: {attempts: 2, backoff: 100ms}\n";
+    let full = bronze_only.clone()
+        + "\n  doubled:\n    layer: silver\n    input: iot_bronze\n"
+        + retry
+        + "    transform:\n      select: [device_id, {name: t2, expr: \"temperature * 2\"}]\n"
+        + "\n  tripled:\n    layer: gold\n    input: doubled\n"
+        + retry
+        + "    transform:\n      select: [device_id, {name: t3, expr: \"t2 * 1.5\"}]\n";
+    ws.write_pipeline(&full);
+    ws.drop_file("a.ndjson", lines(0..10));
+    ws.run_once();
+    // new rows reach bronze, then bronze's files are unreadable while the others run
+    ws.drop_file("b.ndjson", lines(10..15));
+    ws.write_pipeline(&bronze_only);
+    ws.run_once();
+    ws.write_pipeline(&full);
+    let files = data_files(&ws.lake().join("iot_bronze"));
+    for f in &files {
+        std::fs::rename(f, f.with_extension("away")).unwrap();
+    }
+    let out = ws.ingesta(&["run", ws.pipeline().to_str().unwrap(), "--once", "--json"]);
+    assert!(!out.status.success(), "a failed table fails the run");
+    for f in &files {
+        std::fs::rename(f.with_extension("away"), f).unwrap();
+    }
+    let statuses = |t: &str| runs(&ws, t).iter().map(|r| r["status"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(statuses("doubled")[..2], ["failed", "retrying"]);
+
+    let out = ws.ingesta(&["repair", ws.pipeline().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: Vec<(&str, u64)> = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["rows"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ran, [("doubled", 5), ("tripled", 5)], "only the failed table and its reader run");
+    assert_eq!(runs(&ws, "doubled")[0]["trigger"], "repair");
+    let again = ws.ingesta(&["repair", ws.pipeline().to_str().unwrap()]);
+    assert!(text(&again.stdout).contains("nothing to repair"), "{}", text(&again.stdout));
+}
