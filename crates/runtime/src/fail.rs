@@ -5,6 +5,8 @@
 
 /// A bronze micro-batch's quarantine is committed, its table not yet.
 pub(crate) const AFTER_QUARANTINE_COMMIT: &str = "after-quarantine-commit";
+/// A replay's rows are committed to the table, the replay ledger not yet.
+pub(crate) const REPLAY_AFTER_TABLE_COMMIT: &str = "replay-after-table-commit";
 /// The Kafka sink's messages are flushed, its position not yet recorded.
 pub(crate) const SINK_AFTER_FLUSH: &str = "sink-after-flush";
 

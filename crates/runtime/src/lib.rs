@@ -33,6 +33,7 @@ use ingesta_lake::Lake;
 pub use bronze::http::CollectTask;
 pub use bronze::kafka::StreamTask;
 pub use bronze::landing::BronzeTask;
+pub use bronze::landing::replay::{ReplayReport, replay};
 pub use bronze::postgres::CdcTask;
 pub use bronze::sql::SqlTask;
 pub use check::{Finding, check};

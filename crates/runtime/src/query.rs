@@ -1,8 +1,10 @@
 //! Read-only SQL over the lake and the warehouse: every table of a pipeline
-//! under its name, its quarantine as `<name>__quarantine` and the run history
-//! as `ingesta_runs`, at their current versions. A warehouse table is read whole when the session opens
-//! (marts are small; a provider that pushes filters down to PostgreSQL is
-//! for later), so one statement can join it with lake tables.
+//! under its name, its quarantine as `<name>__quarantine` (and what was
+//! replayed from it as `<name>__replayed`) and the run history as
+//! `ingesta_runs`, at their current versions. A warehouse table is read whole
+//! when the session opens (marts are small; a provider that pushes filters
+//! down to PostgreSQL is for later), so one statement can join it with lake
+//! tables.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +35,8 @@ pub async fn session_with_commits(p: &Pipeline) -> Result<(SessionContext, BTree
     let failed = |e: ingesta_lake::datafusion::error::DataFusionError| Error::stop(e.to_string());
     for (name, cfg) in &p.tables {
         let q = format!("{name}__quarantine");
-        let mut tables = vec![(q, lake.quarantine_url(name))];
+        let replayed = crate::bronze::landing::replay::ledger_name(name);
+        let mut tables = vec![(q, lake.quarantine_url(name)), (replayed.clone(), lake.quarantine_url(&replayed))];
         match (&warehouse, cfg.store) {
             (Some(wh), ingesta_config::Store::Warehouse) => {
                 let spec = crate::transform::warehouse_spec(name, cfg);

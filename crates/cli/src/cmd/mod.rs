@@ -6,6 +6,7 @@ mod generate;
 mod maintain;
 mod query;
 mod repair;
+mod replay;
 mod run;
 mod runs;
 mod send;
@@ -43,6 +44,8 @@ enum Command {
     Runs(runs::Args),
     /// Serve the dashboard, reports, SQL and metrics over the pipeline's tables.
     Serve(serve::Args),
+    /// Read a landing table's quarantined records again with the pipeline as it is now.
+    Replay(replay::Args),
     /// Run again the tables whose latest pass failed, and the tables that read them.
     Repair(repair::Args),
     /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
@@ -64,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => runs::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Repair(args) => repair::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
         // blocking work (files, the producer, the registry client): off the runtime

@@ -109,3 +109,57 @@ fn fields_the_columns_do_not_name_are_kept_in_rescued() {
     assert_eq!(view.groups.get(r#"b.csv|{"site":"north"}"#), Some(&1), "{:?}", view.groups);
     assert_eq!(view.groups.get("b.csv|None"), Some(&1), "{:?}", view.groups);
 }
+
+#[test]
+fn quarantined_records_replay_once_after_the_fix_even_through_a_crash() {
+    let ws = workspace();
+    // humidity is required at first: readings without it are quarantined
+    let required = iot_pipeline("", 400)
+        .replace("{name: humidity, type: double}", "{name: humidity, type: double, required: true}");
+    ws.write_pipeline(&required);
+    let without = |i: usize| reading(i).replace(r#""humidity":50.0,"#, "") + "\n";
+    let file: String = (0..30).map(|i| if i % 3 == 0 { without(i) } else { reading(i) + "\n" }).collect();
+    ws.drop_file("a.ndjson", file + "{broken\n");
+    let first = ws.run_once();
+    assert_eq!((first["tables"][0]["rows"].as_u64(), first["tables"][0]["quarantined"].as_u64()), (Some(20), Some(11)));
+    let pipeline = ws.pipeline();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", pipeline.to_str().unwrap(), "iot_bronze", "--json"];
+        args.extend_from_slice(extra);
+        ws.command(&args)
+    };
+    // before the fix nothing reads
+    let out = replay(&["--reason", "missing_required"]).output().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("counts");
+    assert_eq!(
+        (r["candidates"].as_u64(), r["replayed"].as_u64(), r["still_bad"].as_u64()),
+        (Some(10), Some(0), Some(10))
+    );
+    // the fix; a replay killed after its table commit, then run again
+    ws.write_pipeline(&iot_pipeline("", 400));
+    let crashed = replay(&["--reason", "missing_required"])
+        .env("INGESTA_FAILPOINT", "replay-after-table-commit")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the fail point stops the replay");
+    let out = replay(&["--reason", "missing_required"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["candidates"].as_u64(), r["replayed"].as_u64(), r["marked"].as_u64()),
+        (Some(10), Some(0), Some(10)),
+        "{r}"
+    );
+    let again: serde_json::Value = serde_json::from_slice(&replay(&[]).output().unwrap().stdout).unwrap();
+    assert_eq!(
+        (again["candidates"].as_u64(), again["still_bad"].as_u64()),
+        (Some(1), Some(1)),
+        "the broken line stays: {again}"
+    );
+    let view = bronze(&ws);
+    assert_eq!((view.rows, view.distinct_keys), (30, 30), "every reading once");
+    let sql = "SELECT count(*) AS n FROM iot_bronze__quarantine q JOIN iot_bronze__replayed r \
+               ON q.source = r.source AND q.position = r.position AND q.batch_id = r.batch_id";
+    let q = ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "csv"]);
+    assert_eq!(text(&q.stdout).trim(), "n\n10", "{}", text(&q.stderr));
+}

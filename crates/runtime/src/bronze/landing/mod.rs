@@ -4,6 +4,7 @@
 
 mod changed;
 mod microbatch;
+pub mod replay;
 
 use std::collections::HashSet;
 use std::sync::Arc;
