@@ -184,13 +184,26 @@ try {
     console.log(`skip - report ${pick.report.name} has no parameter to change`);
   }
 
-  // (c) quarantine, SQL, API docs
+  // (c) quarantine, runs, SQL, API docs
   await step('quarantine page', async () => {
     await page.goto(`${args.url}/#/quarantine`);
     await page.waitForSelector('.page[data-page=quarantine][data-ready]');
   });
   await shot('quarantine.png');
   console.log('ok - quarantine page');
+
+  await step('runs page', async () => {
+    await page.goto(`${args.url}/#/runs`);
+    await page.waitForSelector('.page[data-page=runs][data-ready]');
+    const shown = await page.$$eval('tr[data-run]', (rows) => rows.length);
+    const api = await page.evaluate(async (token) => {
+      const r = await fetch('/api/runs?limit=200', { headers: { Authorization: `Bearer ${token}` } });
+      return (await r.json()).runs.length;
+    }, args.token);
+    if (!api || shown !== api) throw new Error(`the runs page shows ${shown} passes, the API has ${api}`);
+  });
+  await shot('runs.png');
+  console.log('ok - runs page');
 
   await step('SQL page', async () => {
     await page.goto(`${args.url}/#/sql`);

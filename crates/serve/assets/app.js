@@ -5,18 +5,21 @@
 //   #/pipeline (default)   tables, data flow, freshness      pipeline.js
 //   #/reports[/<name>?..]  report list, one report           reports.js
 //   #/quarantine[/<table>] quarantined records by reason     quarantine.js
+//   #/runs[?table=...]     the run history                   runs.js
 //   #/sql[?q=...]          ad-hoc read-only SQL              sql.js
 
 import { h, errorBox, hideTokenForm, onUnauthorized, showTokenForm, takeTokenFromFragment } from './common.js';
 import { pipelinePage } from './pipeline.js';
 import { reportsPage } from './reports.js';
 import { quarantinePage } from './quarantine.js';
+import { runsPage } from './runs.js';
 import { sqlPage } from './sql.js';
 
 const pages = {
   pipeline: pipelinePage,
   reports: reportsPage,
   quarantine: quarantinePage,
+  runs: runsPage,
   sql: sqlPage,
 };
 
