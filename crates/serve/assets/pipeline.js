@@ -77,7 +77,7 @@ function legend() {
   return h('div', { class: 'legend muted' },
     svg('svg', { width: 28, height: 10 }, svg('line', { x1: 0, y1: 5, x2: 28, y2: 5, class: 'edge' })), ' input ',
     svg('svg', { width: 28, height: 10 }, svg('line', { x1: 0, y1: 5, x2: 28, y2: 5, class: 'edge lookup' })), ' lookup ',
-    ...['ok', 'retrying', 'stopped', 'idle'].map((s) => h('span', { class: `badge state-${s}` }, s)));
+    ...['ok', 'retrying', 'failed', 'stopped', 'idle'].map((s) => h('span', { class: `badge state-${s}` }, s)));
 }
 
 // ---- the data-flow graph ----

@@ -7,7 +7,7 @@ import { api, fmtAgo, fmtInt, h, hashFor } from './common.js';
 const LIMIT = 200;
 
 // A pass's status as a badge in the pipeline page's colours.
-const STATE = { ok: 'ok', retrying: 'retrying', failed: 'stopped' };
+const STATE = { ok: 'ok', retrying: 'retrying', failed: 'failed' };
 
 export async function runsPage(ctx) {
   const table = ctx.params.get('table');
