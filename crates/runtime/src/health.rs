@@ -1,6 +1,7 @@
 //! The health of each table while `run --watch` runs: ok, retrying (a passing
-//! fault: broker unreachable, commit conflict, folder gone) or stopped (a
-//! fault that needs a person: bad credentials, a `fail` expectation), with
+//! fault: broker unreachable, commit conflict, folder gone), failed (such a
+//! fault outlasted the table's retries; still tried) or stopped (a fault that
+//! needs a person: bad credentials, a `fail` expectation), with
 //! the problem, since when, and the last commit. `run --watch --health ADDR`
 //! serves it as `GET /health` (200 when every table is ok, 503 otherwise).
 
