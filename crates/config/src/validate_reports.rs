@@ -125,6 +125,14 @@ fn validate_alerts(p: &Pipeline, err: &mut dyn FnMut(&str, String)) {
         if let Some(Err(e)) = t.schedule.as_ref().map(|s| s.check()) {
             err(&format!("tables.{name}.schedule"), e);
         }
+        let streamed = matches!(
+            p.sources.get(&t.input),
+            Some(crate::model::Source::Kafka(_) | crate::model::Source::Http(_) | crate::model::Source::PostgresCdc(_))
+        );
+        if t.schedule.is_some() && streamed {
+            let msg = "a table fed by a stream (a topic, the collector, database changes) takes its input as it comes; schedule the tables that read it";
+            err(&format!("tables.{name}.schedule"), msg.into());
+        }
         if t.retry.attempts == 0 {
             err(&format!("tables.{name}.retry.attempts"), "at least 1 (the first attempt)".into());
         }

@@ -23,9 +23,9 @@ const COMMITS_READ: usize = 200;
 pub(crate) struct Alerts {
     pipeline: Pipeline,
     rules: Vec<(String, Alert, Threshold)>,
-    /// Per (rule, table): when it started firing, and when the webhook last
-    /// heard of it (`None`: not yet delivered).
-    firing: BTreeMap<(String, String), (DateTime<Utc>, Option<Instant>)>,
+    /// Per (rule, table): when it started firing, when the webhook last heard
+    /// of it (`None`: not yet delivered), and the message.
+    firing: BTreeMap<(String, String), (DateTime<Utc>, Option<Instant>, String)>,
     /// Per (rule, table): resolved, still to be delivered.
     resolving: BTreeMap<(String, String), String>,
     /// The last reading of the tables' commits, per (rule, table).
@@ -85,6 +85,7 @@ impl Alerts {
                 self.update(&alert, key, now).await;
             }
         }
+        board.set_alerts(self.firing());
     }
 
     fn watched(&self, alert: &Alert) -> Vec<String> {
@@ -93,23 +94,22 @@ impl Alerts {
 
     /// A rule's state for one table: firing with `message`, or not (`None`).
     async fn update(&mut self, alert: &Alert, key: (String, String), message: Option<String>) {
-        match (message, self.firing.get(&key).copied()) {
+        match (message, self.firing.get(&key).cloned()) {
             (Some(m), None) => {
                 self.resolving.remove(&key);
                 let sent = self.send(alert, &key, "firing", &m).await.then(Instant::now);
-                self.firing.insert(key.clone(), (Utc::now(), sent));
+                self.firing.insert(key.clone(), (Utc::now(), sent, m));
             }
-            (Some(m), Some((since, sent))) => {
+            (Some(m), Some((since, sent, _))) => {
                 let due = match (sent, alert.repeat) {
                     (None, _) => true,
                     (Some(at), Some(every)) => at.elapsed() >= every.0,
                     (Some(_), None) => false,
                 };
-                if due && self.send(alert, &key, "firing", &m).await {
-                    self.firing.insert(key.clone(), (since, Some(Instant::now())));
-                }
+                let sent = if due && self.send(alert, &key, "firing", &m).await { Some(Instant::now()) } else { sent };
+                self.firing.insert(key.clone(), (since, sent, m));
             }
-            (None, Some((since, sent))) => {
+            (None, Some((since, sent, _))) => {
                 self.firing.remove(&key);
                 // a firing never delivered needs no resolution
                 if sent.is_some() {
@@ -124,6 +124,17 @@ impl Alerts {
         {
             self.resolving.remove(&key);
         }
+    }
+
+    /// The alerts firing now, for the dashboard.
+    fn firing(&self) -> Vec<Value> {
+        let each = |((rule, table), (since, _, message)): (
+            &(String, String),
+            &(DateTime<Utc>, Option<Instant>, String),
+        )| {
+            json!({"alert": rule, "table": table, "since": since.to_rfc3339(), "message": message})
+        };
+        self.firing.iter().map(each).collect()
     }
 
     /// POSTs one message; false (logged, without the URL) when it did not go through.

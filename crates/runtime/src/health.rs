@@ -16,6 +16,8 @@ pub struct Board {
     tables: Arc<Mutex<BTreeMap<String, TableHealth>>>,
     /// Kafka clients' own state (librdkafka retries inside them).
     clients: Arc<Mutex<Vec<(String, ingesta_kafka::Health)>>>,
+    /// The alerts firing now (`alerts.rs`).
+    alerts: Arc<Mutex<Vec<Value>>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -67,6 +69,11 @@ impl Board {
         self.entry(table, |t| t.stopped = Some(error.to_string()));
     }
 
+    /// The alerts firing now: `{alert, table, since, message}` each.
+    pub fn set_alerts(&self, firing: Vec<Value>) {
+        *self.alerts.lock().expect("health") = firing;
+    }
+
     fn entry(&self, table: &str, f: impl FnOnce(&mut TableHealth)) {
         f(self.tables.lock().expect("health").entry(table.to_string()).or_default());
     }
@@ -98,7 +105,8 @@ impl Board {
                 })
             })
             .collect();
-        (all_ok, json!({"status": if all_ok { "ok" } else { "degraded" }, "tables": rows}))
+        let alerts = self.alerts.lock().expect("health").clone();
+        (all_ok, json!({"status": if all_ok { "ok" } else { "degraded" }, "tables": rows, "alerts": alerts}))
     }
 }
 

@@ -11,11 +11,13 @@ const LAYERS = ['bronze', 'silver', 'gold'];
 export async function pipelinePage(ctx) {
   const updated = h('span', { class: 'updated', 'aria-live': 'polite' }, 'loading…');
   const summary = h('div', { class: 'summary muted' });
+  const alerts = h('div', { class: 'alerts' });
   const graph = h('div', { class: 'graph' });
   const tbody = h('tbody');
   const expanded = new Set();
   ctx.root.append(
     h('div', { class: 'page-head' }, h('h1', {}, 'Pipeline'), summary, updated),
+    alerts,
     h('section', { class: 'card' },
       h('div', { class: 'card-head' }, h('h2', {}, 'Data flow'), legend()),
       graph),
@@ -40,6 +42,7 @@ export async function pipelinePage(ctx) {
       if (!ctx.open) return;
       showPipelineName(data.pipeline);
       fill(summary, summaryLine(data));
+      alerts.replaceChildren(...alertCards(data.alerts || []));
       graph.replaceChildren(flowGraph(data, (name) => focusRow(tbody, name)));
       tbody.replaceChildren(...data.tables.flatMap((t) => tableRows(t, expanded, () => refreshRows())));
       lastData = data;
@@ -59,6 +62,16 @@ export async function pipelinePage(ctx) {
     if (lastData) tbody.replaceChildren(...lastData.tables.flatMap((t) => tableRows(t, expanded, refreshRows)));
   };
   await refresh();
+}
+
+// The alerts firing now (only a `run --watch` process has them).
+function alertCards(firing) {
+  if (!firing.length) return [];
+  return [h('section', { class: 'card alerts-firing', role: 'alert' },
+    h('h2', {}, `${firing.length} alert${firing.length === 1 ? '' : 's'} firing`),
+    h('ul', {}, firing.map((a) => h('li', { 'data-alert': a.alert },
+      h('span', { class: 'badge state-failed' }, a.alert), ' ', h('code', {}, a.table), ' ',
+      h('span', { class: 'muted' }, `since ${new Date(a.since).toLocaleString('en-GB')}: `), a.message))))];
 }
 
 function summaryLine(data) {

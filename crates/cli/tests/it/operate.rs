@@ -75,6 +75,12 @@ fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn a_failing_table_is_retried_recorded_and_alerted_once_then_resolved_once() {
     let ws = workspace();
     let (hook, got) = receiver();
+    let port = ingesta_testkit::free_port();
+    let firing = || -> Option<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{port}/api/tables");
+        let r = reqwest::blocking::Client::new().get(url).bearer_auth("read-token-0123456789").send().ok()?;
+        Some(r.json::<serde_json::Value>().ok()?["alerts"].clone())
+    };
     let lines = |r: std::ops::Range<usize>| r.map(|i| reading(i) + "\n").collect::<String>();
     ws.drop_file("a.ndjson", lines(0..10));
     ws.write_pipeline(&iot_pipeline("    poll: 200ms", 1000));
@@ -91,22 +97,26 @@ fn a_failing_table_is_retried_recorded_and_alerted_once_then_resolved_once() {
         "    retry: {{attempts: 2, backoff: 100ms, max_backoff: 400ms}}\n\
          \n  doubled:\n    layer: silver\n    input: iot_bronze\n    retry: {{attempts: 3, backoff: 100ms, max_backoff: 400ms}}\n\
          \x20   transform:\n      select: [device_id, {{name: t2, expr: \"temperature * 2\"}}]\n\
-         alerts:\n  failures:\n    on: table_failed\n    tables: [doubled]\n    webhook: {hook}\n"
+         alerts:\n  failures:\n    on: table_failed\n    tables: [doubled]\n    webhook: {hook}\n\
+         serve:\n  listen: 127.0.0.1:{port}\n  read_token: read-token-0123456789\n"
     );
     ws.write_pipeline(&(iot_pipeline("    poll: 200ms", 1000) + &rest));
     let mut child = spawn_watch(&ws);
     let fired = wait_until(Duration::from_secs(30), || !got.lock().unwrap().is_empty());
-    std::thread::sleep(Duration::from_secs(1));
+    // the dashboard's API shows it while it fires
+    let shown = wait_until(Duration::from_secs(10), || firing().is_some_and(|a| a[0]["alert"] == "failures"));
     for f in &files {
         std::fs::rename(f.with_extension("away"), f).unwrap();
     }
     let resolved = wait_until(Duration::from_secs(30), || got.lock().unwrap().len() >= 2);
-    std::thread::sleep(Duration::from_secs(1));
+    let cleared =
+        wait_until(Duration::from_secs(10), || firing().is_some_and(|a| a.as_array().is_some_and(Vec::is_empty)));
     interrupt(&child);
     assert!(wait_until(Duration::from_secs(30), || child.try_wait().unwrap().is_some()), "Ctrl-C stops the watch");
     let out = child.wait_with_output().unwrap();
     let stderr = text(&out.stderr);
     assert!(fired && resolved, "the webhook heard {:?}: {stderr}", got.lock().unwrap());
+    assert!(shown && cleared, "the firing alert is in /api/tables while it lasts");
     assert!(!stderr.contains("s3cret-hook-token"), "the webhook's URL is never printed: {stderr}");
     let bodies = got.lock().unwrap().clone();
     assert_eq!(bodies.len(), 2, "once firing, once resolved: {bodies:?}");

@@ -1,6 +1,7 @@
 //! `GET /api/tables`: each table's layer, store, rows, version, freshness,
 //! state, columns, expectations and recent commits, from its log (and from
-//! the health board when this process runs the pipeline).
+//! the health board when this process runs the pipeline, with the alerts
+//! firing).
 
 use chrono::{DateTime, Utc};
 use ingesta_config::{Pipeline, Source, Store};
@@ -47,7 +48,8 @@ pub async fn tables(d: &PipelineData) -> Result<Value, Failure> {
         }));
     }
     let sources: Vec<Value> = p.sources.iter().map(|(n, s)| json!({"name": n, "type": kind(s)})).collect();
-    Ok(json!({"pipeline": p.pipeline, "sources": sources, "tables": out}))
+    let alerts = health.as_ref().map_or(Value::Array(Vec::new()), |h| h["alerts"].clone());
+    Ok(json!({"pipeline": p.pipeline, "sources": sources, "tables": out, "alerts": alerts}))
 }
 
 fn kind(s: &Source) -> &'static str {
