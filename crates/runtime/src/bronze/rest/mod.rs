@@ -33,6 +33,7 @@ use state::State;
 
 use crate::bronze::{Tables, open_tables, stored_record};
 use crate::report::{Progress, TableReport};
+use crate::upkeep::Upkeep;
 
 /// Commits searched, newest first, for the state the `txn` names.
 const INFOS: usize = 1000;
@@ -52,6 +53,7 @@ pub struct RestTask {
     held: Option<(State, i64)>,
     /// When the API was last read (this process).
     polled: Option<Instant>,
+    upkeep: Upkeep,
 }
 
 impl RestTask {
@@ -67,6 +69,7 @@ impl RestTask {
             tables: None,
             held: None,
             polled: None,
+            upkeep: Upkeep::new(cfg),
         })
     }
 
@@ -184,6 +187,7 @@ impl RestTask {
         let max_record_bytes = self.src.max_record_bytes.0 as usize;
         let t = Target { tables, cfg: &self.cfg, id, quarantined, max_record_bytes };
         let (rows, bad) = commit::commit(t, g, &committed).await?;
+        self.upkeep.run(&mut self.tables.as_mut().expect("created").bronze).await;
         report.rows += rows;
         report.quarantined += bad;
         report.commits += 1;
