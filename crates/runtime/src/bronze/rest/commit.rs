@@ -22,6 +22,8 @@ pub(super) struct Group {
     pub urls: Vec<String>,
     /// Pages that could not be read.
     pub bad: Vec<QuarantineRecord>,
+    /// Bytes of the records.
+    pub bytes: u64,
 }
 
 impl Group {
@@ -30,6 +32,7 @@ impl Group {
         self.urls.push(url);
         let u = self.urls.len() - 1;
         for (index, r) in records {
+            self.bytes += r.len() as u64;
             self.meta.push(Meta { url: u, page, index });
             self.records.push(r);
         }

@@ -3,11 +3,11 @@
 //! Each pass GETs pages from where the table's state says (`state.rs`:
 //! kept in the commit's info, counted by the `txn` of `app_id::rest`),
 //! following the source's pagination, and commits the pages' records with
-//! the state after the last of them, in one commit per `batch.max_rows`
-//! records. A SIGKILL between two commits reads the uncommitted pages again
-//! and nothing twice. 429, 5xx and connection errors are tried again
-//! (`client.rs`); a page that cannot be read goes to quarantine with its URL
-//! and the state moves past it.
+//! the state after the last of them, one commit per `batch.max_rows`
+//! records or `batch.max_bytes` (whole pages). A SIGKILL between two
+//! commits reads the uncommitted pages again and nothing twice. 429, 5xx
+//! and connection errors are tried again (`client.rs`); a page that cannot
+//! be read goes to quarantine with its URL and the state moves past it.
 
 mod client;
 mod columns;
@@ -104,7 +104,7 @@ impl RestTask {
         let mut group = Group::default();
         let (mut at, mut skip, mut read) = (start.at, start.skip, 0u64);
         let mut committed = held.clone();
-        let max = self.cfg.batch.max_rows;
+        let (max, max_bytes) = (self.cfg.batch.max_rows, self.cfg.batch.max_bytes.0);
         let visible = self.visible();
         while self.src.max_pages.is_none_or(|m| read < m) {
             let url = self.request(at.as_deref(), start.since.as_deref())?;
@@ -147,7 +147,7 @@ impl RestTask {
             };
             pending.at = at.clone();
             pending.next = next.filter(|n| Some(n) != at.as_ref());
-            if group.records.len() >= max {
+            if group.records.len() >= max || group.bytes >= max_bytes {
                 committed = self.commit(std::mem::take(&mut group), &pending, &id, quarantined, report).await?;
                 pending.commits = committed.commits;
                 progress.committed();
@@ -214,8 +214,12 @@ impl RestTask {
         if let Some((s, at)) = self.held.as_ref().filter(|(s, _)| s.commits == commits) {
             return Ok((s.clone(), *at, quarantined));
         }
-        let infos = t.bronze.commit_infos(INFOS).await?;
-        let Some((s, at)) = State::find(&infos, commits) else {
+        // the state is nearly always in the newest commits: those are read first
+        let mut found = State::find(&t.bronze.commit_infos(10).await?, commits);
+        if found.is_none() {
+            found = State::find(&t.bronze.commit_infos(INFOS).await?, commits);
+        }
+        let Some((s, at)) = found else {
             return Err(Error::stop(format!(
                 "the table holds {commits} commits of source `{}` but none of its last {INFOS} commits has the \
                  source's state (`{}`); the log was cleaned up or rewritten. Rebuild the table (`ingesta rebuild`)",
