@@ -37,6 +37,9 @@ use crate::upkeep::Upkeep;
 
 /// Commits searched, newest first, for the state the `txn` names.
 const INFOS: usize = 1000;
+/// Bad pages in a row that stop the table (an API answering past its last
+/// page with something other than an empty list would be read forever).
+const BAD_IN_A_ROW: u32 = 3;
 /// A state older than this is committed again (unchanged) when a pass finds
 /// nothing new, so that it stays within the Delta log's retention.
 const REFRESH_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -102,7 +105,7 @@ impl RestTask {
         let start = held.start(self.src.incremental.is_some());
         let mut pending = State { since: start.since.clone(), ..held.clone() };
         let mut group = Group::default();
-        let (mut at, mut skip, mut read) = (start.at, start.skip, 0u64);
+        let (mut at, mut skip, mut read, mut bad_in_a_row) = (start.at, start.skip, 0u64, 0u32);
         let mut committed = held.clone();
         let (max, max_bytes) = (self.cfg.batch.max_rows, self.cfg.batch.max_bytes.0);
         let visible = self.visible();
@@ -119,11 +122,18 @@ impl RestTask {
             };
             let next = match page::parse(&fetched.body, &self.src.records, next_field) {
                 Err(why) => {
+                    bad_in_a_row += 1;
+                    if bad_in_a_row >= BAD_IN_A_ROW {
+                        return Err(Error::stop(format!(
+                            "{bad_in_a_row} pages in a row cannot be read, the last {shown}: {why}; is `records` \
+                             right, and does the API answer past its last page with an empty list?"
+                        )));
+                    }
+                    tracing::warn!(table = %self.name, url = %shown, why, "a page cannot be read; it is quarantined once");
                     // a page still bad at the place the state holds it bad is in the quarantine already
                     if !(pending.bad && pending.at == at) {
                         pending.pages += 1;
                         let cut = self.src.max_record_bytes.0 as usize;
-                        tracing::warn!(table = %self.name, url = %shown, why, "a page cannot be read; it goes to quarantine");
                         group.bad_page(shown, pending.pages, why, &fetched.body, cut);
                     }
                     (pending.taken, pending.bad) = (0, true);
@@ -134,6 +144,7 @@ impl RestTask {
                     break;
                 }
                 Ok(p) => {
+                    bad_in_a_row = 0;
                     let next = self.next(at.as_deref(), &p, fetched.link)?;
                     let n = p.records.len() as u64;
                     let fresh = self.fresh(p.records, skip, start.since.as_deref(), &mut pending);
