@@ -1,4 +1,4 @@
-//! Where a REST source's table is in its API (decision 0033). A `txn`
+//! Where a REST source's table is in its API (decision 0034). A `txn`
 //! holds one integer, and a cursor or a next link is text, so the `txn` of
 //! `app_id::rest` counts the commits of the source's pages and the commit's
 //! info holds the state after them (`ingesta.rest.state`, JSON), written in
