@@ -235,6 +235,7 @@ impl Ctx<'_> {
             "http" => self.de(at, m).map(Source::Http),
             "postgres_cdc" => self.de(at, m).map(Source::PostgresCdc),
             "sql" => self.de(at, m).map(Source::Sql),
+            "rest" => self.de(at, m).map(Source::Rest),
             _ => unreachable!("`typed` accepts Source::TYPES only"),
         }
     }

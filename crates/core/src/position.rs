@@ -46,6 +46,12 @@ pub mod app_id {
         format!("ingesta/sql/{source}")
     }
 
+    /// A `rest` source: how many commits of its pages the table holds (the
+    /// pages' resume state is in the same commit's info).
+    pub fn rest(source: &str) -> String {
+        format!("ingesta/rest/{source}")
+    }
+
     /// The ids a table records for its input table `input` start with this.
     pub fn table_prefix(input: &str) -> String {
         format!("ingesta/table/{input}/")
@@ -141,6 +147,7 @@ mod tests {
         assert_eq!(file.app_id(), "ingesta/landing/iot/d/a.csv@10:7");
         assert_eq!(app_id::kafka("orders", 3), "ingesta/kafka/orders/3");
         assert_eq!(app_id::http("clicks"), "ingesta/http/clicks");
+        assert_eq!(app_id::rest("orders"), "ingesta/rest/orders");
         assert_eq!(app_id::table("bronze", "abc"), "ingesta/table/bronze/abc");
         assert_eq!(app_id::sink("gold", "abc"), "ingesta/sink/gold/abc");
         assert_eq!(app_id::COMPACTION, "ingesta/compaction");

@@ -74,6 +74,8 @@ async fn bronze_columns(p: &Pipeline, name: &str, t: &Table, lake: Option<&Lake>
         }
     } else if let (Some(ingesta_config::Source::Http(_)), Some(cols)) = (source, &t.columns) {
         return Some(crate::bronze::http::collect_schema(&RecordSchema::from_columns(cols), &t.partition_by));
+    } else if let (Some(ingesta_config::Source::Rest(_)), Some(cols)) = (source, &t.columns) {
+        return Some(crate::bronze::rest::rest_schema(&RecordSchema::from_columns(cols), &t.partition_by));
     } else if let (Some(ingesta_config::Source::Landing(l)), Some(cols)) = (source, &t.columns) {
         return Some(bronze_schema(&RecordSchema::from_columns(cols), &t.partition_by, l.format.rescues()));
     }

@@ -35,6 +35,7 @@ pub use bronze::kafka::StreamTask;
 pub use bronze::landing::BronzeTask;
 pub use bronze::landing::replay::{ReplayReport, replay};
 pub use bronze::postgres::CdcTask;
+pub use bronze::rest::RestTask;
 pub use bronze::sql::SqlTask;
 pub use check::{Finding, check};
 pub use maintain::compact;
@@ -68,6 +69,7 @@ pub enum Task {
     Collect(CollectTask),
     Cdc(CdcTask),
     Sql(SqlTask),
+    Rest(Box<RestTask>),
     Transform(TransformTask),
     Sink(SinkTask),
 }
@@ -80,6 +82,7 @@ impl Task {
             Task::Collect(t) => t.name(),
             Task::Cdc(t) => t.name(),
             Task::Sql(t) => t.name(),
+            Task::Rest(t) => t.name(),
             Task::Transform(t) => t.name(),
             Task::Sink(t) => t.name(),
         }
@@ -92,6 +95,7 @@ impl Task {
             Task::Collect(t) => t.run_once(progress).await,
             Task::Cdc(t) => t.run_once(progress).await,
             Task::Sql(t) => t.run_once(progress).await,
+            Task::Rest(t) => t.run_once(progress).await,
             Task::Transform(t) => t.run_once(progress).await,
             Task::Sink(t) => t.run_once(progress).await,
         }
@@ -168,6 +172,7 @@ pub fn tasks_of(p: &Pipeline, lake: &Lake) -> Result<Vec<Task>, Error> {
                     Ok(Task::Cdc(CdcTask::new(lake.clone(), &p.pipeline, &name, t, &t.input, c)?))
                 }
                 Some(Source::Sql(s)) => Ok(Task::Sql(SqlTask::new(lake.clone(), &name, t, &t.input, s)?)),
+                Some(Source::Rest(r)) => Ok(Task::Rest(Box::new(RestTask::new(lake.clone(), &name, t, &t.input, r)?))),
                 None => Err(Error::stop(format!("table `{name}`: unknown input `{}`", t.input))),
             }
         })

@@ -41,6 +41,10 @@ pub async fn rebuild(p: &Pipeline, name: &str, accept_loss: bool, progress: &Pro
         (Task::Cdc(_) | Task::Sql(_), _) if !held.is_empty() => {
             vec!["the change rows held so far (a new copy gives each source row's current state only)".into()]
         }
+        // an API gives the records it holds now, not every one the table took
+        (Task::Rest(_), _) if !held.is_empty() => {
+            vec!["the records held so far (the API may no longer give all of them)".into()]
+        }
         _ => Vec::new(),
     };
     if !lost.is_empty() {

@@ -16,6 +16,7 @@ mod live;
 mod maintain;
 mod operate;
 mod orders_dwh;
+mod rest;
 mod sales_mart;
 mod serving;
 mod sink;

@@ -229,6 +229,44 @@ fn http_sources_load_and_their_mistakes_are_named() {
     assert!(!format!("{h:?}").contains("hunter2"));
 }
 
+const REST: &str = r#"
+pipeline: p
+lake: {root: ./lake}
+sources:
+  orders:
+    type: rest
+    url: "ftp://api.example.com/v1/orders?key=${SECRET}"
+    headers: {Authorization: "Bearer ${SECRET}"}
+    records: data.items
+    pagination: {cursor: {param: after, field: ""}}
+    incremental: {param: updated_since, field: updated_at}
+    attempts: 0
+tables:
+  orders_raw: {layer: bronze, input: orders}
+"#;
+
+#[test]
+fn rest_sources_load_and_their_mistakes_are_named() {
+    let text = load_str("p.yaml", REST, env).unwrap_err().to_string();
+    assert!(text.contains("sources.orders.url: expected an http:// or https:// URL"), "{text}");
+    assert!(text.contains("sources.orders.attempts: must be at least 1"), "{text}");
+    assert!(text.contains("sources.orders.pagination.cursor.field: must name"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let good = REST.replace("ftp:", "https:").replace("field: \"\"", "field: next").replace("attempts: 0", "poll: 5m");
+    let p = load_str("p.yaml", &good, env).unwrap();
+    let ingesta_config::Source::Rest(r) = &p.sources["orders"] else { panic!("a rest source") };
+    let cursor = ingesta_config::Pagination::Cursor { param: "after".into(), field: "next".into() };
+    assert_eq!((&r.pagination, r.records.as_str(), r.poll.0.as_secs(), r.attempts), (&cursor, "data.items", 300, 8));
+    assert_eq!(r.headers["Authorization"].expose(), "Bearer hunter2");
+    assert!(!format!("{r:?}").contains("hunter2"), "secrets are never printed");
+    let paged = good.replace("{cursor: {param: after, field: next}}", "{page: {param: p, size_param: n, size: 50}}");
+    let p = load_str("p.yaml", &paged, env).unwrap();
+    let ingesta_config::Source::Rest(r) = &p.sources["orders"] else { panic!("a rest source") };
+    let page =
+        ingesta_config::Pagination::Page { param: "p".into(), size_param: Some("n".into()), size: Some(50), start: 1 };
+    assert_eq!(r.pagination, page);
+}
+
 #[test]
 fn sinks_load_and_their_mistakes_are_named() {
     let base = "pipeline: p\nlake: {root: ./lake}\nsources:\n  s: {type: landing, path: ./in}\ntables:\n  t: {layer: bronze, input: s}\n";

@@ -1,5 +1,6 @@
 //! Bronze: one folder per source kind (`landing/` files, `kafka/` topics,
-//! `http/` the collector's log, `postgres/` a database's changes, `sql/` a query's new rows), each a task that reads its input after the
+//! `http/` the collector's log, `postgres/` a database's changes, `sql/` a query's new rows,
+//! `rest/` an API's pages), each a task that reads its input after the
 //! positions the table holds and hands micro-batches to [`commit`], the one
 //! ingestion protocol they share: the quarantine's commit first, then the
 //! table's, each recording the input positions it covers in the same atomic
@@ -12,6 +13,7 @@ pub(crate) mod http;
 pub(crate) mod kafka;
 pub(crate) mod landing;
 pub(crate) mod postgres;
+pub(crate) mod rest;
 pub(crate) mod sql;
 
 use std::sync::Arc;
@@ -73,9 +75,21 @@ pub(crate) async fn commit<T: TableStore>(
     quarantine: &mut T,
     b: Batch<T::Staged>,
 ) -> Result<Committed, Error> {
+    commit_with(table, quarantine, b, Vec::new()).await
+}
+
+/// [`commit`], with `extra` in both commits' info: the source's state that
+/// does not fit a position's integer (a REST source's cursor).
+pub(crate) async fn commit_with<T: TableStore>(
+    table: &mut T,
+    quarantine: &mut T,
+    b: Batch<T::Staged>,
+    extra: Vec<(String, String)>,
+) -> Result<Committed, Error> {
     let started = std::time::Instant::now();
     let (rows, bad) = (b.rows, b.quarantine.len() as u64);
-    let info = commit_info(&b.batch_id, b.rows, bad);
+    let mut info = commit_info(&b.batch_id, b.rows, bad);
+    info.extend(extra);
     if !b.quarantine.is_empty() {
         let mut staged = quarantine.begin(&WriteMode::Append)?;
         quarantine.stage(&mut staged, quarantine_batch(&b.quarantine, b.ingested_at, &b.batch_id)).await?;

@@ -59,6 +59,7 @@ fn kind(s: &Source) -> &'static str {
         Source::Http(_) => "http",
         Source::PostgresCdc(_) => "postgres_cdc",
         Source::Sql(_) => "sql",
+        Source::Rest(_) => "rest",
     }
 }
 
