@@ -11,6 +11,7 @@ mod spans;
 mod validate;
 mod validate_enrich;
 mod validate_reports;
+mod validate_sources;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use load::{Origin, generated_table, load_file, load_str};

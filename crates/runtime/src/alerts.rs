@@ -20,12 +20,20 @@ const READ_EVERY: Duration = Duration::from_secs(10);
 /// Commits read for a quarantine rate (the window's, up to this many).
 const COMMITS_READ: usize = 200;
 
+/// A condition firing.
+#[derive(Clone)]
+struct Firing {
+    since: DateTime<Utc>,
+    /// When the webhook last heard of it (`None`: not yet delivered).
+    sent: Option<Instant>,
+    message: String,
+}
+
 pub(crate) struct Alerts {
     pipeline: Pipeline,
     rules: Vec<(String, Alert, Threshold)>,
-    /// Per (rule, table): when it started firing, when the webhook last heard
-    /// of it (`None`: not yet delivered), and the message.
-    firing: BTreeMap<(String, String), (DateTime<Utc>, Option<Instant>, String)>,
+    /// Per (rule, table): the conditions firing now.
+    firing: BTreeMap<(String, String), Firing>,
     /// Per (rule, table): resolved, still to be delivered.
     resolving: BTreeMap<(String, String), String>,
     /// The last reading of the tables' commits, per (rule, table).
@@ -98,18 +106,18 @@ impl Alerts {
             (Some(m), None) => {
                 self.resolving.remove(&key);
                 let sent = self.send(alert, &key, "firing", &m).await.then(Instant::now);
-                self.firing.insert(key.clone(), (Utc::now(), sent, m));
+                self.firing.insert(key.clone(), Firing { since: Utc::now(), sent, message: m });
             }
-            (Some(m), Some((since, sent, _))) => {
+            (Some(m), Some(Firing { since, sent, .. })) => {
                 let due = match (sent, alert.repeat) {
                     (None, _) => true,
                     (Some(at), Some(every)) => at.elapsed() >= every.0,
                     (Some(_), None) => false,
                 };
                 let sent = if due && self.send(alert, &key, "firing", &m).await { Some(Instant::now()) } else { sent };
-                self.firing.insert(key.clone(), (since, sent, m));
+                self.firing.insert(key.clone(), Firing { since, sent, message: m });
             }
-            (None, Some((since, sent, _))) => {
+            (None, Some(Firing { since, sent, .. })) => {
                 self.firing.remove(&key);
                 // a firing never delivered needs no resolution
                 if sent.is_some() {
@@ -128,12 +136,7 @@ impl Alerts {
 
     /// The alerts firing now, for the dashboard.
     fn firing(&self) -> Vec<Value> {
-        let each = |((rule, table), (since, _, message)): (
-            &(String, String),
-            &(DateTime<Utc>, Option<Instant>, String),
-        )| {
-            json!({"alert": rule, "table": table, "since": since.to_rfc3339(), "message": message})
-        };
+        let each = |((rule, table), f): (&(String, String), &Firing)| json!({"alert": rule, "table": table, "since": f.since.to_rfc3339(), "message": f.message});
         self.firing.iter().map(each).collect()
     }
 
