@@ -66,7 +66,8 @@ mod tests {
 
     #[test]
     fn the_wait_doubles_up_to_the_cap_within_a_quarter() {
-        let p = Retry { attempts: 5, backoff: ingesta_config::Dur(Duration::from_secs(2)), ..Retry::default() };
+        let secs = |n| ingesta_config::Dur(Duration::from_secs(n));
+        let p = Retry { attempts: 5, backoff: secs(2), max_backoff: secs(60) };
         for (failures, base) in [(1, 2.0), (2, 4.0), (3, 8.0), (10, 60.0), (40, 60.0)] {
             let wait = backoff(&p, failures).as_secs_f64();
             assert!((base * 0.75..=base * 1.25).contains(&wait), "{failures} failures: {wait} s");
