@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::Deserialize;
 
 use super::{Dur, Secret};
@@ -177,7 +177,8 @@ impl Schedule {
             return DateTime::from_timestamp_millis(if back { floor } else { floor + step });
         }
         let (cron, tz) = self.cron_in_zone(self.cron.as_deref()?).ok()?;
-        let local = at.with_timezone(&tz);
+        // whole seconds, so that every call within a second names the same time
+        let local = at.with_nanosecond(0)?.with_timezone(&tz);
         let found =
             if back { cron.find_previous_occurrence(&local, true) } else { cron.find_next_occurrence(&local, false) };
         found.ok().map(|t| t.with_timezone(&Utc))
@@ -201,6 +202,7 @@ mod tests {
         assert_eq!(madrid.check(), Ok(()));
         // 02:00 in Madrid is 01:00 UTC in winter, 00:00 UTC in summer
         assert_eq!(madrid.latest(at("2026-12-07T10:00:00Z")), Some(at("2026-12-07T01:00:00Z")));
+        assert_eq!(madrid.latest(at("2026-12-07T10:00:00.123456Z")), Some(at("2026-12-07T01:00:00Z")));
         assert_eq!(madrid.next_after(at("2026-07-01T10:00:00Z")), Some(at("2026-07-02T00:00:00Z")));
         let bad = Schedule { every: None, cron: Some("0 2 * *".into()), timezone: Some("Mars/Base".into()) };
         assert!(bad.check().unwrap_err().contains("not a cron pattern"));
