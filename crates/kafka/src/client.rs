@@ -38,10 +38,13 @@ pub(crate) fn report(health: &Health, error: &rdkafka::error::KafkaError, reason
     }
 }
 
-/// The last problem a client met, if it has not recovered since.
+/// The last problem a client met, if it has not recovered since, and how
+/// far its table is behind the topic.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     state: Arc<Mutex<Option<Problem>>>,
+    /// Messages each partition held past the table, when last measured.
+    lag: Arc<Mutex<BTreeMap<(String, i32), i64>>>,
     /// Whether `state` holds a problem: `ok` and `problem` are called per
     /// message and take the lock only when there is one.
     troubled: Arc<AtomicBool>,
@@ -84,6 +87,21 @@ impl Health {
         if let Some(p) = s.take() {
             tracing::info!(after = ?p.since.elapsed(), "kafka client recovered from: {}", p.message);
         }
+    }
+
+    /// Records the lag measured for some partitions (the others keep theirs).
+    pub fn note_lag(&self, lags: &[(crate::TopicPartition, i64)]) {
+        let mut all = self.lag.lock().expect("lag");
+        for (tp, n) in lags {
+            all.insert((tp.topic.clone(), tp.partition), *n);
+        }
+    }
+
+    /// Messages the table is behind the topic, over its partitions (none
+    /// before the first measure).
+    pub fn lag(&self) -> Option<i64> {
+        let all = self.lag.lock().expect("lag");
+        (!all.is_empty()).then(|| all.values().sum())
     }
 
     /// The problem, if any (no lock while there is none: polled per message).

@@ -228,7 +228,8 @@ impl Consumer {
     }
 
     /// Messages each partition holds past `covered` (the last offset in the
-    /// table), asked of the broker at most every 10 s (none in between).
+    /// table), asked of the broker at most every 10 s (none in between); also
+    /// noted in the client's health.
     pub fn lag(&self, covered: &BTreeMap<TopicPartition, i64>) -> Vec<(TopicPartition, i64)> {
         {
             let mut last = self.lag_measured.lock().expect("lag");
@@ -237,13 +238,15 @@ impl Consumer {
             }
             *last = Some(std::time::Instant::now());
         }
-        covered
+        let lags: Vec<(TopicPartition, i64)> = covered
             .iter()
             .filter_map(|(tp, o)| {
                 let (_, high) = self.inner.fetch_watermarks(&tp.topic, tp.partition, Duration::from_secs(2)).ok()?;
                 Some((tp.clone(), (high - o - 1).max(0)))
             })
-            .collect()
+            .collect();
+        self.inner.context().health.note_lag(&lags);
+        lags
     }
 
     /// Moves a partition back to the offset after `covered` (after a commit

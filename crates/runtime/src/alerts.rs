@@ -88,6 +88,7 @@ impl Alerts {
                 let now = match alert.on {
                     AlertOn::TableFailed => health.get(&table).and_then(failure),
                     AlertOn::SlowPass => health.get(&table).and_then(|h| slow(h, threshold)),
+                    AlertOn::KafkaLag => health.get(&table).and_then(|h| lagging(h, threshold)),
                     AlertOn::Freshness | AlertOn::QuarantineRate => self.from_commits.get(&key).cloned().flatten(),
                 };
                 self.update(&alert, key, now).await;
@@ -172,7 +173,7 @@ impl Alerts {
         let rules: Vec<_> = self
             .rules
             .iter()
-            .filter(|(_, a, _)| !matches!(a.on, AlertOn::TableFailed | AlertOn::SlowPass))
+            .filter(|(_, a, _)| matches!(a.on, AlertOn::Freshness | AlertOn::QuarantineRate))
             .cloned()
             .collect();
         for (rule, alert, threshold) in rules {
@@ -204,6 +205,12 @@ fn failure(h: &Value) -> Option<String> {
 fn slow(h: &Value, threshold: Threshold) -> Option<String> {
     let (Some(took), Threshold::Duration(over)) = (h["last_commit_seconds"].as_f64(), threshold) else { return None };
     (took > over.as_secs_f64()).then(|| format!("its last pass took {took:.1} s, over {} s", over.as_secs_f64()))
+}
+
+/// A topic-fed table further behind its topic than the threshold.
+fn lagging(h: &Value, threshold: Threshold) -> Option<String> {
+    let (Some(lag), Threshold::Count(over)) = (h["lag_messages"].as_i64(), threshold) else { return None };
+    (lag > over as i64).then(|| format!("{lag} messages behind its topic, over {over}"))
 }
 
 fn committed_at(info: &serde_json::Map<String, Value>) -> Option<DateTime<Utc>> {
@@ -248,6 +255,14 @@ mod tests {
         let at = (Utc::now() - chrono::Duration::seconds(secs_ago)).timestamp_millis();
         let v = json!({"timestamp": at, "ingesta.rows": rows.to_string(), "ingesta.quarantined": bad.to_string()});
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_table_behind_its_topic_lags_only_past_the_threshold() {
+        let h = json!({"table": "t", "lag_messages": 1500});
+        assert_eq!(lagging(&h, Threshold::Count(1000)).unwrap(), "1500 messages behind its topic, over 1000");
+        assert!(lagging(&h, Threshold::Count(1500)).is_none());
+        assert!(lagging(&json!({"table": "t", "lag_messages": null}), Threshold::Count(0)).is_none());
     }
 
     #[test]

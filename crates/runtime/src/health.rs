@@ -86,7 +86,9 @@ impl Board {
         let rows: Vec<Value> = tables
             .iter()
             .map(|(name, t)| {
-                let client = clients.iter().find(|(n, _)| n == name).and_then(|(_, h)| h.problem());
+                let health = clients.iter().find(|(n, _)| n == name).map(|(_, h)| h);
+                let client = health.and_then(|h| h.problem());
+                let lag = health.and_then(|h| h.lag());
                 let (state, problem, since) = match (&t.stopped, &t.retrying, client) {
                     (Some(e), _, _) => ("stopped", Some(e.clone()), None),
                     (None, Some((p, at)), _) if t.failed => ("failed", Some(p.clone()), Some(at.to_rfc3339())),
@@ -102,6 +104,7 @@ impl Board {
                     "table": name, "state": state, "problem": problem, "since": since,
                     "last_commit": t.last_commit.map(|c| c.to_rfc3339()),
                     "last_commit_seconds": t.last_commit_seconds, "rows": t.rows,
+                    "lag_messages": lag,
                 })
             })
             .collect();

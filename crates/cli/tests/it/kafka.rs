@@ -325,6 +325,9 @@ fn an_unreachable_broker_and_an_unknown_topic_are_reported_not_hidden() {
     );
     broker.create_topic("no_such_topic", 1);
     assert!(wait_until(Duration::from_secs(30), || state().is_some_and(|t| t["state"] == "ok")), "{:?}", state());
+    // once it commits, how far the table is behind its topic is measured (alerts' kafka_lag)
+    produce_raw(&broker, "no_such_topic", br#"{"order_id": 1}"#);
+    assert!(wait_until(Duration::from_secs(30), || state().is_some_and(|t| t["lag_messages"] == 0)), "{:?}", state());
     drop(watching);
 }
 

@@ -53,7 +53,8 @@ pub struct Alert {
     #[serde(default)]
     pub tables: Vec<String>,
     /// The threshold: a duration for `freshness` and `slow_pass`, a percentage
-    /// (`5%`) for `quarantine_rate`; not used by `table_failed`.
+    /// (`5%`) for `quarantine_rate`, messages for `kafka_lag`; not used by
+    /// `table_failed`.
     #[serde(default)]
     pub over: Option<String>,
     /// The window `quarantine_rate` counts in.
@@ -85,6 +86,8 @@ pub enum AlertOn {
     QuarantineRate,
     /// A table's pass took longer than `over`.
     SlowPass,
+    /// A topic-fed table is more than `over` messages behind its topic.
+    KafkaLag,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -104,6 +107,7 @@ pub enum Threshold {
     None,
     Duration(Duration),
     Percent(f64),
+    Count(u64),
 }
 
 impl Alert {
@@ -118,7 +122,13 @@ impl Alert {
                 Some(Ok(p)) if (0.0..=100.0).contains(&p) => Ok(Threshold::Percent(p)),
                 _ => Err(format!("`{o}` is not a percentage; write it like `5%`")),
             },
-            (_, None) => Err("this rule needs `over` (a duration like `15m`, or for quarantine_rate `5%`)".into()),
+            (AlertOn::KafkaLag, Some(o)) => {
+                o.parse::<u64>().map(Threshold::Count).map_err(|_| format!("`{o}` is not a number of messages"))
+            }
+            (_, None) => {
+                Err("this rule needs `over` (a duration like `15m`, for quarantine_rate `5%`, for kafka_lag messages)"
+                    .into())
+            }
         }
     }
 }
