@@ -65,8 +65,42 @@ async function oneTable(ctx, name) {
       reasons(q)),
     h('section', { class: 'card' },
       h('h2', {}, `Samples (${q.samples.length} of ${fmtInt(q.total)})`),
-      samples(q.samples)));
+      samples(q.samples)),
+    replayCard(name, q));
   ctx.ready();
+}
+
+// Reads the table's quarantined records again with the pipeline as it is
+// now (`POST /api/tables/<name>/replay`): an admin token, typed here and
+// never stored.
+function replayCard(name, q) {
+  const token = h('input', { type: 'password', placeholder: 'admin token', autocomplete: 'off', 'aria-label': 'admin token' });
+  const reason = h('select', { 'aria-label': 'reason' },
+    h('option', { value: '' }, 'every reason'),
+    q.reasons.map((r) => h('option', { value: r.reason }, `${r.reason} (${fmtInt(r.count)})`)));
+  const result = h('p', { class: 'muted replay-result', 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, 'Replay');
+  const form = h('form', { class: 'replay' }, reason, token, button);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    result.replaceChildren('replaying…');
+    try {
+      const query = new URLSearchParams();
+      if (reason.value) query.set('reason', reason.value);
+      const r = await api(`/api/tables/${encodeURIComponent(name)}/replay?${query}`, { method: 'POST', token: token.value });
+      result.replaceChildren(`${fmtInt(r.candidates)} records looked at: ${fmtInt(r.replayed)} written to the table, `
+        + `${fmtInt(r.marked)} already there, ${fmtInt(r.still_bad)} still bad, ${fmtInt(r.skipped)} not replayable.`);
+    } catch (err) {
+      result.replaceChildren(errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('section', { class: 'card', 'data-replay': name },
+    h('h2', {}, 'Replay'),
+    h('p', { class: 'muted' }, 'After fixing what made them bad, read these records again: those that read now land in the table once, the others stay here.'),
+    form, result);
 }
 
 function reasons(q) {

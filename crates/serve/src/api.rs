@@ -90,6 +90,23 @@ pub async fn compact(State(s): Shared, headers: HeaderMap, Path(name): Path<Stri
     }
 }
 
+/// Admin: reads a table's quarantined records again (`?reason=`, `?since=`).
+pub async fn replay(
+    State(s): Shared,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(refused) = s.tokens.refuse(&headers, Scope::Admin) {
+        return refused;
+    }
+    let Some(data) = s.data.clone() else { return fail(StatusCode::NOT_FOUND, "no data is served here".into()) };
+    match data.replay(name, q.get("reason").cloned(), q.get("since").cloned()).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
 pub async fn reports(State(s): Shared, headers: HeaderMap) -> Response {
     let _ = guard!(s, headers);
     let list: Vec<Value> = s

@@ -69,6 +69,14 @@ pub trait Data: Send + Sync + 'static {
     fn runs(&self, table: Option<String>, limit: usize) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
     /// Read-only SQL.
     fn sql(&self, sql: String, page: Page) -> BoxFuture<'_, Result<Answer, Failure>>;
+    /// `POST /api/tables/{name}/replay` (admin): reads the table's quarantined
+    /// records again (of one `reason`, quarantined at or after `since`, RFC 3339).
+    fn replay(
+        &self,
+        table: String,
+        reason: Option<String>,
+        since: Option<String>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
     /// `POST /api/tables/{name}/compact` (admin): rewrites small files into large ones.
     fn compact(&self, table: String) -> BoxFuture<'_, Result<serde_json::Value, Failure>>;
     /// A number that changes whenever any table commits (seen within a
@@ -151,6 +159,7 @@ pub fn router(surface: Surface) -> Router {
         .route("/api/tables/{name}", get(api::table))
         .route("/api/tables/{name}/quarantine", get(api::quarantine))
         .route("/api/tables/{name}/compact", post(api::compact))
+        .route("/api/tables/{name}/replay", post(api::replay))
         .route("/api/runs", get(api::runs))
         .route("/api/reports", get(api::reports))
         .route("/api/reports/{name}", get(api::report))

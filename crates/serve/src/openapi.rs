@@ -67,6 +67,17 @@ pub fn document(pipeline: &str, reports: &BTreeMap<String, Report>) -> Value {
             "security": [{"bearer": []}]}}),
     );
     paths.insert(
+        "/api/tables/{name}/replay".into(),
+        json!({"post": {"operationId": "replay", "tags": ["admin"],
+            "summary": "Read a landing table's quarantined records again, exactly once (admin token)",
+            "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                           {"name": "reason", "in": "query", "schema": {"type": "string"}},
+                           {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+            "responses": {"200": {"description": "What was replayed"}, "400": {"description": "Not a landing table"},
+                          "403": {"description": "Not an admin token"}},
+            "security": [{"bearer": []}]}}),
+    );
+    paths.insert(
         "/api/runs".into(),
         json!({"get": {"operationId": "runs", "tags": ["tables"],
             "summary": "The run history: each table pass that committed or failed, newest first",

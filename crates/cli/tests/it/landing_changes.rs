@@ -162,4 +162,28 @@ fn quarantined_records_replay_once_after_the_fix_even_through_a_crash() {
                ON q.source = r.source AND q.position = r.position AND q.batch_id = r.batch_id";
     let q = ws.ingesta(&["query", ws.pipeline().to_str().unwrap(), sql, "--format", "csv"]);
     assert_eq!(text(&q.stdout).trim(), "n\n10", "{}", text(&q.stderr));
+
+    // the same from the API (the dashboard's quarantine page): the admin token only
+    let addr = format!("127.0.0.1:{}", ingesta_testkit::free_port());
+    let mut server = ws
+        .command(&["serve", pipeline.to_str().unwrap(), "--addr", &addr])
+        .env("INGESTA_READ_TOKEN", "read-token-0123456789")
+        .env("INGESTA_ADMIN_TOKEN", "admin-token-0123456789")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::blocking::Client::new();
+    let url = format!("http://{addr}/api/tables/iot_bronze/replay?reason=parse_error");
+    let up = ingesta_testkit::wait_until(Duration::from_secs(60), || {
+        http.get(format!("http://{addr}/health")).send().is_ok()
+    });
+    let as_reader = http.post(&url).bearer_auth("read-token-0123456789").send().map(|r| r.status().as_u16());
+    let as_admin: serde_json::Value =
+        http.post(&url).bearer_auth("admin-token-0123456789").send().unwrap().json().unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "ingesta serve answers");
+    assert_eq!(as_reader.ok(), Some(403), "a read token cannot replay");
+    assert_eq!((as_admin["candidates"].as_u64(), as_admin["still_bad"].as_u64()), (Some(1), Some(1)), "{as_admin}");
 }

@@ -294,6 +294,31 @@ impl Data for PipelineData {
         })
     }
 
+    fn replay(
+        &self,
+        table: String,
+        reason: Option<String>,
+        since: Option<String>,
+    ) -> BoxFuture<'_, Result<Value, Failure>> {
+        Box::pin(async move {
+            if !self.p.tables.contains_key(&table) {
+                return Err(Failure::NotFound(format!("no table `{table}` in this pipeline")));
+            }
+            let since = match since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => None,
+                Some(Ok(t)) => Some(t.to_utc()),
+                Some(Err(_)) => return Err(Failure::Bad("`since` must be a time like 2026-12-01T00:00:00Z".into())),
+            };
+            let reason = reason.filter(|r| !r.is_empty());
+            let done = crate::replay(&self.p, &table, reason.as_deref(), since).await.map_err(|e| match e.kind {
+                ingesta_core::ErrorKind::Retry => Failure::Unavailable(e.message),
+                _ => Failure::Bad(e.message),
+            })?;
+            tracing::info!(table, replayed = done.replayed, "replayed on request");
+            serde_json::to_value(&done).map_err(|e| Failure::Unavailable(e.to_string()))
+        })
+    }
+
     fn generation(&self) -> BoxFuture<'_, Result<u64, Failure>> {
         Box::pin(async move {
             self.session().await?; // reopens a stale one, which moves the generation when a table committed
