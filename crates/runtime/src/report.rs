@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 pub struct TableReport {
     pub table: String,
     pub files: u64,
+    /// Rows a silver or gold table's query read from its input.
+    pub rows_in: u64,
+    /// A silver or gold table's input versions: after the first, up to the last it read.
+    pub input_versions: Option<(i64, i64)>,
     pub rows: u64,
     pub quarantined: u64,
     pub bytes: u64,
@@ -33,6 +37,11 @@ impl RunReport {
             match self.tables.iter_mut().find(|x| x.table == t.table) {
                 Some(x) => {
                     x.files += t.files;
+                    x.rows_in += t.rows_in;
+                    x.input_versions = match (x.input_versions, t.input_versions) {
+                        (Some((from, _)), Some((_, to))) => Some((from, to)),
+                        (a, b) => b.or(a),
+                    };
                     x.rows += t.rows;
                     x.quarantined += t.quarantined;
                     x.bytes += t.bytes;

@@ -88,7 +88,9 @@ struct Row {
     status: &'static str,
     started: i64,
     ended: i64,
-    counts: [i64; 4],
+    /// Rows written, quarantined, files, commits, rows read.
+    counts: [i64; 5],
+    input: Option<(i64, i64)>,
     error: Option<String>,
 }
 
@@ -115,6 +117,9 @@ fn schema() -> SchemaRef {
         ("quarantined", DataType::Int64),
         ("files", DataType::Int64),
         ("commits", DataType::Int64),
+        ("rows_in", DataType::Int64),
+        ("input_from", DataType::Int64),
+        ("input_to", DataType::Int64),
         ("error", DataType::Utf8),
     ];
     Arc::new(Schema::new(fields.into_iter().map(|(n, t)| Field::new(n, t, true)).collect::<Vec<_>>()))
@@ -140,7 +145,7 @@ impl RunLog {
     /// its schedule called it.
     pub fn record(&mut self, pass: Pass) {
         let r = pass.report;
-        let counts = r.map_or([0; 4], |r| [r.rows, r.quarantined, r.files, r.commits].map(|n| n as i64));
+        let counts = r.map_or([0; 5], |r| [r.rows, r.quarantined, r.files, r.commits, r.rows_in].map(|n| n as i64));
         if pass.status == Status::Ok && counts[3] == 0 && pass.trigger != Trigger::Schedule {
             return;
         }
@@ -152,6 +157,7 @@ impl RunLog {
             started: micros(pass.started),
             ended: micros(SystemTime::now()),
             counts,
+            input: r.and_then(|r| r.input_versions),
             error: pass.error.map(str::to_string),
         });
     }
@@ -207,6 +213,9 @@ impl RunLog {
             col(&|r| r.counts[1]),
             col(&|r| r.counts[2]),
             col(&|r| r.counts[3]),
+            col(&|r| r.counts[4]),
+            Arc::new(self.rows.iter().map(|r| r.input.map(|v| v.0)).collect::<Int64Array>()),
+            Arc::new(self.rows.iter().map(|r| r.input.map(|v| v.1)).collect::<Int64Array>()),
             text(&|r| r.error.clone()),
         ];
         let batch = RecordBatch::try_new(schema(), columns).map_err(|e| Error::stop(e.to_string()))?;
@@ -239,7 +248,8 @@ fn failed(e: DataFusionError) -> Error {
 pub async fn recent(lake: &Lake, table: Option<&str>, last: usize) -> Result<Vec<RecordBatch>, Error> {
     let Some(ctx) = history(lake).await? else { return Ok(Vec::new()) };
     let sql = format!(
-        "SELECT started, \"table\", status, attempt, \"trigger\", rows, quarantined, files, commits, \
+        "SELECT started, \"table\", status, attempt, \"trigger\", rows, quarantined, files, commits, rows_in, \
+         input_from, input_to, \
          round((CAST(ended AS BIGINT) - CAST(started AS BIGINT)) / 1000000.0, 3) AS seconds, error, run_id \
          FROM {TABLE} WHERE $1 IS NULL OR \"table\" = $1 ORDER BY started DESC, attempt DESC LIMIT {last}"
     );

@@ -29,7 +29,7 @@ export async function runsPage(ctx) {
   const now = Date.now();
   const num = (v) => h('td', { class: 'num' }, v === null || v === undefined ? '—' : fmtInt(v));
   ctx.root.append(h('section', { class: 'card' }, h('table', { class: 'grid runs' },
-    h('thead', {}, h('tr', {}, ['started', 'table', 'status', 'attempt', 'trigger', 'rows', 'quarantined', 'seconds', 'error']
+    h('thead', {}, h('tr', {}, ['started', 'table', 'status', 'attempt', 'trigger', 'input', 'rows', 'quarantined', 'seconds', 'error']
       .map((c) => h('th', { class: ['rows', 'quarantined', 'seconds', 'attempt'].includes(c) ? 'num' : '' }, c)))),
     h('tbody', {}, runs.map((r) => h('tr', { 'data-run': r.table },
       h('td', { title: r.started }, fmtAgo((now - new Date(r.started).getTime()) / 1000)),
@@ -37,6 +37,8 @@ export async function runsPage(ctx) {
       h('td', {}, h('span', { class: `badge state-${STATE[r.status] || 'idle'}` }, r.status)),
       num(r.attempt),
       h('td', {}, r.trigger),
+      h('td', { class: 'muted' }, r.input_to === null || r.input_to === undefined ? ''
+        : `${fmtInt(r.rows_in)} rows, versions ${r.input_from + 1}–${r.input_to}`),
       num(r.rows),
       num(r.quarantined),
       h('td', { class: 'num' }, r.seconds === null || r.seconds === undefined ? '—' : Number(r.seconds).toFixed(2)),

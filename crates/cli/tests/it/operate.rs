@@ -133,6 +133,9 @@ fn a_failing_table_is_retried_recorded_and_alerted_once_then_resolved_once() {
     let attempts: Vec<i64> = passes.iter().rev().map(|r| r["attempt"].as_i64().unwrap()).collect();
     assert_eq!(&attempts[..3], [1, 2, 3], "{passes:?}");
     assert_eq!(passes[0]["rows"], 10);
+    // it read bronze from its start (-1) to its version 1 (0 created it), 10 rows
+    let read = |k: &str| passes[0][k].as_i64();
+    assert_eq!((read("rows_in"), read("input_from"), read("input_to")), (Some(10), Some(-1), Some(1)), "{passes:?}");
     assert!(passes[1]["error"].as_str().is_some_and(|e| !e.is_empty()), "{passes:?}");
     // the same history through SQL
     let sql = "SELECT count(*) AS n FROM ingesta_runs WHERE \"table\" = 'doubled' AND status = 'ok'";

@@ -261,6 +261,7 @@ impl TransformTask {
                 break;
             }
             let done = self.step(input, &app, &range, q, &mut report, &mut laps).await?;
+            report.input_versions = Some((report.input_versions.map_or(range.after, |v| v.0), range.to));
             report.commits += 1;
             progress.show(&self.name, report.rows, report.quarantined, report.bytes, started);
             if !done {
@@ -433,6 +434,7 @@ impl TransformTask {
         }
         laps.lap("rows");
         report.quarantined += quarantine.len() as u64;
+        report.rows_in += seen as u64;
         let positions = vec![(app.to_string(), w.to)];
         if !quarantine.is_empty() && w.to > quarantined_to {
             self.commit_quarantine(&quarantine, positions.clone()).await?;
