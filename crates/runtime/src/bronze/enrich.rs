@@ -37,6 +37,40 @@ pub fn read_schema(record: &RecordSchema) -> RecordSchema {
     RecordSchema { schema: Arc::new(Schema::new(fields)), required }
 }
 
+/// The columns of a bronze table of JSON records that carry their source's
+/// own metadata (the collector's events, a REST API's records): the record's,
+/// `_rescued`, the source's `meta`, `_ingested_at`, `_batch_id`, the partitions.
+pub fn message_schema(record: &RecordSchema, meta: Vec<Field>, partitions: &[Partition]) -> SchemaRef {
+    let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(RESCUED, DataType::Utf8, true));
+    fields.extend(meta);
+    fields.push(Field::new(INGESTED_AT, utc_micros(), true));
+    fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
+    fields.extend(partition_fields(record, partitions));
+    Arc::new(Schema::new(fields))
+}
+
+/// A batch of a [`message_schema`] table: `rows` with their `rescued` fields
+/// and the source's `meta` columns.
+pub fn message_batch(
+    schema: &SchemaRef,
+    partitions: &[Partition],
+    rows: &RecordBatch,
+    rescued: Vec<Option<String>>,
+    meta: Vec<ArrayRef>,
+    ingested_at: i64,
+    batch_id: &str,
+) -> RecordBatch {
+    let n = rows.num_rows();
+    let mut cols: Vec<ArrayRef> = rows.columns().to_vec();
+    cols.push(Arc::new(StringArray::from(rescued)));
+    cols.extend(meta);
+    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![ingested_at; n]).with_timezone("UTC")));
+    cols.push(Arc::new(StringArray::new_repeated(batch_id, n)));
+    cols.extend(partition_arrays(rows, partitions));
+    RecordBatch::try_new(schema.clone(), cols).expect("columns follow the table's schema")
+}
+
 /// The partition columns' fields.
 pub fn partition_fields(record: &RecordSchema, partitions: &[Partition]) -> Vec<Field> {
     let mut fields = Vec::new();

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, SchemaRef};
 use ingesta_config::Partition;
-use ingesta_sources::schema::{BATCH_ID, INGESTED_AT, RESCUED, RecordSchema, utc_micros};
+use ingesta_sources::schema::RecordSchema;
 
-use crate::bronze::enrich::{partition_arrays, partition_fields};
+use crate::bronze::enrich::{message_batch, message_schema};
 
 pub const URL: &str = "_url";
 /// The page's number among the pages the table holds (from 1).
@@ -19,15 +19,12 @@ pub const PAGE: &str = "_page";
 pub const INDEX: &str = "_index";
 
 pub fn rest_schema(record: &RecordSchema, partitions: &[Partition]) -> SchemaRef {
-    let mut fields: Vec<Field> = record.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(RESCUED, DataType::Utf8, true));
-    fields.push(Field::new(URL, DataType::Utf8, true));
-    fields.push(Field::new(PAGE, DataType::Int64, true));
-    fields.push(Field::new(INDEX, DataType::Int64, true));
-    fields.push(Field::new(INGESTED_AT, utc_micros(), true));
-    fields.push(Field::new(BATCH_ID, DataType::Utf8, true));
-    fields.extend(partition_fields(record, partitions));
-    Arc::new(Schema::new(fields))
+    let meta = vec![
+        Field::new(URL, DataType::Utf8, true),
+        Field::new(PAGE, DataType::Int64, true),
+        Field::new(INDEX, DataType::Int64, true),
+    ];
+    message_schema(record, meta, partitions)
 }
 
 /// Where a record came from.
@@ -48,14 +45,10 @@ pub struct Parts<'a> {
 }
 
 pub fn assemble(schema: &SchemaRef, partitions: &[Partition], p: Parts) -> RecordBatch {
-    let n = p.meta.len();
-    let mut cols: Vec<ArrayRef> = p.rows.columns().to_vec();
-    cols.push(Arc::new(StringArray::from(p.rescued)));
-    cols.push(Arc::new(StringArray::from_iter_values(p.meta.iter().map(|m| p.urls[m.url].as_str()))));
-    cols.push(Arc::new(Int64Array::from_iter_values(p.meta.iter().map(|m| m.page))));
-    cols.push(Arc::new(Int64Array::from_iter_values(p.meta.iter().map(|m| m.index))));
-    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![p.ingested_at; n]).with_timezone("UTC")));
-    cols.push(Arc::new(StringArray::new_repeated(p.batch_id, n)));
-    cols.extend(partition_arrays(p.rows, partitions));
-    RecordBatch::try_new(schema.clone(), cols).expect("columns follow the REST schema")
+    let meta: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(p.meta.iter().map(|m| p.urls[m.url].as_str()))),
+        Arc::new(Int64Array::from_iter_values(p.meta.iter().map(|m| m.page))),
+        Arc::new(Int64Array::from_iter_values(p.meta.iter().map(|m| m.index))),
+    ];
+    message_batch(schema, partitions, p.rows, p.rescued, meta, p.ingested_at, p.batch_id)
 }
