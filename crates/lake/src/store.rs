@@ -108,7 +108,7 @@ impl TableStore for LakeTable {
         if let Some((mode, batches)) = staged.keyed.take() {
             let rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
             if rows > 0 {
-                match crate::merge::prepare(self, &mode, batches).await? {
+                match crate::merge::prepare(self, &mode, batches, false).await? {
                     crate::merge::Prepared::Append(batches) => {
                         staged.rows = 0;
                         for b in batches {

@@ -3,6 +3,7 @@
 //! rows together with the inputs' positions, quarantine first, then the table.
 
 mod alerts;
+mod backfill;
 mod bronze;
 mod check;
 mod events;
@@ -30,6 +31,7 @@ use ingesta_config::{Layer, Pipeline, Source};
 use ingesta_core::{Error, ErrorKind};
 use ingesta_lake::Lake;
 
+pub use backfill::backfill;
 pub use bronze::http::CollectTask;
 pub use bronze::kafka::StreamTask;
 pub use bronze::landing::BronzeTask;
@@ -45,7 +47,7 @@ pub use replicas::discover;
 pub use report::{Progress, RunReport, TableReport};
 pub use sink::SinkTask;
 pub use status::{ExpectationStatus, PipelineStatus, TableStatus, status};
-pub use transform::TransformTask;
+pub use transform::{Backfilled, TransformTask};
 
 /// The most Parquet writers one table's append encodes on.
 pub(crate) const MAX_WRITERS: usize = 4;

@@ -37,6 +37,8 @@ pub enum Trigger {
     Schedule,
     /// `ingesta repair`.
     Repair,
+    /// `ingesta backfill`.
+    Backfill,
 }
 
 impl Trigger {
@@ -46,6 +48,7 @@ impl Trigger {
             Trigger::Watch => "watch",
             Trigger::Schedule => "schedule",
             Trigger::Repair => "repair",
+            Trigger::Backfill => "backfill",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The commands. Each file is one command.
 
+mod backfill;
 mod demo;
 mod demo_sales;
 mod generate;
@@ -50,6 +51,8 @@ enum Command {
     Repair(repair::Args),
     /// Rewrite small files into large ones; with --vacuum, delete old unreferenced files.
     Compact(maintain::CompactArgs),
+    /// Compute a range of a table's partitions again from its input, in place.
+    Backfill(backfill::Args),
     /// Delete one table and compute it again from its input.
     Rebuild(maintain::RebuildArgs),
     /// Write deterministic example data and a `_manifest.json`.
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(args) => repair::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Compact(args) => maintain::compact(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
         Command::Rebuild(args) => maintain::rebuild(args).await,
         // blocking work (files, the producer, the registry client): off the runtime
         Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(*args)).await?,

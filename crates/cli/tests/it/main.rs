@@ -1,6 +1,7 @@
 //! End-to-end tests of the `ingesta` binary, run as a user runs it, with the
 //! lake checked by an outside reader (Python's deltalake).
 
+mod backfill;
 mod bad_input;
 mod cdc;
 mod changes;

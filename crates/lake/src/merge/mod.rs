@@ -57,7 +57,14 @@ pub(crate) struct Plan {
     rows: Vec<RecordBatch>,
 }
 
-pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<RecordBatch>) -> Result<Prepared, LakeError> {
+/// Prepares `batches` for a merge in `mode`; `fresh`: as if the table held
+/// nothing (a backfill, whose range is removed in the same commit).
+pub(crate) async fn prepare(
+    t: &LakeTable,
+    mode: &WriteMode,
+    batches: Vec<RecordBatch>,
+    fresh: bool,
+) -> Result<Prepared, LakeError> {
     let err = |e: deltalake::datafusion::error::DataFusionError| {
         LakeError::delta(&t.name, DeltaTableError::Generic(format!("{mode:?}: {e}")))
     };
@@ -78,7 +85,7 @@ pub(crate) async fn prepare(t: &LakeTable, mode: &WriteMode, batches: Vec<Record
         let on: Vec<String> = key_of(mode).iter().map(|k| eq("t", "s", k)).collect();
         Prepared::Merge(Box::new(Plan { mode: mode.clone(), on: on.join(" AND "), schema, rows }))
     };
-    let empty = t.stats()?.files == 0;
+    let empty = fresh || t.stats()?.files == 0;
     // most batches have one row per key already, and the (sorting) window
     // below is only needed when they do not
     let unique = unique_keys(&batches, key_of(mode)).map_err(|e| LakeError::delta(&t.name, e.into()))?;

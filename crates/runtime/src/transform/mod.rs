@@ -6,6 +6,7 @@
 //! skips one. The quarantine commits first with the same position; a rerun
 //! after a crash between the two redoes exactly the same range.
 
+mod backfill;
 mod copy;
 mod enrich;
 mod from_warehouse;
@@ -31,6 +32,7 @@ use ingesta_lake::{AddedFile, Appended, Lake, LakeTable, change_schema};
 
 use crate::report::{Laps, Progress, TableReport};
 use crate::upkeep::Upkeep;
+pub use backfill::Backfilled;
 pub use enrich::schema as enriched_schema;
 use own::reload;
 use query::Query;
