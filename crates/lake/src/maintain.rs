@@ -36,11 +36,29 @@ pub struct Compacted {
 }
 
 impl LakeTable {
-    /// Files smaller than half the target size.
+    /// Files small enough that readers suffer from them when they pile up:
+    /// below 1/32 of the target size (4 MiB by default). An append's files
+    /// of a few MiB each (one per partition of a large batch) are not: a
+    /// reader opens a handful of them in no time, and rewriting them after
+    /// every large run cost more than the run itself.
     pub fn small_files(&self) -> Result<usize, LakeError> {
         debug_assert!(self.is_settled(), "small files of `{}` before its last commit settled", self.name);
         let snapshot = self.table.snapshot().map_err(|e| LakeError::delta(&self.name, e))?;
-        Ok(snapshot.log_data().iter().filter(|f| (f.size() as u64) < self.target_file_size / 2).count())
+        let limit = self.tiny_limit();
+        Ok(snapshot.log_data().iter().filter(|f| (f.size() as u64) < limit).count())
+    }
+
+    fn tiny_limit(&self) -> u64 {
+        self.target_file_size / 32
+    }
+
+    /// The automatic compaction: the files [`Self::small_files`] counts,
+    /// smallest first, at most the target size of them in one pass, so its
+    /// time and memory stay bounded however large the table (a pass after
+    /// many small appends rewrites the smallest; the next pass the next).
+    pub async fn compact_small(&mut self) -> Result<Compacted, LakeError> {
+        let (limit, budget) = (self.tiny_limit(), self.target_file_size);
+        self.compact_files(limit, Some(budget)).await
     }
 
     /// Rewrites the small files of each partition into files of about the
@@ -55,11 +73,26 @@ impl LakeTable {
     /// pipeline) the second fails with a conflict instead. Keyed merges carry
     /// the same `txn` (decision 0009), so a compaction racing one fails too.
     pub async fn compact(&mut self) -> Result<Compacted, LakeError> {
+        self.compact_files(self.target_file_size / 2, None).await
+    }
+
+    /// Rewrites the files below `limit` bytes, partition by partition; with
+    /// a `budget`, only the smallest of them, up to that many bytes in all.
+    async fn compact_files(&mut self, limit: u64, budget: Option<u64>) -> Result<Compacted, LakeError> {
         self.settle().await?;
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
         let snapshot = self.table.snapshot().map_err(err)?.clone();
+        let mut small: Vec<_> = snapshot.log_data().iter().filter(|f| (f.size() as u64) < limit).collect();
+        if let Some(budget) = budget {
+            small.sort_by_key(|f| f.size());
+            let mut total = 0u64;
+            small.retain(|f| {
+                total += f.size() as u64;
+                total <= budget
+            });
+        }
         let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<SmallFile>> = BTreeMap::new();
-        for f in snapshot.log_data().iter().filter(|f| (f.size() as u64) < self.target_file_size / 2) {
+        for f in small {
             let mut part: Vec<_> = f.partition_values_map().into_iter().collect();
             part.sort();
             groups.entry(part).or_default().push((f.path().to_string(), f.remove_action(false)));

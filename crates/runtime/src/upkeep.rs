@@ -35,7 +35,7 @@ impl Upkeep {
         let name = t.name().to_string();
         if self.compact_after > 0 {
             let r = match t.small_files() {
-                Ok(n) if n >= self.compact_after => t.compact().await.map(Some),
+                Ok(n) if n >= self.compact_after => t.compact_small().await.map(Some),
                 Ok(_) => Ok(None),
                 Err(e) => Err(e),
             };

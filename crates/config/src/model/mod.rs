@@ -214,8 +214,10 @@ pub struct Table {
     pub expect: Vec<Expectation>,
     #[serde(default)]
     pub write: WriteConfig,
-    /// Compact the table when it has this many files smaller than half the
-    /// target size (0: never automatically; `ingesta compact` always can).
+    /// Compact the table when it has this many files smaller than 1/32 of
+    /// the target size; each automatic compaction rewrites the smallest of
+    /// them, at most the target size in all (0: never automatically;
+    /// `ingesta compact` rewrites every file under half the target size).
     #[serde(default = "default_compact_after")]
     pub compact_after: usize,
     /// Data files no version has referenced for this long are deleted
