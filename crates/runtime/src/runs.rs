@@ -13,7 +13,7 @@ use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, Ti
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingesta_core::{Error, TableStore, WriteMode};
 use ingesta_lake::datafusion::error::DataFusionError;
-use ingesta_lake::datafusion::prelude::SessionContext;
+use ingesta_lake::datafusion::prelude::{SessionContext, lit};
 use ingesta_lake::datafusion::scalar::ScalarValue;
 use ingesta_lake::{Lake, LakeTable};
 
@@ -191,7 +191,18 @@ impl RunLog {
             None => {
                 let url = self.lake.runs_url();
                 let desc = "the run history: one row per table pass";
-                let t = LakeTable::open_or_create(&self.lake, "_runs", &url, &schema(), &[], desc).await?;
+                let mut t = LakeTable::open_or_create(&self.lake, "_runs", &url, &schema(), &[], desc).await?;
+                // a history made by an earlier version gains the columns added since
+                let stored = t.arrow_schema()?;
+                let missing: Vec<Field> = schema()
+                    .fields()
+                    .iter()
+                    .filter(|f| stored.field_with_name(f.name()).is_err())
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                if !missing.is_empty() {
+                    t.add_columns(&missing).await?;
+                }
                 self.table.insert(t)
             }
         };
@@ -222,6 +233,10 @@ impl RunLog {
             text(&|r| r.error.clone()),
         ];
         let batch = RecordBatch::try_new(schema(), columns).map_err(|e| Error::stop(e.to_string()))?;
+        // in the stored order (added columns come last)
+        let stored = table.arrow_schema()?;
+        let order: Vec<usize> = stored.fields().iter().filter_map(|f| batch.schema().index_of(f.name()).ok()).collect();
+        let batch = batch.project(&order).map_err(|e| Error::stop(e.to_string()))?;
         table.refresh().await?;
         let mut staged = table.begin(&WriteMode::Append)?;
         table.stage(&mut staged, batch).await?;
@@ -238,7 +253,14 @@ async fn history(lake: &Lake) -> Result<Option<SessionContext>, Error> {
     let Some(t) = LakeTable::open(lake, TABLE, &lake.runs_url()).await? else { return Ok(None) };
     let ctx = crate::transform::plan::session();
     t.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-    ctx.register_table(TABLE, t.provider().await?).map_err(failed)?;
+    let stored = t.arrow_schema()?;
+    let mut rows = ctx.read_table(t.provider().await?).map_err(failed)?;
+    // a history made by an earlier version: the columns added since read null
+    for f in schema().fields().iter().filter(|f| stored.field_with_name(f.name()).is_err()) {
+        let null = ScalarValue::try_from(f.data_type()).map_err(failed)?;
+        rows = rows.with_column(f.name(), lit(null)).map_err(failed)?;
+    }
+    ctx.register_table(TABLE, rows.into_view()).map_err(failed)?;
     Ok(Some(ctx))
 }
 
@@ -274,4 +296,48 @@ pub async fn failing(lake: &Lake) -> Result<Vec<String>, Error> {
         col.as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>()
     });
     Ok(names.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history written before `rows_in`, `input_from` and `input_to`
+    /// existed is read with them null, and takes new rows with them.
+    #[tokio::test]
+    async fn a_history_from_an_earlier_version_gains_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+        let added = ["rows_in", "input_from", "input_to"];
+        let old: Vec<Field> = schema()
+            .fields()
+            .iter()
+            .filter(|f| !added.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let old = Schema::new(old);
+        LakeTable::open_or_create(&lake, TABLE, &lake.runs_url(), &old, &[], "old").await.unwrap();
+        assert!(recent(&lake, None, 10).await.unwrap().iter().all(|b| b.num_rows() == 0));
+
+        let mut log = RunLog::new(&lake);
+        let report =
+            TableReport { rows: 5, rows_in: 7, commits: 1, input_versions: Some((1, 3)), ..Default::default() };
+        let (started, error) = (SystemTime::now(), None);
+        let status = Status::Ok;
+        log.record(Pass {
+            table: "t",
+            trigger: Trigger::Once,
+            attempt: 1,
+            status,
+            started,
+            report: Some(&report),
+            error,
+        });
+        log.try_append().await.unwrap();
+        let got = recent(&lake, Some("t"), 10).await.unwrap();
+        let batch = &got[0];
+        let int =
+            |name: &str| batch.column_by_name(name).unwrap().as_primitive::<arrow_array::types::Int64Type>().value(0);
+        assert_eq!((int("rows"), int("rows_in"), int("input_from"), int("input_to")), (5, 7, 1, 3));
+    }
 }
