@@ -157,6 +157,39 @@ async fn racing_compactions_never_keep_rows_twice() {
     assert_eq!(t.position("input").await.unwrap(), Some(5), "positions are untouched");
 }
 
+/// The automatic compaction rewrites only files far below the target size,
+/// the smallest first and at most the target size of them per pass; files
+/// readers do not suffer from are left as they are.
+#[tokio::test]
+async fn the_automatic_compaction_takes_the_smallest_files_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap(), Default::default()).unwrap();
+    // a target of 64 KiB: files under 2 KiB are small (a file of two rows
+    // is under 1 KiB), and one pass rewrites at most 64 KiB of them
+    let mut t = table(&lake).await.with_target_file_size(64 << 10);
+    let ids: Vec<String> = (0..20_000).map(|i| format!("id-{i:06}-{}", i * 7919 % 10_007)).collect();
+    let large: Vec<&str> = ids.iter().map(String::as_str).collect();
+    write(&mut t, &WriteMode::Append, vec![batch(&large)], 0).await;
+    let large_files = t.file_uris().unwrap();
+    for i in 1..=200 {
+        write(&mut t, &WriteMode::Append, vec![batch(&["a", "b"])], i).await;
+    }
+    let before = t.stats().unwrap();
+    assert_eq!((before.files as usize, t.small_files().unwrap()), (large_files.len() + 200, 200));
+    let mut passes = 0;
+    while t.small_files().unwrap() > 1 {
+        let c = t.compact_small().await.unwrap();
+        assert!(c.files_removed > 1 && c.files_removed < 200, "bounded by the budget: {c:?}");
+        passes += 1;
+        assert!(passes < 10, "converges");
+    }
+    let after = t.stats().unwrap();
+    assert_eq!(after.rows, before.rows, "compaction keeps every row");
+    assert!(passes > 1, "200 small files exceed one pass's 64 KiB");
+    let now = t.file_uris().unwrap();
+    assert!(large_files.iter().all(|f| now.contains(f)), "the large files are untouched");
+}
+
 #[tokio::test]
 async fn a_merge_rewrites_only_the_files_holding_its_keys_and_stops_a_racing_compaction() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Landing -> bronze as the input grows: 5M, 20M and 50M NDJSON rows (100,000
+rows per file), Ingesta with a pipeline's default settings (bench/bronze.yaml)
+beside DuckDB (../shared/bench/duckdb_job.py), in the same run. Reports each
+size's median wall time, CPU time per million rows and peak RSS, and checks
+the rows against the manifest. Then small runs (5,000 rows each) on top of
+the largest table: what the automatic compaction costs a run after a big one.
+
+  python3 bench/landing_scale.py --ingesta target/release/ingesta \
+      --python VENV/bin/python --data /tmp/scale [--sizes 5,20,50] [--runs 2]
+
+The data (ingesta generate iot) is made once per size under --data.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import HERE, SHARED, count_delta, count_parquet, timed  # noqa: E402
+
+
+def data(ingesta, root, millions):
+    folder = f"{root}/ndjson_{millions}m"
+    if not os.path.exists(f"{folder}/_manifest.json"):
+        shutil.rmtree(folder, ignore_errors=True)
+        rows = millions * 1_000_000
+        subprocess.run([ingesta, "generate", "iot", "--rows", str(rows), "--files", str(rows // 100_000),
+                        "--out", folder], check=True, stdout=subprocess.DEVNULL)
+    return folder, json.load(open(f"{folder}/_manifest.json"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingesta", required=True)
+    ap.add_argument("--python", required=True, help="python with the peers' packages")
+    ap.add_argument("--data", default="/tmp/scale")
+    ap.add_argument("--sizes", default="5,20,50", help="millions of rows")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--small-runs", type=int, default=8, help="5,000-row runs after the largest")
+    a = ap.parse_args()
+
+    rows = []
+    for millions in [int(s) for s in a.sizes.split(",")]:
+        landing, man = data(a.ingesta, a.data, millions)
+        out = f"{a.data}/out_{millions}m"
+        jobs = {
+            "ingesta": [a.ingesta, "run", os.path.join(HERE, "bronze.yaml"), "--once"],
+            "duckdb": [a.python, f"{SHARED}/duckdb_job.py", "bronze", "--fmt", "ndjson", "--landing", landing,
+                       "--out", f"{out}/duckdb"],
+        }
+        env = dict(os.environ, BENCH_OUT=f"{out}/ingesta", BENCH_LANDING=landing, BENCH_FMT="ndjson")
+        got = {k: ([], [], 0.0) for k in jobs}
+        for run in range(a.runs):
+            for name, cmd in jobs.items():
+                shutil.rmtree(f"{out}/{name}", ignore_errors=True)
+                secs, mib, cpus = timed(cmd, env)
+                times, cpu, rss = got[name]
+                times.append(secs)
+                cpu.append(cpus)
+                got[name] = (times, cpu, max(rss, mib))
+                print(f"  {millions}M {name} run {run}: {secs:.2f}s {mib:.0f} MiB {cpus:.2f} CPU s", file=sys.stderr)
+        bronze = count_delta(a.python, f"{out}/ingesta/bronze")
+        quarantined = count_delta(a.python, f"{out}/ingesta/_quarantine/bronze")
+        ok = bronze == man["valid_rows"] and quarantined == man["malformed"]
+        duck = count_parquet(a.python, f"{out}/duckdb/bronze")
+        for name, (times, cpu, rss) in got.items():
+            wall = statistics.median(times)
+            rows.append((millions, name, wall, wall / millions, statistics.median(cpu) / millions, rss,
+                         ok if name == "ingesta" else duck == man["valid_rows"]))
+    print("| rows | tool | median s | s per M rows | CPU s per M rows | peak RSS MiB | counts ok |")
+    print("|---|---|---|---|---|---|---|")
+    for m, name, wall, per, cpu, rss, ok in rows:
+        print(f"| {m}M | {name} | {wall:.2f} | {per:.3f} | {cpu:.3f} | {rss:.0f} | {'yes' if ok else 'NO'} |")
+
+    # small runs on top of the largest table (what its automatic compaction costs them)
+    millions = max(int(s) for s in a.sizes.split(","))
+    landing, _ = data(a.ingesta, a.data, millions)
+    env = dict(os.environ, BENCH_OUT=f"{a.data}/out_{millions}m/ingesta", BENCH_LANDING=landing, BENCH_FMT="ndjson")
+    worst = (0.0, 0.0, 0.0)
+    for k in range(a.small_runs):
+        small = f"{landing}/zz-small-{k}.ndjson"
+        with open(f"{landing}/readings-{k:05d}.ndjson") as f, open(small, "w") as w:
+            for _, line in zip(range(5000), f):
+                w.write(line)
+        try:
+            secs, mib, cpus = timed([a.ingesta, "run", os.path.join(HERE, "bronze.yaml"), "--once"], env)
+        finally:
+            os.remove(small)
+        worst = max(worst, (secs, cpus, mib))
+    print(f"\n{a.small_runs} runs of 5,000 rows on top of {millions}M, the slowest: "
+          f"{worst[0]:.2f} s, {worst[1]:.2f} CPU s, {worst[2]:.0f} MiB")
+
+if __name__ == "__main__":
+    main()
