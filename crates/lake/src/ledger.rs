@@ -19,6 +19,16 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 /// `app_id -> version` for every `txn` up to `version`, or `None` when the log
 /// has a shape this reader does not handle.
 pub async fn transactions(table: &DeltaTable, version: i64) -> Result<Option<HashMap<String, i64>>, DeltaTableError> {
+    transactions_where(table, version, &|_| true).await
+}
+
+/// Like [`transactions`], keeping only the ids `keep` keeps (the others are
+/// read and dropped, never held).
+pub async fn transactions_where(
+    table: &DeltaTable,
+    version: i64,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Option<HashMap<String, i64>>, DeltaTableError> {
     let store = table.log_store().object_store(None);
     let mut txns = HashMap::new();
     let checkpoint = match store.get(&Path::from("_delta_log/_last_checkpoint")).await {
@@ -45,7 +55,7 @@ pub async fn transactions(table: &DeltaTable, version: i64) -> Result<Option<Has
             };
             for f in files {
                 let bytes = store.get(&Path::from(f)).await?.bytes().await?;
-                if !read_checkpoint(bytes, &mut txns)? {
+                if !read_checkpoint(bytes, keep, &mut txns)? {
                     return Ok(None);
                 }
             }
@@ -60,7 +70,8 @@ pub async fn transactions(table: &DeltaTable, version: i64) -> Result<Option<Has
             let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else { return Ok(None) };
             if let Some(t) = action.get("txn") {
                 match (t["appId"].as_str(), t["version"].as_i64()) {
-                    (Some(id), Some(ver)) => txns.insert(id.to_string(), ver),
+                    (Some(id), Some(ver)) if keep(id) => txns.insert(id.to_string(), ver),
+                    (Some(_), Some(_)) => None,
                     _ => return Ok(None),
                 };
             }
@@ -70,7 +81,11 @@ pub async fn transactions(table: &DeltaTable, version: i64) -> Result<Option<Has
 }
 
 /// Adds the `txn` rows of one checkpoint file; false when it has no such column.
-fn read_checkpoint(bytes: bytes::Bytes, txns: &mut HashMap<String, i64>) -> Result<bool, DeltaTableError> {
+fn read_checkpoint(
+    bytes: bytes::Bytes,
+    keep: &dyn Fn(&str) -> bool,
+    txns: &mut HashMap<String, i64>,
+) -> Result<bool, DeltaTableError> {
     let err = |e: parquet::errors::ParquetError| DeltaTableError::Generic(format!("reading a checkpoint: {e}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(err)?;
     let Some(root) = builder.parquet_schema().root_schema().get_fields().iter().position(|f| f.name() == "txn") else {
@@ -84,7 +99,7 @@ fn read_checkpoint(bytes: bytes::Bytes, txns: &mut HashMap<String, i64>) -> Resu
             return Ok(false);
         };
         let (ids, versions) = (ids.as_string::<i32>(), versions.as_primitive::<Int64Type>());
-        for i in (0..txn.len()).filter(|&i| txn.is_valid(i) && ids.is_valid(i)) {
+        for i in (0..txn.len()).filter(|&i| txn.is_valid(i) && ids.is_valid(i) && keep(ids.value(i))) {
             txns.insert(ids.value(i).to_string(), versions.value(i));
         }
     }

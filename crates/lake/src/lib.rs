@@ -14,6 +14,7 @@ mod files_exec;
 mod ledger;
 mod maintain;
 mod merge;
+mod notes;
 mod quarantine;
 mod read;
 mod recent;

@@ -112,7 +112,7 @@ async fn landing_losses(held_by: &[LakeTable], source: &str, cfg: &LandingConfig
         return Ok(Vec::new());
     }
     let landing = ingesta_sources::Landing::new(source, cfg)?;
-    let scan = tokio::task::spawn_blocking(move || landing.scan())
+    let scan = tokio::task::spawn_blocking(move || landing.scan(None))
         .await
         .map_err(|e| Error::stop(e.to_string()))?
         .map_err(|e| Error::retry(format!("source `{source}`: {e}")))?;

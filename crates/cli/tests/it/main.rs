@@ -12,6 +12,7 @@ mod exactly_once;
 mod history;
 mod kafka;
 mod landing_changes;
+mod landing_settled;
 mod layers;
 mod live;
 mod maintain;

@@ -329,6 +329,12 @@ pub struct Landing {
     /// for this long (files still being written are left for the next scan).
     #[serde(default = "default_settle")]
     pub settle: Dur,
+    /// How far ahead of this machine's clock the clocks that stamp the files
+    /// may run (a file server's, another writer's, an object store's). A
+    /// poll passes over the files that appeared before its start less
+    /// `settle` and this (decision 0035).
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: Dur,
     /// How often `--watch` looks for new files.
     #[serde(default = "default_poll")]
     pub poll: Dur,
@@ -360,6 +366,9 @@ fn default_glob() -> String {
 }
 fn default_max_record_bytes() -> ByteSize {
     ByteSize(8 << 20)
+}
+fn default_clock_skew() -> Dur {
+    Dur(Duration::from_secs(30))
 }
 fn default_settle() -> Dur {
     Dur(Duration::from_millis(300))

@@ -29,6 +29,13 @@ pub struct FileInfo {
     pub problem: Option<String>,
     /// For a file in an object store: its listing entry (`path` is unused then).
     pub object: Option<object_store::ObjectMeta>,
+    /// When the file appeared in the folder as it is now (milliseconds since
+    /// the epoch). A local file: the latest of its modification time, its
+    /// status-change time (which a rename, a write or `cp -p` sets to now and
+    /// no tool sets back) and those of the folders it is in, the landing
+    /// folder included (a folder moved in keeps its files' own times). An
+    /// object: its `last_modified`, set by the store.
+    pub appeared_ms: i64,
 }
 
 /// A configured landing source.
@@ -60,9 +67,12 @@ impl Landing {
         Ok(Self { name: name.to_string(), root: PathBuf::from(&config.path), remote, config: config.clone(), glob })
     }
 
-    /// The files ready to read, in path order, and the ones still being written.
-    pub fn scan(&self) -> std::io::Result<Scan> {
-        scan::scan(self)
+    /// The files ready to read, in path order, and the ones still being
+    /// written. With `taken_before`, files that appeared at or before it are
+    /// passed over as they are listed (every such file was taken already):
+    /// a folder of a million old files is not held in memory.
+    pub fn scan(&self, taken_before: Option<i64>) -> std::io::Result<Scan> {
+        scan::scan(self, taken_before)
     }
 
     /// Reads one file from where an earlier run left it, handing chunks to `emit`.

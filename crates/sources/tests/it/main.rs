@@ -46,7 +46,7 @@ fn read_chunks(l: &Landing, f: &FileInfo, ctx: &ReadCtx) -> Vec<Chunk> {
 fn read_only_file(dir: &std::path::Path, chunk_rows: usize) -> Vec<Chunk> {
     let l = landing(dir, "");
     let s = schema();
-    let file = &l.scan().unwrap().ready[0];
+    let file = &l.scan(None).unwrap().ready[0];
     let ctx = ReadCtx {
         source: &file.key.path,
         schema: &s,
@@ -64,7 +64,7 @@ fn read_all(
     schema: &RecordSchema,
     skip_until: i64,
 ) -> (Vec<RecordBatch>, Vec<i64>, Vec<ingesta_core::QuarantineRecord>) {
-    let scan = l.scan().unwrap();
+    let scan = l.scan(None).unwrap();
     let (mut rows, mut positions, mut bad) = (Vec::new(), Vec::new(), Vec::new());
     for f in &scan.ready {
         let ctx = ReadCtx {
@@ -194,7 +194,7 @@ fn csv_fields_parsed_in_place_type_and_fail_like_ndjson_text() {
     std::fs::write(dir.path().join("a.csv"), csv).unwrap();
     std::fs::write(dir.path().join("a.ndjson"), ndjson).unwrap();
     let l = landing(dir.path(), "");
-    let scan = l.scan().unwrap();
+    let scan = l.scan(None).unwrap();
     let mut seen = Vec::new();
     for f in &scan.ready {
         let ctx = ReadCtx {
@@ -346,7 +346,7 @@ fn columns_are_inferred_from_a_sample() {
     )
     .unwrap();
     let l = landing(dir.path(), "");
-    let file = &l.scan().unwrap().ready[0];
+    let file = &l.scan(None).unwrap().ready[0];
     let s = l.infer(file).unwrap().schema;
     let got: Vec<String> = s.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
     assert_eq!(got, ["id Utf8", "ts Timestamp(µs, \"UTC\")", "qty Int64", "price Float64"]);
@@ -468,7 +468,7 @@ fn an_object_store_prefix_is_listed_and_streamed_like_a_folder() {
     let _inside = rt.enter();
     let url = format!("file://{}", dir.path().display());
     let l = landing_at(&url, "");
-    let scan = l.scan().unwrap();
+    let scan = l.scan(None).unwrap();
     let names: Vec<&str> = scan.ready.iter().map(|f| f.key.path.as_str()).collect();
     assert_eq!(names, ["a.ndjson", "sub/b.ndjson.gz"], "`_` files are skipped, folders crossed");
     assert!(scan.ready.iter().all(|f| f.object.is_some() && f.key.mtime_ms > 0));

@@ -5,8 +5,9 @@
 mod changed;
 mod microbatch;
 pub mod replay;
+mod settled;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,8 +29,11 @@ pub struct BronzeTask {
     landing: Arc<Landing>,
     lake: Lake,
     tables: Option<Tables>,
-    /// Files known to be fully committed (saves a log lookup per scan).
-    done: HashSet<String>,
+    /// Files known to be fully committed (saves a log lookup per scan), with
+    /// when each appeared: forgotten once the watermark passes them.
+    done: HashMap<String, i64>,
+    /// When this process last wrote the settled watermark (`settled.rs`).
+    settled_written: Option<Instant>,
     upkeep: Upkeep,
 }
 
@@ -59,7 +63,8 @@ impl BronzeTask {
             landing: Arc::new(landing),
             lake,
             tables: None,
-            done: HashSet::new(),
+            done: HashMap::new(),
+            settled_written: None,
             upkeep: Upkeep::new(cfg),
         })
     }
@@ -72,33 +77,53 @@ impl BronzeTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
+        self.open_existing().await?;
+        let source = self.landing.name.clone();
+        let taken_before = match &self.tables {
+            Some(t) => settled::read(&t.bronze, &source).await,
+            None => None,
+        };
+        let scan_start = now_ms();
         let landing = self.landing.clone();
-        let scan = tokio::task::spawn_blocking(move || landing.scan())
+        let scan = tokio::task::spawn_blocking(move || landing.scan(taken_before))
             .await
             .map_err(|e| Error::stop(e.to_string()))?
             .map_err(|e| Error::retry(format!("table `{}`: {e}", self.name)))?;
         report.unsettled = scan.unsettled;
         report.failed = scan.unreadable;
-        self.open_existing().await?;
-        // every position of both tables in one pass (per-file lookups replay the log)
+        let unlisted = !report.failed.is_empty();
+        // the positions of the listed files' paths, in one pass over the log
+        // (per-file lookups replay it each); the others' are not held
+        let fresh: HashSet<String> = scan
+            .ready
+            .iter()
+            .filter(|f| !self.done.contains_key(&f.key.app_id()))
+            .map(|f| f.key.path.clone())
+            .collect();
         let (all_b, all_q) = match &self.tables {
-            Some(t) if scan.ready.iter().any(|f| !self.done.contains(&f.key.app_id())) => {
-                let all_b = t.bronze.positions().await?;
+            Some(t) if !fresh.is_empty() => {
+                let prefix = ingesta_core::app_id::landing_prefix(&source);
+                let keep = |id: &str| {
+                    id.strip_prefix(&prefix)
+                        .and_then(|rest| rest.rsplit_once('@'))
+                        .is_some_and(|(p, _)| fresh.contains(p))
+                };
+                let all_b = t.bronze.positions_where(&keep).await?;
                 if all_b.is_none() {
                     tracing::warn!(table = %self.name, "the table's log cannot be read in one pass: a file that changed after it was ingested is read again whole");
                 }
-                (all_b, t.quarantine.positions().await?)
+                (all_b, t.quarantine.positions_where(&keep).await?)
             }
             _ => (None, None),
         };
         let earlier = match &all_b {
-            Some(m) => changed::Earlier::from_positions(&self.landing.name, m),
+            Some(m) => changed::Earlier::from_positions(&source, m),
             None => changed::Earlier::default(),
         };
         let mut work = Vec::new();
         for mut file in scan.ready {
             let id = file.key.app_id();
-            if self.done.contains(&id) {
+            if self.done.contains_key(&id) {
                 continue;
             }
             let (b, q) = match &self.tables {
@@ -116,7 +141,7 @@ impl BronzeTask {
             };
             let skip_until = match b.map(Pos::decode) {
                 Some(b) if b.done => {
-                    self.done.insert(id);
+                    self.done.insert(id, file.appeared_ms);
                     continue;
                 }
                 Some(b) => b.last,
@@ -124,7 +149,7 @@ impl BronzeTask {
                     changed::Plan::Read(after) => after,
                     changed::Plan::Skip => {
                         tracing::info!(table = %self.name, file = %file.key.path, "the file changed after it was ingested; on_change: ignore leaves it");
-                        self.done.insert(id);
+                        self.done.insert(id, file.appeared_ms);
                         continue;
                     }
                     changed::Plan::Refuse(why) => {
@@ -136,20 +161,47 @@ impl BronzeTask {
             let q = q.unwrap_or_default();
             work.push(Work { file, skip_until, quarantine_version: q });
         }
+        let appeared: HashMap<String, i64> = work.iter().map(|w| (w.file.key.app_id(), w.file.appeared_ms)).collect();
         if !work.is_empty() {
             self.ensure_tables(&work[0].file).await?;
             let tables = self.tables.as_mut().expect("ensured");
             let done = microbatch::run(tables, &self.landing, &self.cfg, work, progress, &mut report).await?;
-            self.done.extend(done);
+            for id in done {
+                let at = appeared.get(&id).copied().unwrap_or(i64::MAX);
+                self.done.insert(id, at);
+            }
             progress.done();
         }
         if let Some(t) = &mut self.tables {
+            // every listed file is taken but those still pending: the watermark moves
+            if !unlisted {
+                let pending = appeared.iter().filter(|(id, _)| !self.done.contains_key(*id)).map(|(_, &a)| a);
+                let c = &self.landing.config;
+                let (settle, skew) = (c.settle.0.as_millis() as i64, c.clock_skew.0.as_millis() as i64);
+                let w = settled::after(scan_start, settle, skew, pending);
+                let due = self.settled_written.is_none_or(|at| at.elapsed() >= WRITE_EVERY);
+                if taken_before.is_none_or(|old| w > old) && due {
+                    settled::write(&t.bronze, &source, w).await;
+                    self.settled_written = Some(Instant::now());
+                    self.done.retain(|_, at| *at > w);
+                }
+            }
             self.upkeep.run(&mut t.bronze).await;
         }
         report.elapsed = started.elapsed();
         Ok(report)
     }
+}
 
+/// A process writes the watermark at most this often (a note per poll would
+/// be a write per second under `--watch`).
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl BronzeTask {
     async fn open_existing(&mut self) -> Result<(), Error> {
         if let Some(t) = &mut self.tables {
             t.bronze.refresh().await?;
