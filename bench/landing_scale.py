@@ -10,6 +10,11 @@ the largest table: what the automatic compaction costs a run after a big one.
       --python VENV/bin/python --data /tmp/scale [--sizes 5,20,50] [--runs 2]
 
 The data (ingesta generate iot) is made once per size under --data.
+
+With --files: polls with nothing new over 10,000, 100,000 and 1,000,000
+ingested files instead (one-line NDJSON files in folders of 1,000 under
+--data/files, made once; bench/files.yaml): each count is ingested into a new
+lake, then polled 3 times (median time, largest RSS).
 """
 import argparse
 import json
@@ -18,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import HERE, SHARED, count_delta, count_parquet, timed  # noqa: E402
@@ -33,6 +39,39 @@ def data(ingesta, root, millions):
     return folder, json.load(open(f"{folder}/_manifest.json"))
 
 
+def make_files(root, count):
+    """One-line NDJSON files, 1,000 per folder: files/000/f0000000.ndjson…"""
+    made = 0
+    for d in range(count // 1000):
+        folder = f"{root}/files/{d:03d}"
+        if os.path.exists(f"{folder}/f{d * 1000 + 999:07d}.ndjson"):
+            continue
+        os.makedirs(folder, exist_ok=True)
+        for i in range(d * 1000, d * 1000 + 1000):
+            with open(f"{folder}/f{i:07d}.ndjson", "w") as f:
+                f.write('{"id":%d,"v":"x"}\n' % i)
+        made += 1
+    return made
+
+
+def files_curve(a):
+    if make_files(a.data, 1_000_000):
+        time.sleep(35)  # older than a poll's start less clock_skew (30 s)
+    print("| files ingested | taking them: s | MiB | poll with nothing new: median s | polls s | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---|---:|")
+    for count, glob in ((10_000, "00[0-9]/*.ndjson"), (100_000, "0[0-9][0-9]/*.ndjson"), (1_000_000, "*/*.ndjson")):
+        out = f"{a.data}/out_files_{count}"
+        shutil.rmtree(out, ignore_errors=True)
+        env = dict(os.environ, BENCH_OUT=out, BENCH_LANDING=f"{a.data}/files", BENCH_GLOB=glob)
+        cmd = [a.ingesta, "run", os.path.join(HERE, "files.yaml"), "--once"]
+        took, took_mib, _ = timed(cmd, env)
+        polls = [timed(cmd, env) for _ in range(3)]
+        times = [p[0] for p in polls]
+        runs = " / ".join(f"{t:.2f}" for t in times)
+        print(f"| {count:,} | {took:.1f} | {took_mib:.0f} | {statistics.median(times):.2f} | {runs} | "
+              f"{max(p[1] for p in polls):.0f} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingesta", required=True)
@@ -41,7 +80,10 @@ def main():
     ap.add_argument("--sizes", default="5,20,50", help="millions of rows")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--small-runs", type=int, default=8, help="5,000-row runs after the largest")
+    ap.add_argument("--files", action="store_true", help="polls over many ingested files instead")
     a = ap.parse_args()
+    if a.files:
+        return files_curve(a)
 
     rows = []
     for millions in [int(s) for s in a.sizes.split(",")]:

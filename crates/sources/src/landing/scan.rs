@@ -145,6 +145,10 @@ impl Walk<'_> {
             }
             let path = entry.path();
             let rel = rel_of(&path);
+            // a file the glob leaves out is not looked at (its type comes with the listing)
+            if entry.file_type().is_ok_and(|t| t.is_file()) && !self.src.glob.is_match(&rel) {
+                continue;
+            }
             let meta = match std::fs::metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
