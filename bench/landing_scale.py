@@ -13,8 +13,9 @@ The data (ingesta generate iot) is made once per size under --data.
 
 With --files: polls with nothing new over 10,000, 100,000 and 1,000,000
 ingested files instead (one-line NDJSON files in folders of 1,000 under
---data/files, made once; bench/files.yaml): each count is ingested into a new
-lake, then polled 3 times (median time, largest RSS).
+--data/files, made once, the smaller counts as folders of links to some of
+them; bench/files.yaml): each count is ingested into a new lake, then polled
+3 times (median time, largest RSS).
 """
 import argparse
 import json
@@ -40,17 +41,25 @@ def data(ingesta, root, millions):
 
 
 def make_files(root, count):
-    """One-line NDJSON files, 1,000 per folder: files/000/f0000000.ndjson…"""
-    made = 0
+    """One-line NDJSON files, 1,000 per folder, under files/ (a million), and
+    folders of links to the first 10 and 100 of its folders (files_10k,
+    files_100k); returns whether anything was made."""
+    made = False
     for d in range(count // 1000):
         folder = f"{root}/files/{d:03d}"
-        if os.path.exists(f"{folder}/f{d * 1000 + 999:07d}.ndjson"):
-            continue
-        os.makedirs(folder, exist_ok=True)
-        for i in range(d * 1000, d * 1000 + 1000):
-            with open(f"{folder}/f{i:07d}.ndjson", "w") as f:
-                f.write('{"id":%d,"v":"x"}\n' % i)
-        made += 1
+        if not os.path.exists(f"{folder}/f{d * 1000 + 999:07d}.ndjson"):
+            os.makedirs(folder, exist_ok=True)
+            for i in range(d * 1000, d * 1000 + 1000):
+                with open(f"{folder}/f{i:07d}.ndjson", "w") as f:
+                    f.write('{"id":%d,"v":"x"}\n' % i)
+            made = True
+    for name, folders in (("files_10k", 10), ("files_100k", 100)):
+        for d in range(folders):
+            link = f"{root}/{name}/{d:03d}"
+            if not os.path.islink(link):
+                os.makedirs(f"{root}/{name}", exist_ok=True)
+                os.symlink(f"{root}/files/{d:03d}", link)
+                made = True
     return made
 
 
@@ -59,10 +68,10 @@ def files_curve(a):
         time.sleep(35)  # older than a poll's start less clock_skew (30 s)
     print("| files ingested | taking them: s | MiB | poll with nothing new: median s | polls s | peak RSS MiB |")
     print("|---:|---:|---:|---:|---|---:|")
-    for count, glob in ((10_000, "00[0-9]/*.ndjson"), (100_000, "0[0-9][0-9]/*.ndjson"), (1_000_000, "*/*.ndjson")):
+    for count, folder in ((10_000, "files_10k"), (100_000, "files_100k"), (1_000_000, "files")):
         out = f"{a.data}/out_files_{count}"
         shutil.rmtree(out, ignore_errors=True)
-        env = dict(os.environ, BENCH_OUT=out, BENCH_LANDING=f"{a.data}/files", BENCH_GLOB=glob)
+        env = dict(os.environ, BENCH_OUT=out, BENCH_LANDING=f"{a.data}/{folder}", BENCH_GLOB="*/*.ndjson")
         cmd = [a.ingesta, "run", os.path.join(HERE, "files.yaml"), "--once"]
         took, took_mib, _ = timed(cmd, env)
         polls = [timed(cmd, env) for _ in range(3)]
