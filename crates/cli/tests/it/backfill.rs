@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ingesta_testkit::{Workspace, text};
 
-use crate::workspace;
+use crate::{data_files, workspace};
 
 fn pipeline(total: &str) -> String {
     bronze()
@@ -57,16 +57,7 @@ fn query(ws: &Workspace, sql: &str) -> String {
 
 /// Each data file of a table, with its bytes.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let path = e.unwrap().path();
-        if path.is_dir() && !path.ends_with("_delta_log") {
-            out.extend(files(&path));
-        } else if path.extension().is_some_and(|x| x == "parquet") {
-            out.insert(path.clone(), std::fs::read(&path).unwrap());
-        }
-    }
-    out
+    data_files(dir).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }
 
 fn backfill(ws: &Workspace, args: &[&str]) -> std::process::Output {

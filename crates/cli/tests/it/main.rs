@@ -96,3 +96,17 @@ pub fn kill_ten_runs(ws: &Workspace, file: &str, env: &[(&str, String)], max_ms:
     }
     seed
 }
+
+/// Every data file of a table.
+pub fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() && !path.ends_with("_delta_log") {
+            out.extend(data_files(&path));
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ingesta_testkit::{Workspace, interrupt, spawn_watch, text, wait_until};
 
-use crate::{iot_pipeline, reading, workspace};
+use crate::{data_files, iot_pipeline, reading, workspace};
 
 /// A webhook receiver on a free port: the JSON bodies POSTed to it.
 fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
@@ -55,20 +55,6 @@ fn runs(ws: &Workspace, table: &str) -> Vec<serde_json::Value> {
     let out = ws.ingesta(&["runs", ws.pipeline().to_str().unwrap(), table, "--json", "--last", "100"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-/// Every data file of a table.
-fn data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let path = e.unwrap().path();
-        if path.is_dir() && !path.ends_with("_delta_log") {
-            out.extend(data_files(&path));
-        } else if path.extension().is_some_and(|x| x == "parquet") {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
