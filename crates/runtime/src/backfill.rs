@@ -69,7 +69,7 @@ pub async fn backfill(
     let mut history = runs::RunLog::new(&lake);
     let report = done.as_ref().ok().map(|d| TableReport {
         table: name.to_string(),
-        rows_in: d.rows_in,
+        rows_in: d.computed,
         input_versions: Some((-1, d.input_version)),
         rows: d.rows,
         files: d.added as u64,

@@ -32,7 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "table": args.table,
             "range": done.range,
             "input_version": done.input_version,
-            "rows_in": done.rows_in,
+            "computed": done.computed,
             "rows": done.rows,
             "left_out_by_expectations": done.failed_rules,
             "files_removed": done.removed,
@@ -44,11 +44,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "backfilled {} ({}): {} rows from {} input rows (input version {}), {} files replaced by {}, version {} in {:.2} s",
+        "backfilled {} ({}): {} rows written of {} computed (from input version {}), {} files replaced by {}, \
+         version {} in {:.2} s",
         args.table,
         done.range,
         done.rows,
-        done.rows_in,
+        done.computed,
         done.input_version,
         done.removed,
         done.added,

@@ -23,8 +23,9 @@ pub struct Backfilled {
     pub range: String,
     /// The input's version the rows were computed from.
     pub input_version: i64,
-    /// Input rows the query read (after pruning to the range).
-    pub rows_in: u64,
+    /// Rows the transform gave for the range (before the expectations and
+    /// the write mode's combining per key).
+    pub computed: u64,
     /// Rows written.
     pub rows: u64,
     /// Rows that failed an expectation: left out (the quarantine holds them
@@ -98,7 +99,7 @@ impl TransformTask {
         let mut counts = BTreeMap::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.sql_error(e))?;
-            done.rows_in += batch.num_rows() as u64;
+            done.computed += batch.num_rows() as u64;
             let Split { keep, positions, quarantine } =
                 apply_expectations(&self.name, &self.cfg.expect, batch, &mut counts, &w.source, 1)?;
             done.failed_rules += quarantine.len() as u64;
@@ -111,7 +112,7 @@ impl TransformTask {
         let info = vec![
             ("ingesta.backfill".to_string(), done.range.clone()),
             ("ingesta.input".to_string(), w.source.clone()),
-            ("ingesta.rows_in".to_string(), done.rows_in.to_string()),
+            ("ingesta.rows_in".to_string(), done.computed.to_string()),
         ];
         let table = self.target.as_mut().and_then(Target::lake_mut).expect("a lake table");
         let replaced = table.replace_partitions(staged, &range, vec![(app, at)], info).await?;
