@@ -36,8 +36,9 @@ pub async fn backfill(
         (None, [one]) => one.column.clone(),
         (None, []) => {
             return Err(Error::stop(format!(
-                "table `{name}` has no `partition_by`: a backfill replaces whole partitions; partition the table \
-                 (and rebuild it), or recompute it whole with `ingesta rebuild`"
+                "table `{name}` has no `partition_by`: name the range's column with --column (a lake table must be \
+                 partitioned by it: a backfill replaces whole partitions), or recompute the table whole with \
+                 `ingesta rebuild`"
             )));
         }
         (None, many) => {

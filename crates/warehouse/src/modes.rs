@@ -246,3 +246,22 @@ fn history(target: &str, columns: &[(String, PgType)], key: &[String], sequence:
         ),
     ]
 }
+
+/// A backfill's delete: the stored rows whose `range.0` lies in `range.1..=range.2`
+/// (text, cast to the column's type), but not those `version` wrote already.
+pub(crate) async fn delete_range(
+    c: &tokio_postgres::Client,
+    target: &str,
+    columns: &[(String, PgType)],
+    range: &(String, String, String),
+    version: i64,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    let (column, from, to) = range;
+    let ty = columns.iter().find(|(n, _)| n == column).map(|(_, t)| t.sql()).unwrap_or_else(|| "text".into());
+    let sql = format!(
+        "DELETE FROM {target} WHERE {c} BETWEEN CAST($1::text AS {ty}) AND CAST($2::text AS {ty}) AND {v} < $3",
+        c = quote(column),
+        v = quote(VERSION)
+    );
+    c.execute(&sql, &[from, to, &version]).await
+}

@@ -70,6 +70,8 @@ pub struct Staged {
     /// The `COPY` a table without time partitions keeps open across batches:
     /// the server takes one batch while the next is read and encoded.
     copy: Option<std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>>,
+    /// A backfill: (column, first, last) of the stored rows the commit deletes.
+    replace: Option<(String, String, String)>,
 }
 
 impl WarehouseTable {
@@ -254,6 +256,16 @@ impl WarehouseTable {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
+    /// Makes `staged` a backfill of `column`'s values `from..=to` (the
+    /// stored rows in it are deleted in the transaction writing the new ones).
+    pub fn replacing(&self, staged: &mut Staged, column: &str, from: &str, to: &str) -> Result<()> {
+        if !self.columns.iter().any(|(n, _)| n == column) {
+            return Err(Error::stop(format!("warehouse table `{}` has no column `{column}`", self.name)));
+        }
+        staged.replace = Some((column.to_string(), from.to_string(), to.to_string()));
+        Ok(())
+    }
+
     fn doing(&self, what: &str) -> String {
         format!("{what} warehouse table `{}`", self.name)
     }
@@ -345,6 +357,7 @@ impl TableStore for WarehouseTable {
             direct: None,
             partitions,
             copy: None,
+            replace: None,
         })
     }
 
@@ -461,6 +474,9 @@ impl TableStore for WarehouseTable {
             }
         }
         let version = current + 1;
+        if let Some(range) = &staged.replace {
+            modes::delete_range(c, &self.target, &self.columns, range, version).await.map_err(err)?;
+        }
         let rows = if staged.direct.is_some() {
             staged.rows
         } else if staged.rows > 0 {

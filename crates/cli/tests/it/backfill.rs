@@ -115,3 +115,39 @@ fn a_backfilled_day_equals_a_full_recomputation_and_leaves_other_days_alone() {
     let refused = backfill(&ws, &["store_day", "--from", "yesterday", "--to", "2026-11-01"]);
     assert!(text(&refused.stderr).contains("is not a value of `day`"), "{}", text(&refused.stderr));
 }
+
+/// The same in the warehouse, on a real PostgreSQL and on a column that is
+/// not a partition: the day's rows are deleted and written again in one
+/// transaction, the other days' rows keep their versions.
+#[test]
+fn a_warehouse_table_is_backfilled_in_one_transaction() {
+    let pg = ingesta_testkit::Postgres::start();
+    let db = pg.fresh_database();
+    let ws = workspace();
+    let in_warehouse = |total: &str| {
+        pipeline(total).replace("    partition_by: [{column: day}]\n", "    store: warehouse\n")
+            + &format!("warehouse:\n  url: \"{}\"\n", pg.url(&db))
+    };
+    ws.write_pipeline(&in_warehouse("sum(amount) * 2"));
+    let day = |d: u32, n: i64| (0..n).map(|i| sale(["a", "b"][i as usize % 2], d, 10 + i)).collect::<String>();
+    ws.drop_file("1.ndjson", day(1, 6) + &day(2, 5));
+    ws.run_once();
+    let versions =
+        "SELECT string_agg(_ingesta_version::text, ',' ORDER BY store) FROM store_day WHERE day = '2026-11-01'";
+    let day1 = pg.psql(&db, versions);
+
+    ws.write_pipeline(&in_warehouse("sum(amount)"));
+    let refused = backfill(&ws, &["store_day", "--from", "2026-11-02", "--to", "2026-11-02"]);
+    assert!(text(&refused.stderr).contains("--column"), "{}", text(&refused.stderr));
+    let out = backfill(&ws, &["store_day", "--column", "day", "--from", "2026-11-02", "--to", "2026-11-02"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let totals = "SELECT string_agg(store || '=' || total || '/' || sales, ',' ORDER BY store) FROM store_day WHERE day = '2026-11-02'";
+    assert_eq!(pg.psql(&db, totals).trim(), "a=36/3,b=24/2", "day 2 recomputed");
+    let day1_totals = "SELECT string_agg(total::text, ',' ORDER BY store) FROM store_day WHERE day = '2026-11-01'";
+    assert_eq!(pg.psql(&db, day1_totals).trim(), "72,78", "day 1 keeps its totals");
+    assert_eq!(pg.psql(&db, versions), day1, "and its rows");
+    // later rows add to the recomputed day once
+    ws.drop_file("2.ndjson", day(2, 2));
+    ws.run_once();
+    assert_eq!(pg.psql(&db, totals).trim(), "a=46/4,b=35/3");
+}

@@ -49,10 +49,8 @@ impl TransformTask {
         if self.cfg.read == ReadMode::Changes {
             return refuse("it reads its input's changes, and a backfill computes from the input's rows");
         }
-        if self.warehouse.is_some() || self.side.input.is_some() {
-            return refuse(
-                "backfills are for lake tables reading lake tables (`ingesta rebuild` recomputes a whole table)",
-            );
+        if self.side.input.is_some() {
+            return refuse("it reads its input from the warehouse (`ingesta rebuild` recomputes a whole table)");
         }
         if self.side.enricher.is_some() {
             return refuse("it enriches its rows from Redis, whose values may have changed since");
@@ -69,7 +67,7 @@ impl TransformTask {
         };
         let app = ingesta_core::app_id::table(&self.cfg.input, &input.table_id()?);
         let at = self.position(&app).await?;
-        let Some(Target::Lake(table)) = &self.target else {
+        let Some(table) = &self.target else {
             return refuse("it has not run yet; `ingesta run` computes it");
         };
         if at < 0 {
@@ -108,19 +106,36 @@ impl TransformTask {
             self.target.as_ref().expect("opened").stage(&mut w.staged, keep).await?;
         }
         drop(stream);
-        let Staged::Lake(staged) = w.staged else { unreachable!("a lake table stages in the lake") };
         let info = vec![
             ("ingesta.backfill".to_string(), done.range.clone()),
             ("ingesta.input".to_string(), w.source.clone()),
             ("ingesta.rows_in".to_string(), done.computed.to_string()),
         ];
-        let table = self.target.as_mut().and_then(Target::lake_mut).expect("a lake table");
-        let replaced = table.replace_partitions(staged, &range, vec![(app, at)], info).await?;
-        crate::events::committed(&self.name, replaced.version, replaced.rows, 0, started.elapsed());
-        done.rows = replaced.rows;
-        done.removed = replaced.removed;
-        done.added = replaced.added;
-        done.version = replaced.version;
+        let positions = vec![(app.clone(), at)];
+        let (version, rows) = match (self.target.as_mut().expect("opened"), w.staged) {
+            (Target::Lake(t), Staged::Lake(staged)) => {
+                let replaced = t.replace_partitions(staged, &range, positions, info).await?;
+                (done.removed, done.added) = (replaced.removed, replaced.added);
+                (replaced.version, replaced.rows)
+            }
+            // the range's rows deleted and the new ones written in one transaction,
+            // refused when a pass moved the position meanwhile
+            (Target::Warehouse(t), Staged::Warehouse(mut staged)) => {
+                t.replacing(&mut staged, column, from, to)?;
+                match t.commit_checked(staged, positions, &[(app, Some(at))], info).await? {
+                    Ok(receipt) => (receipt.version, receipt.rows),
+                    Err(moved) => {
+                        return Err(Error::retry(format!(
+                            "table `{name}`: a pass committed while the backfill ran ({moved:?}); nothing was changed, run it again"
+                        )));
+                    }
+                }
+            }
+            _ => unreachable!("a table stages in its own store"),
+        };
+        crate::events::committed(&self.name, version, rows, 0, started.elapsed());
+        done.rows = rows;
+        done.version = version;
         done.elapsed = started.elapsed();
         Ok(done)
     }
