@@ -126,6 +126,20 @@ pub(crate) struct Tables {
 }
 
 /// The `info` of a bronze (or its quarantine's) commit: the batch and its counts.
+/// Whether a polled source is due (its last poll at least `every` before
+/// `now`); when it is, `now` becomes its last poll.
+pub(crate) fn poll_due(
+    polled: &mut Option<std::time::Instant>,
+    every: std::time::Duration,
+    now: std::time::Instant,
+) -> bool {
+    if polled.is_some_and(|at| now.duration_since(at) < every) {
+        return false;
+    }
+    *polled = Some(now);
+    true
+}
+
 fn commit_info(batch_id: &str, rows: u64, quarantined: u64) -> Vec<(String, String)> {
     vec![
         ("ingesta.batch_id".to_string(), batch_id.to_string()),

@@ -85,10 +85,9 @@ impl RestTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
-        if self.polled.is_some_and(|at| at.elapsed() < self.src.poll.0) {
+        if !crate::bronze::poll_due(&mut self.polled, self.src.poll.0, started) {
             return Ok(report);
         }
-        self.polled = Some(started);
         let r = self.pass(&mut report, progress, started).await;
         if r.is_err() {
             // the next try reads the state again from the table, at once

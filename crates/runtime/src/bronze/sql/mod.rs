@@ -69,10 +69,9 @@ impl SqlTask {
     pub async fn run_once(&mut self, progress: &Progress) -> Result<TableReport, Error> {
         let started = Instant::now();
         let mut report = TableReport { table: self.name.clone(), ..Default::default() };
-        if self.polled.is_some_and(|at| at.elapsed() < self.src.poll.0) {
+        if !crate::bronze::poll_due(&mut self.polled, self.src.poll.0, started) {
             return Ok(report);
         }
-        self.polled = Some(started);
         let r = self.poll(&mut report, progress).await.map_err(|e| e.context(&format!("table `{}`", self.name)));
         progress.done();
         report.elapsed = started.elapsed();
