@@ -145,23 +145,25 @@ impl Walk<'_> {
             }
             let path = entry.path();
             let rel = rel_of(&path);
-            // a file the glob leaves out is not looked at (its type comes with the listing)
-            if entry.file_type().is_ok_and(|t| t.is_file()) && !self.src.glob.is_match(&rel) {
+            // the type comes with the listing: a file the glob leaves out is not looked at
+            let kind = entry.file_type().ok();
+            let symlink = kind.is_some_and(|t| t.is_symlink());
+            if kind.is_some_and(|t| t.is_file()) && !self.src.glob.is_match(&rel) {
                 continue;
             }
             let meta = match std::fs::metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    if entry.file_type().is_ok_and(|t| t.is_symlink()) && self.src.glob.is_match(&rel) {
+                    if symlink && self.src.glob.is_match(&rel) {
                         unreadable.push((rel, format!("cannot read the file: {e} (a link to a missing file?)")));
                     }
                     continue; // otherwise removed while we looked
                 }
             };
             // a link: when it was made counts too, not only its target's times
-            let link = match entry.file_type() {
-                Ok(t) if t.is_symlink() => std::fs::symlink_metadata(&path).map_or(i64::MAX, |m| changed(&m)),
-                _ => i64::MIN,
+            let link = match symlink {
+                true => std::fs::symlink_metadata(&path).map_or(i64::MAX, |m| changed(&m)),
+                false => i64::MIN,
             };
             if meta.is_dir() {
                 self.walk(&path, folders.max(changed(&meta)).max(link), out, unreadable)?;

@@ -32,7 +32,10 @@ pub struct BronzeTask {
     /// Files known to be fully committed (saves a log lookup per scan), with
     /// when each appeared: forgotten once the watermark passes them.
     done: HashMap<String, i64>,
-    /// When this process last wrote the settled watermark (`settled.rs`).
+    /// The settled watermark (`settled.rs`) and the table it is of, kept
+    /// between polls: the note is read once, not at every poll.
+    settled: Option<(String, i64)>,
+    /// When this process last wrote the watermark's note.
     settled_written: Option<Instant>,
     upkeep: Upkeep,
 }
@@ -64,6 +67,7 @@ impl BronzeTask {
             lake,
             tables: None,
             done: HashMap::new(),
+            settled: None,
             settled_written: None,
             upkeep: Upkeep::new(cfg),
         })
@@ -80,7 +84,17 @@ impl BronzeTask {
         self.open_existing().await?;
         let source = self.landing.name.clone();
         let taken_before = match &self.tables {
-            Some(t) => settled::read(&t.bronze, &source).await,
+            Some(t) => {
+                let table = t.bronze.table_id()?;
+                match &self.settled {
+                    Some((of, w)) if *of == table => Some(*w),
+                    _ => {
+                        let w = settled::read(&t.bronze, &source).await;
+                        self.settled = w.map(|w| (table, w));
+                        w
+                    }
+                }
+            }
             None => None,
         };
         let scan_start = now_ms();
@@ -179,11 +193,13 @@ impl BronzeTask {
                 let c = &self.landing.config;
                 let (settle, skew) = (c.settle.0.as_millis() as i64, c.clock_skew.0.as_millis() as i64);
                 let w = settled::after(scan_start, settle, skew, pending);
-                let due = self.settled_written.is_none_or(|at| at.elapsed() >= WRITE_EVERY);
-                if taken_before.is_none_or(|old| w > old) && due {
-                    settled::write(&t.bronze, &source, w).await;
-                    self.settled_written = Some(Instant::now());
+                if taken_before.is_none_or(|old| w > old) {
+                    self.settled = Some((t.bronze.table_id()?, w));
                     self.done.retain(|_, at| *at > w);
+                    if self.settled_written.is_none_or(|at| at.elapsed() >= WRITE_EVERY) {
+                        settled::write(&t.bronze, &source, w).await;
+                        self.settled_written = Some(Instant::now());
+                    }
                 }
             }
             self.upkeep.run(&mut t.bronze).await;

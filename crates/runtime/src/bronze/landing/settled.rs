@@ -27,16 +27,12 @@ struct Note {
 /// The watermark of `source`'s files in table `t`, when it has one.
 pub async fn read(t: &LakeTable, source: &str) -> Option<i64> {
     let id = t.table_id().ok()?;
-    match t.note(NOTE).await {
-        Ok(Some(text)) => match serde_json::from_str::<Note>(&text) {
-            Ok(n) if n.table_id == id && n.source == source => Some(n.settled_ms),
-            Ok(_) => None, // another table's, or another source's
-            Err(e) => {
-                tracing::warn!(table = %t.name(), error = %e, "the landing watermark cannot be read; looking every file up");
-                None
-            }
-        },
-        Ok(None) => None,
+    let note = t.note(NOTE).await.map_err(|e| e.to_string());
+    let note = note
+        .and_then(|text| text.map(|text| serde_json::from_str::<Note>(&text)).transpose().map_err(|e| e.to_string()));
+    match note {
+        // another table's (of the same name, rebuilt), or another source's: not this one's
+        Ok(note) => note.filter(|n| n.table_id == id && n.source == source).map(|n| n.settled_ms),
         Err(e) => {
             tracing::warn!(table = %t.name(), error = %e, "the landing watermark cannot be read; looking every file up");
             None
