@@ -353,16 +353,22 @@ impl LakeTable {
         file_column: Option<&str>,
     ) -> Result<Arc<dyn TableProvider>, LakeError> {
         let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
-        let mut table = self.table.clone();
-        if version != self.version() {
-            table.load_version(version as u64).await.map_err(err)?;
-        }
+        let table = self.at_version(version).await?;
         let mut builder = table.table_provider().with_file_paths(paths.iter().cloned());
         if let Some(c) = file_column {
             builder = builder.with_file_column(c);
         }
         let provider = builder.build().await.map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
         Ok(Arc::new(provider))
+    }
+
+    /// The table as of `version` (this handle's own when it is the current one).
+    pub(crate) async fn at_version(&self, version: i64) -> Result<deltalake::DeltaTable, LakeError> {
+        let mut table = self.table.clone();
+        if version != self.version() {
+            table.load_version(version as u64).await.map_err(|e| LakeError::delta(&self.name, e))?;
+        }
+        Ok(table)
     }
 
     /// A DataFusion table of the current rows.

@@ -145,14 +145,9 @@ impl LakeTable {
 
     /// A DataFusion table of the rows at `version` (every row then).
     pub async fn provider_at(&self, version: i64) -> Result<Arc<dyn TableProvider>, LakeError> {
-        if version == self.version() {
-            return self.provider().await;
-        }
-        let err = |e: DeltaTableError| LakeError::delta(&self.name, e);
-        let mut table = self.table.clone();
-        table.load_version(version as u64).await.map_err(err)?;
-        let provider =
-            table.table_provider().build().await.map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let table = self.at_version(version).await?;
+        let provider = table.table_provider().build().await;
+        let provider = provider.map_err(|e| LakeError::delta(&self.name, DeltaTableError::Generic(e.to_string())))?;
         Ok(Arc::new(provider))
     }
 }

@@ -14,7 +14,7 @@ use ingesta_lake::PartitionRange;
 
 use super::rows::{Split, apply_expectations, conform};
 use super::target::{Staged, Target};
-use super::{TransformTask, df, open_table, plan};
+use super::{TransformTask, open_table, plan};
 
 /// What a backfill did.
 #[derive(Debug, Clone, Default)]
@@ -83,12 +83,7 @@ impl TransformTask {
         // every row of the input as of the version last read, pruned to the range
         let ctx = plan::session_of(2);
         input.delta().update_datafusion_session(&ctx.state()).map_err(|e| Error::stop(e.to_string()))?;
-        let provider = input.provider_at(at).await?;
-        let input_schema = provider.schema();
-        ctx.register_table(plan::INPUT, provider).map_err(df)?;
-        self.register_lookups(&ctx).await?;
-        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
+        let frame = self.checked_frame(&ctx, input.provider_at(at).await?).await?;
         let frame = frame.filter(range.expr()).map_err(|e| self.sql_error(e))?;
         let mut w = self.begin_write(&plan::stored_schema(frame.schema().as_arrow()), -1, at).await?;
         let mut stream = frame.execute_stream().await.map_err(|e| self.sql_error(e))?;

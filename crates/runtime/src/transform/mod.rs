@@ -525,11 +525,20 @@ impl TransformTask {
             ReadMode::Appends => empty(input.arrow_schema()?)?,
         };
         let input_schema = provider.schema();
-        ctx.register_table(plan::INPUT, provider).map_err(df)?;
-        self.register_lookups(&ctx).await?;
-        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input_schema));
-        let frame = ctx.sql(&sql).await.map_err(|e| self.sql_error(e))?;
-        Ok(Query::new(frame, input_schema))
+        Ok(Query::new(self.checked_frame(&ctx, provider).await?, input_schema))
+    }
+
+    /// The transform's query, with its expectations' columns, over `input`
+    /// and the lookup tables, registered in `ctx`.
+    async fn checked_frame(
+        &self,
+        ctx: &ingesta_lake::datafusion::prelude::SessionContext,
+        input: std::sync::Arc<dyn TableProvider>,
+    ) -> Result<ingesta_lake::datafusion::prelude::DataFrame, Error> {
+        let sql = plan::checked_sql(&self.cfg, &plan::table_sql(&self.cfg, &input.schema()));
+        ctx.register_table(plan::INPUT, input).map_err(df)?;
+        self.register_lookups(ctx).await?;
+        ctx.sql(&sql).await.map_err(|e| self.sql_error(e))
     }
 
     /// Registers the lookup tables, each read whole at its current version.
